@@ -1,0 +1,95 @@
+"""Creating agents and issuing, checking and revoking their API keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent, ApiKey
+from audit.events import Verb
+from audit.services import Actor, audit_record
+from config.errors import Conflict, InvalidInput
+
+KEY_PREFIX = "cs"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    agent: Agent
+    key: str  # shown once, never stored
+
+
+def _hash_key(raw_key: str) -> str:
+    # Keys carry 256 bits of randomness, so one SHA-256 is enough (no password stretching needed)
+    # and keeps authentication cheap on every request.
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def _new_key() -> tuple[str, str]:
+    prefix = secrets.token_hex(4)
+    return prefix, f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+
+
+def agent_create(*, name: str, description: str = "", actor: Actor | None = None) -> IssuedKey:
+    if Agent.objects.filter(name=name).exists():
+        raise Conflict(f"An agent named {name!r} already exists.", code="agent_exists")
+    if not name or len(name) > 64:
+        raise InvalidInput("An agent name is 1 to 64 characters.", code="invalid_agent_name")
+    with transaction.atomic(durable=True):
+        agent = Agent.objects.create(name=name, description=description)
+        audit_record(
+            actor=actor or Actor.system("cli"),
+            verb=Verb.AGENT_CREATED,
+            object_type="agent",
+            object_id=agent.pk,
+            data={"name": name},
+        )
+        raw = _issue_key(agent=agent, actor=actor)
+    return IssuedKey(agent=agent, key=raw)
+
+
+def agent_issue_key(*, agent_id: int, actor: Actor | None = None) -> IssuedKey:
+    with transaction.atomic(durable=True):
+        agent = Agent.objects.get(pk=agent_id)
+        raw = _issue_key(agent=agent, actor=actor)
+    return IssuedKey(agent=agent, key=raw)
+
+
+def _issue_key(*, agent: Agent, actor: Actor | None) -> str:
+    prefix, raw = _new_key()
+    ApiKey.objects.create(agent=agent, prefix=prefix, hashed_key=_hash_key(raw))
+    audit_record(
+        actor=actor or Actor.system("cli"),
+        verb=Verb.API_KEY_ISSUED,
+        object_type="agent",
+        object_id=agent.pk,
+        data={"prefix": prefix},
+    )
+    return raw
+
+
+def agent_for_key(*, raw_key: str) -> Agent | None:
+    """The active agent a key belongs to, or None. Constant-time comparison of the hash."""
+    parts = raw_key.split("_")
+    if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        return None
+    key = (
+        ApiKey.objects.select_related("agent")
+        .filter(prefix=parts[1], revoked_at__isnull=True, agent__is_active=True)
+        .first()
+    )
+    if key is None or not hmac.compare_digest(key.hashed_key, _hash_key(raw_key)):
+        return None
+    return key.agent
+
+
+def api_key_revoke(*, prefix: str) -> None:
+    with transaction.atomic(durable=True):
+        ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )

@@ -1,0 +1,94 @@
+"""Small input and output serializers for the actions API. No business logic lives here."""
+
+from rest_framework import serializers
+
+from approvals.models import Action, ReasonCode
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses fields it does not know, so a typo is an error instead of a silent drop."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown field."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+class JSONObjectField(serializers.JSONField):
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("Must be a JSON object.")
+        return value
+
+
+class PolicyCheckInput(StrictSerializer):
+    action_type = serializers.CharField(max_length=64)
+    params = JSONObjectField()
+    context = JSONObjectField(required=False, default=dict)
+    intent = serializers.ChoiceField(
+        choices=["execute", "recommend", "draft"], required=False, default="execute"
+    )
+
+
+class ActionSubmitInput(PolicyCheckInput):
+    callback_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class DecisionInput(StrictSerializer):
+    reason_code = serializers.CharField(required=False, allow_blank=True, max_length=64)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    expected_version = serializers.IntegerField(required=False, min_value=1)
+
+
+class DecisionOutput(serializers.Serializer):
+    mode = serializers.CharField()
+    rule = serializers.CharField(source="rule_name", allow_blank=True)
+    explanation = serializers.CharField()
+    policy_version = serializers.IntegerField(allow_null=True)
+    approvals_required = serializers.IntegerField()
+    approver_role = serializers.CharField(allow_blank=True)
+    queue = serializers.CharField(allow_blank=True)
+
+
+class ApprovalOutput(serializers.Serializer):
+    by = serializers.CharField()
+    kind = serializers.CharField()
+    at = serializers.DateTimeField()
+
+
+class ActionOutput(serializers.ModelSerializer):
+    action_type = serializers.CharField(source="action_type.key")
+    agent = serializers.CharField(source="agent.name")
+    decision = serializers.SerializerMethodField()
+    effective_params = serializers.JSONField()
+
+    class Meta:
+        model = Action
+        fields = [
+            "id", "status", "version", "action_type", "agent", "params", "final_params",
+            "effective_params", "context", "intent", "callback_url", "decision", "result", "error",
+            "attempts", "created_at", "updated_at", "decided_at", "execution_started_at",
+            "finished_at",
+        ]  # fmt: skip
+
+    def get_decision(self, action: Action) -> dict:
+        return {
+            "mode": action.mode,
+            "rule": action.rule_name,
+            "explanation": action.explanation,
+            "policy_version": action.policy_version.number if action.policy_version else None,
+            "approvals_required": action.approvals_required,
+            "approver_role": action.approver_role,
+            "queue": action.queue,
+        }
+
+
+class ReasonCodeOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ReasonCode
+        fields = ["code", "label", "kinds"]

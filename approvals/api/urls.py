@@ -1,0 +1,19 @@
+"""Routes of the actions API (under /api/v1/)."""
+
+from django.urls import path
+
+from approvals.api import views
+from approvals.api.wait import action_wait
+
+urlpatterns = [
+    path("actions/", views.ActionSubmitView.as_view(), name="action-submit"),
+    path("actions/<str:action_id>/", views.ActionDetailView.as_view(), name="action-detail"),
+    path("actions/<str:action_id>/wait/", action_wait, name="action-wait"),
+    path("actions/<str:action_id>/cancel/", views.ActionCancelView.as_view(), name="action-cancel"),
+    path(
+        "actions/<str:action_id>/approve/", views.ActionApproveView.as_view(), name="action-approve"
+    ),
+    path("actions/<str:action_id>/reject/", views.ActionRejectView.as_view(), name="action-reject"),
+    path("reason-codes/", views.ReasonCodeListView.as_view(), name="reason-codes"),
+    path("policy/check/", views.PolicyCheckView.as_view(), name="policy-check"),
+]

@@ -1,0 +1,147 @@
+"""Actions API: thin views that validate input, make one service call and shape the output."""
+
+from __future__ import annotations
+
+import uuid
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from approvals import selectors, services
+from approvals.api.serializers import (
+    ActionOutput,
+    ActionSubmitInput,
+    DecisionInput,
+    DecisionOutput,
+    PolicyCheckInput,
+    ReasonCodeOutput,
+)
+from config.errors import InvalidInput
+from policies.selectors import decision_for
+
+
+class IsAgent(BasePermission):
+    message = "This endpoint is for agents (Authorization: Api-Key <key>)."
+
+    def has_permission(self, request, view) -> bool:
+        return bool(getattr(request.user, "is_agent", False))
+
+
+class IsHuman(BasePermission):
+    message = "This endpoint is for people signed in to Countersign, not for agents."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated and not getattr(user, "is_agent", False))
+
+
+def request_id(request) -> str:
+    return request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
+
+
+def action_response(action, *, status_code: int = status.HTTP_200_OK) -> Response:
+    data = ActionOutput(action).data
+    data["approvals"] = selectors.action_approvals(action=action)
+    return Response(data, status=status_code)
+
+
+class ActionSubmitView(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(
+        request=ActionSubmitInput,
+        responses={201: ActionOutput, 200: ActionOutput},
+        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
+        summary="Submit an action for the permission map to decide",
+    )
+    def post(self, request):
+        payload = ActionSubmitInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key")
+        if key is not None and not (0 < len(key) <= 255):
+            raise InvalidInput("Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
+        result = services.action_submit(
+            agent=request.user.agent,
+            idempotency_key=key,
+            request_hash=services.request_fingerprint(payload.validated_data),
+            request_id=request_id(request),
+            **payload.validated_data,
+        )
+        code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
+        response = action_response(result.action, status_code=code)
+        if result.replayed:
+            response["Idempotent-Replayed"] = "true"
+        return response
+
+
+class ActionDetailView(APIView):
+    @extend_schema(responses=ActionOutput, summary="Current state of an action")
+    def get(self, request, action_id):
+        action = selectors.action_get_for_principal(action_id=action_id, principal=request.user)
+        return action_response(action)
+
+
+class ActionCancelView(APIView):
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(request=None, responses=ActionOutput, summary="Withdraw a pending action")
+    def post(self, request, action_id):
+        action = services.action_cancel(
+            action_id=action_id, agent=request.user.agent, request_id=request_id(request)
+        )
+        return action_response(action)
+
+
+class _DecisionView(APIView):
+    permission_classes = [IsAuthenticated, IsHuman]
+    service = None
+
+    @extend_schema(request=DecisionInput, responses=ActionOutput)
+    def post(self, request, action_id):
+        payload = DecisionInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        action = type(self).service(
+            action_id=action_id,
+            by=request.user,
+            reason_code=data.get("reason_code") or None,
+            note=data.get("note", ""),
+            expected_version=data.get("expected_version"),
+            request_id=request_id(request),
+        )
+        return action_response(selectors.action_get(action_id=action.pk))
+
+
+class ActionApproveView(_DecisionView):
+    service = staticmethod(services.action_approve)
+
+
+class ActionRejectView(_DecisionView):
+    service = staticmethod(services.action_reject)
+
+
+class ReasonCodeListView(APIView):
+    @extend_schema(
+        responses=ReasonCodeOutput(many=True),
+        parameters=[OpenApiParameter("kind", str, description="approve, reject, edit ...")],
+    )
+    def get(self, request):
+        codes = selectors.reason_codes(kind=request.query_params.get("kind") or None)
+        return Response({"results": ReasonCodeOutput(codes, many=True).data})
+
+
+class PolicyCheckView(APIView):
+    """Dry run: which mode would apply to this action. Nothing is recorded."""
+
+    permission_classes = [IsAuthenticated, IsAgent]
+
+    @extend_schema(request=PolicyCheckInput, responses=DecisionOutput)
+    def post(self, request):
+        payload = PolicyCheckInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        _, decision = decision_for(agent_name=request.user.agent.name, **data)
+        return Response(DecisionOutput(decision).data)

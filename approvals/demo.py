@@ -1,0 +1,189 @@
+"""The demo catalog: action types, the demo policy, reason codes, roles and sandbox orders.
+
+Docs, demos and tests rely on these; `load_demo` applies them and is safe to run again.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+
+from approvals.models import ReasonCode
+from audit.services import Actor
+from policies.models import Mode, PolicyVersion, Rule
+from policies.services import RULE_FIELDS, action_type_upsert, policy_publish
+from sandbox.services import demo_orders_ensure
+
+ROLES = ("supervisor", "senior_supervisor", "qa_reviewer", "policy_admin", "auditor")
+
+_ORDER_ID = {"type": "string", "pattern": "^[A-Z]{2,5}-[0-9]{1,12}$"}
+_CUSTOMER_ID = {"type": "string", "pattern": "^[A-Z]{2,5}-[0-9]{1,12}$"}
+_REASON = {"type": "string", "minLength": 1, "maxLength": 500}
+
+
+def _obj(properties: dict, required: list[str]) -> dict:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
+
+
+ACTION_TYPES = [
+    {
+        "key": "refund.issue",
+        "name": "Issue a refund",
+        "default_mode": Mode.EXECUTE_GATED,
+        "params_schema": _obj(
+            {
+                "order_id": _ORDER_ID,
+                "amount": {"type": "integer", "minimum": 1, "maximum": 10**12},
+                "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                "reason": _REASON,
+            },
+            ["order_id", "amount", "currency", "reason"],
+        ),
+    },
+    {
+        "key": "order.cancel",
+        "name": "Cancel an order",
+        "default_mode": Mode.EXECUTE_GATED,
+        "params_schema": _obj({"order_id": _ORDER_ID, "reason": _REASON}, ["order_id", "reason"]),
+    },
+    {
+        "key": "address.change",
+        "name": "Change a shipping address",
+        "default_mode": Mode.EXECUTE_GATED,
+        "params_schema": _obj(
+            {
+                "order_id": _ORDER_ID,
+                "address": _obj(
+                    {
+                        "line1": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "line2": {"type": "string", "maxLength": 200},
+                        "city": {"type": "string", "minLength": 1, "maxLength": 100},
+                        "postal_code": {"type": "string", "maxLength": 20},
+                        "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+                    },
+                    ["line1", "city"],
+                ),
+            },
+            ["order_id", "address"],
+        ),
+    },
+    {
+        "key": "credentials.reset",
+        "name": "Reset a customer's credentials",
+        "default_mode": Mode.EXECUTE_GATED,
+        "params_schema": _obj(
+            {"customer_id": _CUSTOMER_ID, "channel": {"enum": ["email", "sms"]}},
+            ["customer_id"],
+        ),
+    },
+    {
+        "key": "account.delete",
+        "name": "Delete a customer account",
+        "default_mode": Mode.FORBIDDEN,
+        "params_schema": _obj({"customer_id": _CUSTOMER_ID, "reason": _REASON}, ["customer_id"]),
+    },
+]
+
+DEMO_RULES = [
+    {
+        "name": "refund-over-500-escalates",
+        "action_type": "refund.issue",
+        "condition": "params.amount > 50000",
+        "mode": Mode.ESCALATE,
+        "escalation_tier": "specialist",
+        "queue": "Escalations",
+        "explanation": "refund {amount} > 500.00 limit for agent `{agent}`: escalated to a specialist",
+    },
+    {
+        "name": "refund-over-50-needs-approval",
+        "action_type": "refund.issue",
+        "condition": "params.amount > 5000",
+        "mode": Mode.EXECUTE_GATED,
+        "approvals_required": 1,
+        "approver_role": "supervisor",
+        "queue": "Refunds",
+        "sla_seconds": 4 * 3600,
+        "explanation": "refund {amount} > 50.00 limit for agent `{agent}`: needs 1 approval",
+    },
+    {
+        "name": "small-refund-executes",
+        "action_type": "refund.issue",
+        "condition": "params.amount <= 5000",
+        "mode": Mode.EXECUTE_LIMITED,
+        "explanation": "refund {amount} is within the 50.00 limit for agent `{agent}`",
+    },
+    {
+        "name": "cancel-after-failed-payment-escalates",
+        "action_type": "order.cancel",
+        "condition": "has(context.payment_failed) && context.payment_failed == true",
+        "mode": Mode.ESCALATE,
+        "escalation_tier": "billing",
+        "queue": "Escalations",
+        "explanation": "cancelling {params.order_id} after a failed payment: escalated to billing",
+    },
+    {
+        "name": "credentials-reset-needs-a-human",
+        "action_type": "credentials.reset",
+        "condition": "true",
+        "mode": Mode.EXECUTE_GATED,
+        "approvals_required": 1,
+        "approver_role": "supervisor",
+        "queue": "Account security",
+        "explanation": "credential resets always need a human: needs 1 approval",
+    },
+    {
+        "name": "account-delete-forbidden",
+        "action_type": "account.delete",
+        "condition": "true",
+        "mode": Mode.FORBIDDEN,
+        "explanation": "agents may never delete accounts",
+    },
+]
+
+REASON_CODES = [
+    ("verified-eligible", "Verified: customer is eligible", ["approve"]),
+    ("goodwill", "Goodwill gesture", ["approve"]),
+    ("policy-exception", "Approved as a policy exception", ["approve"]),
+    ("suspected-fraud", "Suspected fraud", ["reject"]),
+    ("outside-policy", "Outside policy", ["reject"]),
+    ("duplicate-request", "Duplicate request", ["reject"]),
+    ("insufficient-evidence", "Insufficient evidence", ["reject"]),
+    ("amount-corrected", "Amount corrected", ["edit"]),
+    ("wrong-target", "Wrong order or customer corrected", ["edit"]),
+]
+
+
+def _normalized(rule: Rule) -> dict:
+    return {field: getattr(rule, field) for field in sorted(RULE_FIELDS)}
+
+
+def _active_rules_match(rules: list[dict]) -> bool:
+    active = PolicyVersion.objects.filter(is_active=True).first()
+    if active is None:
+        return False
+    current = [_normalized(r) for r in active.rules.order_by("position")]
+    return current == [_normalized(Rule(**spec)) for spec in rules]
+
+
+def demo_load() -> dict[str, int]:
+    """Apply the demo catalog. Publishes the demo policy only when the active one differs."""
+    for spec in ACTION_TYPES:
+        action_type_upsert(**spec)
+    with transaction.atomic():
+        for name in ROLES:
+            Group.objects.get_or_create(name=name)
+        for code, label, kinds in REASON_CODES:
+            ReasonCode.objects.update_or_create(
+                code=code, defaults={"label": label, "kinds": kinds, "is_active": True}
+            )
+    published = 0
+    if not _active_rules_match(DEMO_RULES):
+        policy_publish(rules=DEMO_RULES, note="demo policy", actor=Actor.system("load_demo"))
+        published = 1
+    orders = demo_orders_ensure()
+    return {"policies_published": published, "orders_created": orders}

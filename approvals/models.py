@@ -1,0 +1,152 @@
+"""Actions agents submit, the human decisions on them, and the reason-code catalog."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Status(models.TextChoices):
+    SUBMITTED = "submitted", "Submitted"
+    BLOCKED = "blocked", "Blocked"
+    RECOMMENDED = "recommended", "Recommended"
+    DRAFTED = "drafted", "Drafted"
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    EXPIRED = "expired", "Expired"
+    CANCELLED = "cancelled", "Cancelled"
+    ESCALATED = "escalated", "Escalated"
+    DISMISSED = "dismissed", "Dismissed"
+    EXECUTING = "executing", "Executing"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    ROLLING_BACK = "rolling_back", "Rolling back"
+    ROLLED_BACK = "rolled_back", "Rolled back"
+    ROLLBACK_FAILED = "rollback_failed", "Rollback failed"
+
+
+class DecisionKind(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+    EDIT = "edit", "Edit"
+    ESCALATE = "escalate", "Escalate"
+    ROLLBACK = "rollback", "Rollback"
+
+
+class ReasonCode(models.Model):
+    code = models.SlugField(max_length=64, unique=True)
+    label = models.CharField(max_length=120)
+    # Which decision kinds may use this code, e.g. ["approve"] or ["reject", "edit"].
+    kinds = models.JSONField(default=list)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class Action(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="actions")
+    action_type = models.ForeignKey(
+        "policies.ActionType", on_delete=models.PROTECT, related_name="actions"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
+    # Increases with every change, so a client can tell a stale view from a fresh one.
+    version = models.PositiveIntegerField(default=1)
+
+    # What the agent sent. `params` is never overwritten; an edit stores `final_params`.
+    params = models.JSONField()
+    final_params = models.JSONField(null=True, blank=True)
+    context = models.JSONField(default=dict, blank=True)
+    intent = models.CharField(max_length=16, default="execute")
+    callback_url = models.URLField(max_length=500, blank=True)
+    # Denormalized from validated params for listing, sorting and search.
+    amount = models.BigIntegerField(null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    order_ref = models.CharField(max_length=64, blank=True)
+
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+
+    # The decision of the policy that was active at submission.
+    mode = models.CharField(max_length=20)
+    policy_version = models.ForeignKey(
+        "policies.PolicyVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rule = models.ForeignKey(
+        "policies.Rule", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    rule_name = models.CharField(max_length=80, blank=True)
+    explanation = models.CharField(max_length=500)
+    approvals_required = models.PositiveSmallIntegerField(default=0)
+    approver_role = models.CharField(max_length=64, blank=True)
+    queue = models.CharField(max_length=64, blank=True)
+
+    result = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    execution_started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="action_idempotency_key_per_agent",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(amount__isnull=True) | models.Q(amount__gte=0),
+                name="action_amount_not_negative",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at", "id"],
+                condition=models.Q(status="pending"),
+                name="action_pending_queue",
+            ),
+            models.Index(fields=["agent", "created_at"], name="action_agent_created"),
+            models.Index(fields=["status", "updated_at"], name="action_status_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action_type_id}:{self.pk}"
+
+    @property
+    def effective_params(self) -> dict:
+        return self.final_params if self.final_params is not None else self.params
+
+
+class Decision(models.Model):
+    """One human decision on an action; two approvals are two rows."""
+
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="decisions")
+    kind = models.CharField(max_length=16, choices=DecisionKind.choices)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason_code = models.ForeignKey(
+        ReasonCode, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    action_version = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            # One approval per person per action: the database holds four eyes, not only the code.
+            models.UniqueConstraint(
+                fields=["action", "by"],
+                condition=models.Q(kind="approve"),
+                name="one_approval_per_person",
+            )
+        ]

@@ -1,0 +1,478 @@
+"""Every change to an action: one function per use case, one transaction each.
+
+Each service locks the row, checks the transition table, writes the change and its audit event in
+the same transaction, and schedules the websocket push and the Celery enqueue on commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from datetime import timedelta
+from dataclasses import dataclass
+from typing import Any
+
+from celery import current_app
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agents.models import Agent
+from approvals import live
+from approvals.executors import ExecutionFailed, executor_for
+from approvals.selectors import parse_action_id
+from approvals.models import Action, Decision, DecisionKind, ReasonCode, Status
+from approvals.transitions import check_transition
+from audit.events import Verb
+from audit.services import Actor, audit_record
+from config.errors import ApplicationError, Conflict, Forbidden, InvalidInput, NotFound
+from escalations.models import Escalation
+from escalations.services import escalation_open
+from policies.engine import Decision as PolicyDecision
+from policies.models import Mode
+from policies.selectors import decision_for
+
+logger = logging.getLogger(__name__)
+
+EXECUTE_TASK = "approvals.tasks.execute_action"
+
+MODE_STATUS = {
+    Mode.FORBIDDEN: Status.BLOCKED,
+    Mode.READ_ONLY: Status.BLOCKED,
+    Mode.RECOMMEND_ONLY: Status.RECOMMENDED,
+    Mode.DRAFT_ONLY: Status.DRAFTED,
+    Mode.EXECUTE_LIMITED: Status.APPROVED,
+    Mode.EXECUTE_GATED: Status.PENDING,
+    Mode.ESCALATE: Status.ESCALATED,
+}
+
+
+class IdempotencyKeyReused(ApplicationError):
+    status_code = 422
+    default_code = "idempotency_key_reused"
+
+
+class StaleVersion(Conflict):
+    default_code = "stale_version"
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    action: Action
+    replayed: bool
+
+
+def request_fingerprint(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# on-commit side effects
+
+
+def _on_commit_push(action: Action) -> None:
+    payload = {
+        "action_id": str(action.pk),
+        "status": action.status,
+        "version": action.version,
+        "queue": action.queue,
+    }
+    transaction.on_commit(lambda: live.publish_action_changed(payload))
+
+
+def _enqueue_execution(action_id: uuid.UUID) -> None:
+    try:
+        current_app.send_task(EXECUTE_TASK, kwargs={"action_id": str(action_id)})
+    except Exception:
+        # The broker is down: the action stays `approved` and the sweeper enqueues it again.
+        logger.exception("could not enqueue execution of %s; the sweeper will retry", action_id)
+
+
+def _on_commit_execute(action: Action) -> None:
+    action_id = action.pk
+    transaction.on_commit(lambda: _enqueue_execution(action_id))
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers that run inside a service's transaction
+
+
+def _lock(action_id: Any) -> Action:
+    try:
+        return (
+            Action.objects.select_for_update(of=("self",))
+            .select_related("agent", "action_type")
+            .get(pk=parse_action_id(action_id))
+        )
+    except Action.DoesNotExist as exc:
+        raise NotFound("No such action.", code="action_not_found") from exc
+
+
+def _move(action: Action, target: Status, *, actor: Actor, verb: Verb, data=None, request_id=""):
+    before = action.status
+    check_transition(before, target)
+    action.status = target
+    action.version += 1
+    action.save()
+    audit_record(
+        actor=actor,
+        verb=verb,
+        object_type="action",
+        object_id=action.pk,
+        data={"from": before, "to": str(target), **(data or {})},
+        request_id=request_id,
+    )
+    _on_commit_push(action)
+
+
+def _reason_code(code: str | None, *, kind: DecisionKind, required: bool) -> ReasonCode | None:
+    if not code:
+        if required:
+            raise InvalidInput(
+                f"A reason code is required to {kind.value}.", code="reason_code_required"
+            )
+        return None
+    reason = ReasonCode.objects.filter(code=code, is_active=True).first()
+    if reason is None or (reason.kinds and kind.value not in reason.kinds):
+        raise InvalidInput(
+            f"{code!r} is not a reason code for {kind.value}.",
+            code="unknown_reason_code",
+            details={"reason_code": code, "kind": kind.value},
+        )
+    return reason
+
+
+def _check_expected_version(action: Action, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != action.version:
+        raise StaleVersion(
+            "This action changed since you loaded it; review the fresh state and decide again.",
+            details={"current_version": action.version, "status": action.status},
+        )
+
+
+def _check_may_decide(action: Action, user) -> None:
+    if not user.is_superuser and not user.groups.filter(name=action.approver_role).exists():
+        raise Forbidden(
+            f"Deciding this action needs the {action.approver_role!r} role.",
+            code="missing_role",
+            details={"role": action.approver_role},
+        )
+    if action.agent.operators.filter(pk=user.pk).exists():
+        raise Forbidden(
+            "You operate the agent that requested this action, so you cannot decide it.",
+            code="own_request",
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# use cases
+
+
+def action_submit(
+    *,
+    agent: Agent,
+    action_type: str,
+    params: dict[str, Any],
+    context: dict[str, Any] | None = None,
+    intent: str = "execute",
+    callback_url: str = "",
+    idempotency_key: str | None = None,
+    request_hash: str = "",
+    request_id: str = "",
+) -> SubmitResult:
+    """Decide an agent's action by the active policy and record it with its decision."""
+    context = context or {}
+    if idempotency_key:
+        replay = _replay(agent=agent, key=idempotency_key, request_hash=request_hash)
+        if replay is not None:
+            return replay
+
+    action_type_obj, decision = decision_for(
+        agent_name=agent.name, action_type=action_type, params=params, context=context, intent=intent
+    )
+    try:
+        with transaction.atomic(durable=True):
+            action = _create_decided_action(
+                agent=agent,
+                action_type=action_type_obj,
+                params=params,
+                context=context,
+                intent=intent,
+                callback_url=callback_url,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                decision=decision,
+                request_id=request_id,
+            )
+    except IntegrityError:
+        # A concurrent request with the same key won the insert: answer as its replay.
+        replay = idempotency_key and _replay(
+            agent=agent, key=idempotency_key, request_hash=request_hash
+        )
+        if not replay:
+            raise
+        return replay
+    return SubmitResult(action=action, replayed=False)
+
+
+def _replay(*, agent: Agent, key: str, request_hash: str) -> SubmitResult | None:
+    existing = Action.objects.filter(agent=agent, idempotency_key=key).first()
+    if existing is None:
+        return None
+    if existing.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body.",
+            details={"action_id": str(existing.pk)},
+        )
+    return SubmitResult(action=existing, replayed=True)
+
+
+def _create_decided_action(
+    *, agent, action_type, params, context, intent, callback_url, idempotency_key, request_hash,
+    decision: PolicyDecision, request_id,
+) -> Action:  # fmt: skip
+    target = MODE_STATUS[Mode(decision.mode)]
+    check_transition(Status.SUBMITTED, target)
+    now = timezone.now()
+    action = Action.objects.create(
+        agent=agent,
+        action_type=action_type,
+        status=target,
+        params=params,
+        context=context,
+        intent=intent,
+        callback_url=callback_url or "",
+        amount=params.get("amount") if isinstance(params.get("amount"), int) else None,
+        currency=str(params.get("currency", ""))[:3],
+        order_ref=str(params.get("order_id", ""))[:64],
+        idempotency_key=idempotency_key or None,
+        request_hash=request_hash,
+        mode=decision.mode,
+        policy_version_id=decision.policy_version_id,
+        rule_id=decision.rule_id,
+        rule_name=decision.rule_name,
+        explanation=decision.explanation[:500],
+        approvals_required=decision.approvals_required,
+        approver_role=decision.approver_role,
+        queue=decision.queue,
+        decided_at=now if target != Status.PENDING else None,
+    )
+    audit_record(
+        actor=Actor.agent(agent.pk),
+        verb=Verb.ACTION_SUBMITTED,
+        object_type="action",
+        object_id=action.pk,
+        data={
+            "action_type": action_type.key,
+            "params": params,
+            "status": target,
+            "decision": decision.as_dict(),
+        },
+        request_id=request_id,
+    )
+    if target == Status.ESCALATED:
+        escalation_open(
+            agent_id=agent.pk,
+            action_id=action.pk,
+            source=Escalation.Source.POLICY,
+            tier=decision.escalation_tier,
+            reason=decision.explanation,
+            actor=Actor.system("policy"),
+        )
+    _on_commit_push(action)
+    if target == Status.APPROVED:
+        _on_commit_execute(action)
+    return action
+
+
+def action_approve(
+    *,
+    action_id: Any,
+    by,
+    reason_code: str | None = None,
+    note: str = "",
+    expected_version: int | None = None,
+    request_id: str = "",
+) -> Action:
+    """Record one approval; the action is approved (and enqueued) once it has enough."""
+    with transaction.atomic(durable=True):
+        action = _lock(action_id)
+        _check_expected_version(action, expected_version)
+        check_transition(action.status, Status.APPROVED)
+        if action.status != Status.PENDING:
+            raise Conflict(f"An action that is {action.status} is not awaiting approval.")
+        _check_may_decide(action, by)
+        reason = _reason_code(reason_code, kind=DecisionKind.APPROVE, required=False)
+        if action.decisions.filter(kind=DecisionKind.APPROVE, by=by).exists():
+            raise Conflict("You already approved this action.", code="already_approved")
+        Decision.objects.create(
+            action=action,
+            kind=DecisionKind.APPROVE,
+            by=by,
+            reason_code=reason,
+            note=note,
+            action_version=action.version,
+        )
+        approvals = action.decisions.filter(kind=DecisionKind.APPROVE).count()
+        data = {
+            "reason_code": reason_code,
+            "note": note,
+            "approvals": approvals,
+            "required": action.approvals_required,
+        }
+        if approvals < action.approvals_required:
+            action.version += 1
+            action.save(update_fields=["version", "updated_at"])
+            audit_record(
+                actor=Actor.user(by.pk),
+                verb=Verb.ACTION_APPROVAL_RECORDED,
+                object_type="action",
+                object_id=action.pk,
+                data=data,
+                request_id=request_id,
+            )
+            _on_commit_push(action)
+            return action
+        action.decided_at = timezone.now()
+        _move(
+            action, Status.APPROVED,
+            actor=Actor.user(by.pk), verb=Verb.ACTION_APPROVED, data=data, request_id=request_id,
+        )  # fmt: skip
+        _on_commit_execute(action)
+    return action
+
+
+def action_reject(
+    *,
+    action_id: Any,
+    by,
+    reason_code: str | None,
+    note: str = "",
+    expected_version: int | None = None,
+    request_id: str = "",
+) -> Action:
+    with transaction.atomic(durable=True):
+        action = _lock(action_id)
+        _check_expected_version(action, expected_version)
+        check_transition(action.status, Status.REJECTED)
+        _check_may_decide(action, by)
+        reason = _reason_code(reason_code, kind=DecisionKind.REJECT, required=True)
+        Decision.objects.create(
+            action=action,
+            kind=DecisionKind.REJECT,
+            by=by,
+            reason_code=reason,
+            note=note,
+            action_version=action.version,
+        )
+        action.decided_at = timezone.now()
+        _move(
+            action, Status.REJECTED,
+            actor=Actor.user(by.pk), verb=Verb.ACTION_REJECTED,
+            data={"reason_code": reason_code, "note": note}, request_id=request_id,
+        )  # fmt: skip
+    return action
+
+
+def action_cancel(*, action_id: Any, agent: Agent, request_id: str = "") -> Action:
+    """The agent withdraws its own pending action."""
+    with transaction.atomic(durable=True):
+        action = _lock(action_id)
+        if action.agent_id != agent.pk:
+            raise NotFound("No such action.", code="action_not_found")
+        _move(
+            action, Status.CANCELLED,
+            actor=Actor.agent(agent.pk), verb=Verb.ACTION_CANCELLED, request_id=request_id,
+        )  # fmt: skip
+    return action
+
+
+def action_execute(*, action_id: Any) -> Action | None:
+    """Run an approved action through its executor. Safe to call again: it exits when done."""
+    with transaction.atomic(durable=True):
+        action = _lock(action_id)
+        if action.status != Status.APPROVED:
+            return None  # already executing or finished: a redelivered task stops here
+        action.attempts += 1
+        action.execution_started_at = timezone.now()
+        _move(
+            action, Status.EXECUTING,
+            actor=Actor.system("worker"), verb=Verb.ACTION_EXECUTION_STARTED,
+            data={"attempt": action.attempts},
+        )  # fmt: skip
+
+    try:
+        result, error = executor_for(action.action_type.key)(action), None
+    except ExecutionFailed as exc:
+        result, error = None, {"code": exc.code, "message": exc.message, "details": exc.details}
+    except Exception as exc:
+        logger.exception("executor for %s crashed", action.pk)
+        result, error = None, {"code": "executor_crashed", "message": str(exc), "details": {}}
+
+    with transaction.atomic(durable=True):
+        action = _lock(action_id)
+        action.finished_at = timezone.now()
+        if error is None:
+            action.result = result
+            _move(action, Status.SUCCEEDED, actor=Actor.system("worker"),
+                  verb=Verb.ACTION_SUCCEEDED, data={"result": result})  # fmt: skip
+        else:
+            action.error = error
+            _move(action, Status.FAILED, actor=Actor.system("worker"),
+                  verb=Verb.ACTION_FAILED, data={"error": error})  # fmt: skip
+    return action
+
+
+def actions_requeue_stalled(*, older_than_seconds: int) -> int:
+    """Enqueue again approved actions no worker started (broker down at commit, lost message)."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+    with transaction.atomic(durable=True):
+        stalled = list(
+            Action.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.APPROVED, updated_at__lt=cutoff)
+            .order_by("updated_at", "id")[:500]
+        )
+        for action in stalled:
+            action.save(update_fields=["updated_at"])  # pushes it out of the next sweep's window
+            audit_record(
+                actor=Actor.system("sweeper"),
+                verb=Verb.ACTION_REQUEUED,
+                object_type="action",
+                object_id=action.pk,
+            )
+            _on_commit_execute(action)
+    return len(stalled)
+
+
+def supervisor_create(*, username: str, password: str, role: str = "supervisor") -> Any:
+    """A person who works the queue, in one of the roles (a Django group)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from approvals.demo import ROLES
+
+    if role not in ROLES:
+        raise InvalidInput(f"Unknown role {role!r}; one of {', '.join(ROLES)}.", code="unknown_role")
+    user_model = get_user_model()
+    if user_model.objects.filter(username=username).exists():
+        raise Conflict(f"A user named {username!r} already exists.", code="user_exists")
+    try:
+        validate_password(password, user_model(username=username))
+    except ValidationError as exc:
+        raise InvalidInput(" ".join(exc.messages), code="weak_password") from exc
+    with transaction.atomic(durable=True):
+        user = user_model.objects.create_user(username=username, password=password)
+        group, _ = Group.objects.get_or_create(name=role)
+        user.groups.add(group)
+        audit_record(
+            actor=Actor.system("cli"),
+            verb=Verb.USER_CREATED,
+            object_type="user",
+            object_id=user.pk,
+            data={"username": username, "role": role},
+        )
+    return user

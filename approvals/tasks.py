@@ -1,0 +1,18 @@
+"""Celery tasks: load by id, call one service."""
+
+from celery import shared_task
+from django.conf import settings
+
+from approvals import services
+
+
+@shared_task(name="approvals.tasks.execute_action", acks_late=True)
+def execute_action(*, action_id: str) -> None:
+    services.action_execute(action_id=action_id)
+
+
+@shared_task(name="approvals.tasks.sweep_stalled_actions")
+def sweep_stalled_actions() -> int:
+    return services.actions_requeue_stalled(
+        older_than_seconds=settings.COUNTERSIGN["STALL_AFTER_SECONDS"]
+    )

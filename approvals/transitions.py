@@ -1,0 +1,34 @@
+"""The one table of allowed status changes; anything else is refused with a named error."""
+
+from config.errors import Conflict
+from approvals.models import Status
+
+S = Status
+ALLOWED: dict[str, frozenset[str]] = {
+    S.SUBMITTED: frozenset(
+        {S.BLOCKED, S.RECOMMENDED, S.DRAFTED, S.PENDING, S.APPROVED, S.ESCALATED}
+    ),
+    S.PENDING: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.CANCELLED, S.ESCALATED}),
+    S.RECOMMENDED: frozenset({S.APPROVED, S.DISMISSED}),
+    S.DRAFTED: frozenset({S.APPROVED, S.DISMISSED}),
+    S.APPROVED: frozenset({S.EXECUTING}),
+    S.EXECUTING: frozenset({S.SUCCEEDED, S.FAILED}),
+    S.FAILED: frozenset({S.ESCALATED}),
+    S.SUCCEEDED: frozenset({S.ROLLING_BACK}),
+    S.ROLLING_BACK: frozenset({S.ROLLED_BACK, S.ROLLBACK_FAILED}),
+}
+TERMINAL = frozenset(
+    {S.BLOCKED, S.REJECTED, S.EXPIRED, S.CANCELLED, S.DISMISSED, S.ROLLED_BACK, S.ROLLBACK_FAILED}
+)
+
+
+class IllegalTransition(Conflict):
+    default_code = "illegal_transition"
+
+
+def check_transition(current: str, target: str) -> None:
+    if target not in ALLOWED.get(current, frozenset()):
+        raise IllegalTransition(
+            f"An action that is {current} cannot become {target}.",
+            details={"from": str(current), "to": str(target)},
+        )

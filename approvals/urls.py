@@ -1,0 +1,13 @@
+"""Dashboard routes."""
+
+from django.urls import path
+
+from approvals import views
+
+app_name = "approvals"
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("queue/rows/", views.queue_rows, name="queue-rows"),
+    path("actions/<uuid:action_id>/approve/", views.approve, name="approve"),
+    path("actions/<uuid:action_id>/reject/", views.reject, name="reject"),
+]

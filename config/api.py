@@ -1,0 +1,58 @@
+"""DRF glue shared by every app: the exception handler that gives every error one JSON shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import JsonResponse
+from rest_framework import exceptions as drf_exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from config.errors import ApplicationError
+
+_DRF_CODES = {
+    drf_exceptions.ParseError: "malformed_json",
+    drf_exceptions.AuthenticationFailed: "unauthenticated",
+    drf_exceptions.NotAuthenticated: "unauthenticated",
+    drf_exceptions.PermissionDenied: "forbidden",
+    drf_exceptions.NotFound: "not_found",
+    drf_exceptions.MethodNotAllowed: "method_not_allowed",
+    drf_exceptions.NotAcceptable: "not_acceptable",
+    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
+    drf_exceptions.Throttled: "rate_limited",
+    drf_exceptions.ValidationError: "invalid_input",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, ApplicationError):
+        return Response(exc.as_dict(), status=exc.status_code)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a real bug: let Django's 500 handling (and logging) have it
+    code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), "error")
+    if isinstance(exc, drf_exceptions.ValidationError):
+        message, details = "The request body is not valid.", {"fields": response.data}
+    else:
+        message, details = str(getattr(exc, "detail", exc)), {}
+    if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
+        details = {"retry_after_seconds": int(exc.wait) + 1}
+    response.data = error_body(code, message, details)
+    return response
+
+
+def json_error(code: str, message: str, status: int, details: Any = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=status)
+
+
+def api_not_found(request, exception=None):  # noqa: ARG001
+    return json_error("not_found", "No such endpoint.", 404)
+
+
+def api_server_error(request):  # noqa: ARG001
+    return json_error("server_error", "Something went wrong on our side; it has been logged.", 500)

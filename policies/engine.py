@@ -1,0 +1,190 @@
+"""Evaluating the permission map: compile a published version once, decide many times."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import threading
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import cel
+
+from policies.models import ActionType, Mode, PolicyVersion, Rule
+from policies.money import format_money
+
+# From least to most restrictive; the stricter of the agent's intent and the rule applies.
+STRICTNESS = [
+    Mode.EXECUTE_LIMITED,
+    Mode.EXECUTE_GATED,
+    Mode.DRAFT_ONLY,
+    Mode.RECOMMEND_ONLY,
+    Mode.ESCALATE,
+    Mode.READ_ONLY,
+    Mode.FORBIDDEN,
+]
+INTENT_MODES = {"execute": Mode.EXECUTE_LIMITED, "recommend": Mode.RECOMMEND_ONLY, "draft": Mode.DRAFT_ONLY}
+
+_PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[a-z_]+)?)\}")
+
+DEFAULT_EXPLANATIONS = {
+    Mode.FORBIDDEN: "{action_type} is forbidden for agents",
+    Mode.READ_ONLY: "agent `{agent}` may only read, not change, {action_type}",
+    Mode.RECOMMEND_ONLY: "{action_type} by agent `{agent}` is kept as a recommendation for a human",
+    Mode.DRAFT_ONLY: "{action_type} by agent `{agent}` is kept as a draft for a human to finish",
+    Mode.EXECUTE_LIMITED: "{action_type} by agent `{agent}` executes without a human",
+    Mode.EXECUTE_GATED: "{action_type} by agent `{agent}`: needs {approvals} approval(s)",
+    Mode.ESCALATE: "{action_type} by agent `{agent}` must be handled by a person",
+}
+
+
+class ConditionError(ValueError):
+    """A CEL condition that does not compile; `position` is where the parser stopped."""
+
+    def __init__(self, message: str, position: str = "") -> None:
+        super().__init__(message)
+        self.position = position
+
+
+def compile_condition(source: str) -> cel.Program:
+    try:
+        return cel.compile(source or "true")
+    except ValueError as exc:
+        match = re.search(r"<input>:(\d+):(\d+)", str(exc))
+        raise ConditionError(str(exc), f"{match[1]}:{match[2]}" if match else "") from exc
+
+
+@dataclass(frozen=True)
+class Decision:
+    mode: str
+    rule_id: int | None
+    rule_name: str
+    policy_version_id: int | None
+    policy_version: int | None
+    explanation: str
+    approvals_required: int = 0
+    approver_role: str = ""
+    queue: str = ""
+    sla_seconds: int | None = None
+    on_timeout: str = ""
+    escalation_tier: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _CompiledRule:
+    rule: Rule
+    pattern: re.Pattern[str]
+    agents: frozenset[str]
+    program: cel.Program
+
+
+class CompiledPolicy:
+    def __init__(self, version: PolicyVersion, rules: list[Rule]) -> None:
+        self.version = version
+        self.rules = [
+            _CompiledRule(
+                rule=r,
+                pattern=re.compile(fnmatch.translate(r.action_type)),
+                agents=frozenset(r.agents or []),
+                program=compile_condition(r.condition),
+            )
+            for r in rules
+        ]
+
+
+_cache: dict[int, CompiledPolicy] = {}
+_cache_lock = threading.Lock()
+
+
+def compiled_policy(version: PolicyVersion) -> CompiledPolicy:
+    # Published versions are immutable, so a compiled copy never goes stale.
+    compiled = _cache.get(version.pk)
+    if compiled is None:
+        rules = list(version.rules.order_by("position", "id"))
+        compiled = CompiledPolicy(version, rules)
+        with _cache_lock:
+            _cache[version.pk] = compiled
+    return compiled
+
+
+def render_explanation(template: str, values: dict[str, Any]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match[1]
+        if "." in name:
+            head, _, tail = name.partition(".")
+            container = values.get(head)
+            value = container.get(tail, "") if isinstance(container, dict) else ""
+        else:
+            value = values.get(name, "")
+        return str(value)
+
+    return _PLACEHOLDER.sub(replace, template)
+
+
+def decide(
+    *,
+    policy: CompiledPolicy | None,
+    action_type: ActionType,
+    agent_name: str,
+    params: dict[str, Any],
+    context: dict[str, Any],
+    intent: str = "execute",
+) -> Decision:
+    """First matching rule wins; the action type's default applies when none does."""
+    activation = {"params": params, "context": context, "agent": {"name": agent_name}}
+    values = {
+        "agent": agent_name,
+        "action_type": action_type.key,
+        "amount": format_money(params.get("amount"), params.get("currency")),
+        "params": params,
+        "context": context,
+    }
+    matched: Rule | None = None
+    template = ""
+    mode: str = action_type.default_mode
+    error = ""
+    for compiled in policy.rules if policy else []:
+        rule = compiled.rule
+        if not compiled.pattern.fullmatch(action_type.key):
+            continue
+        if compiled.agents and agent_name not in compiled.agents:
+            continue
+        try:
+            hit = compiled.program.execute(activation)
+        except Exception as exc:  # noqa: BLE001 - any evaluation failure fails closed
+            error = f"rule `{rule.name}` could not be evaluated ({type(exc).__name__}: {exc})"
+            matched, mode = rule, Mode.EXECUTE_GATED
+            break
+        if hit is True:
+            matched, mode, template = rule, rule.mode, rule.explanation
+            break
+
+    intent_mode = INTENT_MODES.get(intent, Mode.EXECUTE_LIMITED)
+    if STRICTNESS.index(Mode(intent_mode)) > STRICTNESS.index(Mode(mode)):
+        mode, template = intent_mode, ""
+
+    approvals = (matched.approvals_required if matched else 1) if mode == Mode.EXECUTE_GATED else 0
+    values.update(rule=matched.name if matched else "default", approvals=approvals, mode=mode)
+    if error:
+        explanation = f"{error}: held for {approvals} human approval(s)"
+    else:
+        explanation = render_explanation(template or DEFAULT_EXPLANATIONS[Mode(mode)], values)
+        if matched is None:
+            explanation += f" (no rule matched; default for {action_type.key})"
+    return Decision(
+        mode=mode,
+        rule_id=matched.pk if matched else None,
+        rule_name=matched.name if matched else "",
+        policy_version_id=policy.version.pk if policy else None,
+        policy_version=policy.version.number if policy else None,
+        explanation=explanation,
+        approvals_required=approvals,
+        approver_role=(matched.approver_role if matched else "supervisor") if approvals else "",
+        queue=(matched.queue if matched else "") or "",
+        sla_seconds=matched.sla_seconds if matched else None,
+        on_timeout=matched.on_timeout if matched else "",
+        escalation_tier=matched.escalation_tier if matched else "",
+    )

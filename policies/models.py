@@ -1,0 +1,99 @@
+"""The action type catalog and the permission map: ordered rules inside immutable policy versions."""
+
+from django.db import models
+
+
+class Mode(models.TextChoices):
+    FORBIDDEN = "forbidden", "Forbidden"
+    READ_ONLY = "read_only", "Read only"
+    RECOMMEND_ONLY = "recommend_only", "Recommend only"
+    DRAFT_ONLY = "draft_only", "Draft only"
+    EXECUTE_LIMITED = "execute_limited", "Execute (limited)"
+    EXECUTE_GATED = "execute_gated", "Execute after approval"
+    ESCALATE = "escalate", "Escalate"
+
+
+class OnTimeout(models.TextChoices):
+    EXPIRE = "expire", "Expire"
+    ESCALATE = "escalate", "Escalate"
+    REJECT = "reject", "Reject"
+
+
+class ActionType(models.Model):
+    key = models.CharField(max_length=64, unique=True)  # e.g. "refund.issue"
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    params_schema = models.JSONField(default=dict)
+    # Read-only action types never change the system of record.
+    is_write = models.BooleanField(default=True)
+    # What applies when no rule of the active policy matches.
+    default_mode = models.CharField(
+        max_length=20, choices=Mode.choices, default=Mode.EXECUTE_GATED
+    )
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class PolicyVersion(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+
+    number = models.PositiveIntegerField(unique=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    is_active = models.BooleanField(default=False)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=models.Q(is_active=True),
+                name="one_active_policy_version",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(is_active=False) | models.Q(status="published"),
+                name="only_published_policy_is_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.number} ({self.status})"
+
+
+class Rule(models.Model):
+    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="rules")
+    position = models.PositiveIntegerField()
+    name = models.SlugField(max_length=80)
+    action_type = models.CharField(max_length=64, help_text="Exact key or glob, e.g. refund.*")
+    agents = models.JSONField(default=list, blank=True, help_text="Agent names; empty means all")
+    condition = models.TextField(default="true", help_text="CEL over params, context, agent")
+    mode = models.CharField(max_length=20, choices=Mode.choices)
+    approvals_required = models.PositiveSmallIntegerField(default=1)
+    approver_role = models.CharField(max_length=64, default="supervisor")
+    queue = models.CharField(max_length=64, blank=True)
+    sla_seconds = models.PositiveIntegerField(null=True, blank=True)
+    on_timeout = models.CharField(max_length=16, choices=OnTimeout.choices, default=OnTimeout.EXPIRE)
+    escalation_tier = models.CharField(max_length=32, blank=True)
+    explanation = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["policy_version", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["policy_version", "position"], name="rule_position_unique"),
+            models.UniqueConstraint(fields=["policy_version", "name"], name="rule_name_unique"),
+            models.CheckConstraint(
+                condition=models.Q(approvals_required__gte=1, approvals_required__lte=2),
+                name="rule_approvals_1_or_2",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.action_type} -> {self.mode})"

@@ -1,0 +1,40 @@
+"""Validating action params against their action type's JSON schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.validators import extend
+
+from config.errors import InvalidInput
+
+
+def _is_strict_integer(checker, instance) -> bool:  # noqa: ARG001
+    # JSON Schema counts 120.0 as an integer; money in minor units must be a real integer.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_StrictValidator = extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer),
+)
+
+
+def validate_params(*, action_type_key: str, schema: dict[str, Any], params: Any) -> None:
+    errors = sorted(_StrictValidator(schema).iter_errors(params), key=lambda e: list(e.path))
+    if errors:
+        raise InvalidInput(
+            f"params do not match the schema of {action_type_key}.",
+            code="invalid_params",
+            details={
+                "errors": [
+                    {"path": "params" + "".join(f"[{p!r}]" for p in e.path), "message": e.message}
+                    for e in errors[:20]
+                ]
+            },
+        )
+
+
+def check_schema(schema: dict[str, Any]) -> None:
+    Draft202012Validator.check_schema(schema)
