@@ -1,0 +1,183 @@
+"""Shared fixtures: demo data, agents with keys, supervisors, and real server processes.
+
+Everything runs against the PostgreSQL and Redis named by DATABASE_URL and REDIS_URL (default: the
+local services on 127.0.0.1). Tests that start real processes (an ASGI server, a Celery worker)
+point them at the test database, so those tests use `transactional_db` to commit their data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+ROOT = Path(__file__).resolve().parent.parent
+SUPERVISOR_PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def demo(db):
+    """The demo catalog: action types, demo policy, reason codes, roles, orders ORD-1001..1015."""
+    from approvals.demo import demo_load
+
+    demo_load()
+
+
+@dataclass
+class AgentWithKey:
+    agent: object
+    key: str
+
+    def client(self) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {self.key}")
+        return client
+
+
+@pytest.fixture
+def make_agent(db):
+    from agents.services import agent_create
+
+    def make(name: str = "support-bot") -> AgentWithKey:
+        issued = agent_create(name=name)
+        return AgentWithKey(agent=issued.agent, key=issued.key)
+
+    return make
+
+
+@pytest.fixture
+def agent(make_agent) -> AgentWithKey:
+    return make_agent("support-bot")
+
+
+@pytest.fixture
+def make_supervisor(db):
+    from approvals.services import supervisor_create
+
+    def make(username: str = "alice", role: str = "supervisor"):
+        return supervisor_create(username=username, password=SUPERVISOR_PASSWORD, role=role)
+
+    return make
+
+
+@pytest.fixture
+def supervisor(make_supervisor):
+    return make_supervisor("alice")
+
+
+@pytest.fixture
+def supervisor_client(supervisor) -> APIClient:
+    """A browser-like session client that must send CSRF tokens, as the dashboard does."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(supervisor)
+    return client
+
+
+# ------------------------------------------------------------------------------------------------
+# Real processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _process_env(db_name: str) -> dict[str, str]:
+    env = dict(os.environ)
+    db = settings.DATABASES["default"]
+    env["DATABASE_URL"] = (
+        f"postgres://{db['USER']}:{db.get('PASSWORD') or ''}@{db['HOST'] or '127.0.0.1'}:"
+        f"{db['PORT'] or 5432}/{db_name}"
+    )
+    env["REDIS_URL"] = settings.REDIS_URL
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited early with {proc.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listened on {port} within {timeout}s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def test_database_name(django_db_setup, django_db_blocker) -> str:
+    from django.db import connection
+
+    with django_db_blocker.unblock():
+        return connection.settings_dict["NAME"]
+
+
+@pytest.fixture(scope="session")
+def live_server_url(test_database_name, tmp_path_factory) -> Iterator[str]:
+    """The whole web app (HTTP + websockets) under uvicorn, as the run command serves it."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("uvicorn") / "uvicorn.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "uvicorn", "config.asgi:application",
+             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+            cwd=ROOT, env=_process_env(test_database_name), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(test_database_name, tmp_path_factory) -> Iterator[subprocess.Popen]:
+    """A real Celery worker (prefork, not eager) consuming the project's queue."""
+    log = tmp_path_factory.mktemp("celery") / "worker.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
+             "--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=_process_env(test_database_name), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while b"ready." not in log.read_bytes():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("celery worker did not start:\n" + log.read_text()[-3000:])
+            time.sleep(0.2)
+        yield proc
+    finally:
+        _stop(proc)
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):
+    """Poll until `predicate()` is truthy; return its value or fail with the last one."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = predicate()
+    assert value, f"condition not met within {timeout}s"
+    return value
