@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -182,7 +183,10 @@ COUNTERSIGN = {
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-if env.bool("PRODUCTION", default=False):
+PRODUCTION = env.bool("PRODUCTION", default=False)
+if PRODUCTION:
+    if SECRET_KEY.startswith("countersign-insecure"):
+        raise ImproperlyConfigured("Set SECRET_KEY: the built-in key is for local use only.")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
