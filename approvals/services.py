@@ -68,6 +68,22 @@ def request_fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _submission_fingerprint(
+    *, action_type: str, params: dict, context: dict, intent: str, callback_url: str
+) -> str:
+    # Computed here, not by the caller: an idempotent replay must match on everything that
+    # shapes the action, whichever interface submitted it.
+    return request_fingerprint(
+        {
+            "action_type": action_type,
+            "params": params,
+            "context": context,
+            "intent": intent,
+            "callback_url": callback_url or "",
+        }
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # on-commit side effects
 
@@ -179,11 +195,14 @@ def action_submit(
     intent: str = "execute",
     callback_url: str = "",
     idempotency_key: str | None = None,
-    request_hash: str = "",
     request_id: str = "",
 ) -> SubmitResult:
     """Decide an agent's action by the active policy and record it with its decision."""
     context = context or {}
+    request_hash = _submission_fingerprint(
+        action_type=action_type, params=params, context=context, intent=intent,
+        callback_url=callback_url,
+    )  # fmt: skip
     if idempotency_key:
         replay = _replay(agent=agent, key=idempotency_key, request_hash=request_hash)
         if replay is not None:

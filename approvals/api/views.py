@@ -66,7 +66,6 @@ class ActionSubmitView(APIView):
         result = services.action_submit(
             agent=request.user.agent,
             idempotency_key=key,
-            request_hash=services.request_fingerprint(payload.validated_data),
             request_id=request_id(request),
             **payload.validated_data,
         )
