@@ -75,7 +75,8 @@ def _issue_key(*, agent: Agent, actor: Actor | None) -> str:
 
 def agent_for_key(*, raw_key: str) -> Agent | None:
     """The active agent a key belongs to, or None. Constant-time comparison of the hash."""
-    parts = raw_key.split("_")
+    # The secret part is urlsafe base64 and may itself contain "_": split off the first two only.
+    parts = raw_key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX:
         return None
     key = (
