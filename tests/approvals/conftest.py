@@ -63,3 +63,11 @@ def enqueued():
 
         app.send_task.side_effect = send_task
         yield sent
+
+
+@pytest.fixture
+def csrf_client(supervisor_client):
+    """The supervisor's session client, sending the CSRF token the way the dashboard does."""
+    supervisor_client.get("/accounts/login/")
+    supervisor_client.credentials(HTTP_X_CSRFTOKEN=supervisor_client.cookies["csrftoken"].value)
+    return supervisor_client
