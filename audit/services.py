@@ -14,8 +14,13 @@ from audit.events import Verb
 from audit.models import ActorKind, AuditEvent
 
 GENESIS_HASH = "0" * 64
-# Any key whose name contains one of these is stored as "[redacted]", at any depth.
-SENSITIVE_KEY_PARTS = ("password", "secret", "token", "api_key", "apikey", "card_number", "cvv", "ssn")
+# Any key whose name contains one of these is stored as "[redacted]", at any depth. Names are
+# compared lower-cased with "-", "." and spaces read as "_", so `X-Api-Key` is `x_api_key`.
+SENSITIVE_KEY_PARTS = (
+    "password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "cookie",
+    "private_key", "card_number", "cardnumber", "cvv", "cvc", "ssn",
+)  # fmt: skip
+_SEPARATORS = str.maketrans({"-": "_", ".": "_", " ": "_"})
 REDACTED = "[redacted]"
 # One constant key for pg_advisory_xact_lock: chain appends are serialized across all processes.
 _CHAIN_LOCK_KEY = 0x0C0A5161
@@ -39,12 +44,14 @@ class Actor:
         return cls(ActorKind.SYSTEM, name)
 
 
+def is_sensitive(key: Any) -> bool:
+    name = str(key).lower().translate(_SEPARATORS)
+    return any(part in name for part in SENSITIVE_KEY_PARTS)
+
+
 def redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {
-            k: REDACTED if any(p in str(k).lower() for p in SENSITIVE_KEY_PARTS) else redact(v)
-            for k, v in value.items()
-        }
+        return {k: REDACTED if is_sensitive(k) else redact(v) for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
     return value

@@ -1,0 +1,167 @@
+"""The audit log: hash-chained, redacted, append-only in the database itself."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from audit.models import AuditEvent
+from audit.services import (
+    GENESIS_HASH,
+    REDACTED,
+    Actor,
+    audit_record,
+    audit_verify_chain,
+    compute_hash,
+)
+from audit.events import Verb
+
+
+def record(n: int = 1, **data) -> list[AuditEvent]:
+    with transaction.atomic():
+        return [
+            audit_record(
+                actor=Actor.system("test"), verb=Verb.REASON_CODE_SAVED, object_type="thing",
+                object_id=i, data={"i": i, **data},
+            )  # fmt: skip
+            for i in range(n)
+        ]
+
+
+@pytest.mark.django_db
+class TestChain:
+    def test_each_event_links_to_the_hash_of_the_one_before(self):
+        events = record(3)
+
+        assert [e.seq for e in events] == [1, 2, 3]
+        assert events[0].prev_hash == GENESIS_HASH
+        assert events[1].prev_hash == events[0].hash
+        assert events[2].prev_hash == events[1].hash
+
+    def test_the_stored_hash_is_the_hash_of_the_stored_content(self):
+        record(2, note="hello", amount=12000, nested={"b": [1, 2.5, None], "a": True})
+
+        for event in AuditEvent.objects.order_by("seq"):
+            assert compute_hash(event) == event.hash
+
+    def test_changing_any_field_changes_the_hash(self):
+        event = AuditEvent.objects.get(pk=record(1)[0].pk)
+        original = compute_hash(event)
+
+        event.data = {**event.data, "i": 99}
+
+        assert compute_hash(event) != original
+
+    def test_an_intact_chain_verifies(self):
+        record(5)
+
+        report = audit_verify_chain(batch_size=2)
+
+        assert (report.ok, report.checked, report.first_bad_seq) == (True, 5, None)
+
+    def test_an_empty_log_verifies(self):
+        assert audit_verify_chain().ok
+
+    def test_sensitive_keys_are_redacted_at_any_depth(self):
+        (event,) = record(
+            1,
+            password="hunter2",
+            customer={"name": "Ada", "card_number": "4111111111111111", "cards": [{"CVV": "123"}]},
+            headers=[{"X-Api-Key": "cs_abc"}, {"accept": "json"}, {"Authorization": "Api-Key x"}],
+            session_token="t0k",
+        )
+
+        stored = AuditEvent.objects.get(pk=event.pk).data
+        assert stored["password"] == REDACTED
+        assert stored["customer"] == {
+            "name": "Ada", "card_number": REDACTED, "cards": [{"CVV": REDACTED}],
+        }  # fmt: skip
+        assert stored["headers"] == [
+            {"X-Api-Key": REDACTED}, {"accept": "json"}, {"Authorization": REDACTED},
+        ]  # fmt: skip
+        assert stored["session_token"] == REDACTED
+
+    @pytest.mark.parametrize("key", ["order_id", "amount", "reason", "session", "business-number"])
+    def test_ordinary_keys_are_kept(self, key):
+        (event,) = record(1, **{key: "kept"})
+
+        assert AuditEvent.objects.get(pk=event.pk).data[key] == "kept"
+
+    def test_the_data_the_caller_passed_is_left_untouched(self):
+        data = {"password": "hunter2"}
+
+        with transaction.atomic():
+            audit_record(actor=Actor.system(), verb=Verb.USER_CREATED, object_type="user",
+                         object_id=1, data=data)  # fmt: skip
+
+        assert data == {"password": "hunter2"}
+
+
+@pytest.mark.django_db
+class TestAppendOnly:
+    @pytest.mark.parametrize(
+        "sql",
+        [
+            "UPDATE audit_auditevent SET verb = 'action.approved'",
+            "UPDATE audit_auditevent SET data = '{}'::jsonb WHERE seq = 1",
+            "DELETE FROM audit_auditevent WHERE seq = 1",
+            "DELETE FROM audit_auditevent",
+        ],
+    )
+    def test_the_database_refuses_updates_and_deletes(self, sql):
+        record(2)
+
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(sql)
+
+        assert AuditEvent.objects.count() == 2
+        assert audit_verify_chain().ok
+
+    def test_the_orm_cannot_update_or_delete_either(self):
+        record(1)
+
+        with pytest.raises(DatabaseError), transaction.atomic():
+            AuditEvent.objects.update(verb="x")
+        with pytest.raises(DatabaseError), transaction.atomic():
+            AuditEvent.objects.all().delete()
+
+        assert AuditEvent.objects.get().verb == Verb.REASON_CODE_SAVED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_outside_a_transaction_is_refused():
+    with pytest.raises(RuntimeError, match="inside the transaction"):
+        audit_record(actor=Actor.system(), verb=Verb.USER_CREATED, object_type="user", object_id=1)
+
+    assert AuditEvent.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_make_one_gapless_chain():
+    start = threading.Barrier(6, timeout=10)
+    errors: list[Exception] = []
+
+    def writer():
+        try:
+            start.wait()
+            for _ in range(10):
+                record(1)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True)) == list(
+        range(1, 61)
+    )
+    assert audit_verify_chain().ok
