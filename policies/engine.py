@@ -23,7 +23,17 @@ STRICTNESS = [
     Mode.READ_ONLY,
     Mode.FORBIDDEN,
 ]
-INTENT_MODES = {"execute": Mode.EXECUTE_LIMITED, "recommend": Mode.RECOMMEND_ONLY, "draft": Mode.DRAFT_ONLY}
+INTENT_MODES = {
+    "execute": Mode.EXECUTE_LIMITED,
+    "recommend": Mode.RECOMMEND_ONLY,
+    "draft": Mode.DRAFT_ONLY,
+}
+
+
+
+def stricter(a: str, b: str) -> Mode:
+    return max(Mode(a), Mode(b), key=STRICTNESS.index)
+
 
 _PLACEHOLDER = re.compile(r"\{([a-z_]+(?:\.[a-z_]+)?)\}")
 
@@ -156,20 +166,24 @@ def decide(
             hit = compiled.program.execute(activation)
         except Exception as exc:  # noqa: BLE001 - any evaluation failure fails closed
             error = f"rule `{rule.name}` could not be evaluated ({type(exc).__name__}: {exc})"
-            matched, mode = rule, Mode.EXECUTE_GATED
+            # Failing closed means at least a human, never less than the rule itself would give:
+            # a rule that forbids or escalates keeps doing so when its condition breaks.
+            matched, mode = rule, stricter(rule.mode, Mode.EXECUTE_GATED)
             break
         if hit is True:
             matched, mode, template = rule, rule.mode, rule.explanation
             break
 
     intent_mode = INTENT_MODES.get(intent, Mode.EXECUTE_LIMITED)
-    if STRICTNESS.index(Mode(intent_mode)) > STRICTNESS.index(Mode(mode)):
+    if stricter(intent_mode, mode) != Mode(mode):
         mode, template = intent_mode, ""
 
     approvals = (matched.approvals_required if matched else 1) if mode == Mode.EXECUTE_GATED else 0
     values.update(rule=matched.name if matched else "default", approvals=approvals, mode=mode)
-    if error:
+    if error and mode == Mode.EXECUTE_GATED:
         explanation = f"{error}: held for {approvals} human approval(s)"
+    elif error:
+        explanation = f"{error}: treated as matching, {mode}"
     else:
         explanation = render_explanation(template or DEFAULT_EXPLANATIONS[Mode(mode)], values)
         if matched is None:

@@ -1,0 +1,210 @@
+"""The permission map: the demo rules decide as the design says; bad conditions fail safe."""
+
+from __future__ import annotations
+
+import pytest
+
+from audit.services import Actor
+from config.errors import InvalidInput
+from policies.models import Mode, PolicyVersion
+from policies.selectors import decision_for
+from policies.services import policy_publish
+
+pytestmark = pytest.mark.django_db
+
+
+def decide(action_type="refund.issue", *, params=None, context=None, agent="support-bot", **kw):
+    _, decision = decision_for(
+        agent_name=agent, action_type=action_type, params=params or {}, context=context or {}, **kw
+    )
+    return decision
+
+
+def refund(amount: int) -> dict:
+    return {"order_id": "ORD-1001", "amount": amount, "currency": "USD", "reason": "damaged"}
+
+
+def publish(*rules: dict) -> PolicyVersion:
+    return policy_publish(rules=list(rules), actor=Actor.system("test"))
+
+
+class TestDemoRules:
+    @pytest.mark.parametrize(
+        ("amount", "mode", "rule"),
+        [
+            (1, Mode.EXECUTE_LIMITED, "small-refund-executes"),
+            (5000, Mode.EXECUTE_LIMITED, "small-refund-executes"),
+            (5001, Mode.EXECUTE_GATED, "refund-over-50-needs-approval"),
+            (50000, Mode.EXECUTE_GATED, "refund-over-50-needs-approval"),
+            (50001, Mode.ESCALATE, "refund-over-500-escalates"),
+        ],
+        ids=["0.01", "50.00", "50.01", "500.00", "500.01"],
+    )
+    def test_refunds_are_decided_by_amount(self, demo, amount, mode, rule):
+        decision = decide(params=refund(amount))
+
+        assert (decision.mode, decision.rule_name) == (mode, rule)
+
+    def test_a_gated_refund_explains_itself_in_plain_words(self, demo):
+        decision = decide(params=refund(12000))
+
+        assert decision.explanation == (
+            "refund 120.00 USD > 50.00 limit for agent `support-bot`: needs 1 approval"
+        )
+        assert (decision.approvals_required, decision.approver_role, decision.queue) == (
+            1, "supervisor", "Refunds",
+        )  # fmt: skip
+        active = PolicyVersion.objects.get(is_active=True)
+        assert (decision.policy_version, decision.policy_version_id) == (active.number, active.pk)
+
+    def test_an_escalated_refund_names_its_tier(self, demo):
+        decision = decide(params=refund(60000))
+
+        assert decision.escalation_tier == "specialist"
+        assert decision.approvals_required == 0
+        assert decision.explanation == (
+            "refund 600.00 USD > 500.00 limit for agent `support-bot`: escalated to a specialist"
+        )
+
+    def test_a_cancellation_after_a_failed_payment_escalates(self, demo):
+        decision = decide(
+            "order.cancel",
+            params={"order_id": "ORD-1003", "reason": "customer asked"},
+            context={"payment_failed": True},
+        )
+
+        assert (decision.mode, decision.escalation_tier) == (Mode.ESCALATE, "billing")
+        assert decision.explanation == (
+            "cancelling ORD-1003 after a failed payment: escalated to billing"
+        )
+
+    @pytest.mark.parametrize("context", [{}, {"payment_failed": False}])
+    def test_a_cancellation_without_a_failed_payment_gets_the_default(self, demo, context):
+        decision = decide(
+            "order.cancel", params={"order_id": "ORD-1003", "reason": "asked"}, context=context
+        )
+
+        assert (decision.mode, decision.rule_name, decision.rule_id) == (
+            Mode.EXECUTE_GATED, "", None,
+        )  # fmt: skip
+        assert decision.approvals_required == 1
+        assert decision.explanation.endswith("(no rule matched; default for order.cancel)")
+
+    def test_a_credentials_reset_always_needs_a_human(self, demo):
+        decision = decide("credentials.reset", params={"customer_id": "CUS-001"})
+
+        assert (decision.mode, decision.approvals_required) == (Mode.EXECUTE_GATED, 1)
+
+    def test_deleting_an_account_is_forbidden(self, demo):
+        decision = decide("account.delete", params={"customer_id": "CUS-001"})
+
+        assert decision.mode == Mode.FORBIDDEN
+        assert decision.explanation == "agents may never delete accounts"
+
+    @pytest.mark.parametrize(
+        ("intent", "mode"),
+        [("recommend", Mode.RECOMMEND_ONLY), ("draft", Mode.DRAFT_ONLY)],
+    )
+    def test_an_agent_that_only_recommends_never_executes(self, demo, intent, mode):
+        decision = decide(params=refund(1000), intent=intent)
+
+        assert decision.mode == mode
+
+    def test_an_intent_never_loosens_a_stricter_rule(self, demo):
+        decision = decide("account.delete", params={"customer_id": "CUS-001"}, intent="draft")
+
+        assert decision.mode == Mode.FORBIDDEN
+
+
+class TestRules:
+    def test_a_rule_for_other_agents_does_not_apply(self, demo):
+        publish({"name": "billing-only", "action_type": "refund.*", "agents": ["billing-bot"],
+                 "mode": "forbidden"})  # fmt: skip
+
+        assert decide(params=refund(100), agent="support-bot").mode == Mode.EXECUTE_GATED
+        assert decide(params=refund(100), agent="billing-bot").mode == Mode.FORBIDDEN
+
+    def test_a_glob_matches_action_types(self, demo):
+        publish({"name": "all-orders", "action_type": "order.*", "mode": "escalate"})
+
+        assert decide("order.cancel", params={"order_id": "ORD-1", "reason": "r"}).mode == (
+            Mode.ESCALATE
+        )
+        assert decide(params=refund(100)).mode == Mode.EXECUTE_GATED  # the type's default
+
+    def test_the_first_matching_rule_wins(self, demo):
+        publish(
+            {"name": "first", "action_type": "refund.issue", "mode": "execute_limited"},
+            {"name": "second", "action_type": "refund.issue", "mode": "forbidden"},
+        )
+
+        assert decide(params=refund(100)).rule_name == "first"
+
+
+class TestConditions:
+    def test_a_condition_that_does_not_compile_is_refused_at_publish_with_its_position(
+        self, demo
+    ):
+        active_before = PolicyVersion.objects.get(is_active=True)
+
+        with pytest.raises(InvalidInput) as refused:
+            publish({"name": "broken", "action_type": "refund.issue",
+                     "condition": "params.amount >", "mode": "forbidden"})  # fmt: skip
+
+        assert refused.value.code == "invalid_condition"
+        assert refused.value.details["rule"] == "broken"
+        assert refused.value.details["position"] == "1:16"
+        assert PolicyVersion.objects.get(is_active=True) == active_before
+
+    def test_a_condition_that_errors_when_evaluated_fails_closed_to_gated(self, demo):
+        publish(
+            {"name": "typo", "action_type": "refund.issue",
+             "condition": "params.amout > 5000", "mode": "execute_limited"},
+        )  # fmt: skip
+
+        decision = decide(params=refund(100))
+
+        assert decision.mode == Mode.EXECUTE_GATED
+        assert decision.rule_name == "typo"
+        assert decision.approvals_required == 1
+        assert decision.explanation.startswith("rule `typo` could not be evaluated")
+
+    def test_a_type_error_in_a_condition_fails_closed_too(self, demo):
+        publish(
+            {"name": "compares-string", "action_type": "refund.issue",
+             "condition": "params.reason > 5", "mode": "execute_limited"},
+        )  # fmt: skip
+
+        assert decide(params=refund(100)).mode == Mode.EXECUTE_GATED
+
+    def test_an_erroring_rule_that_forbids_stays_forbidden(self, demo):
+        publish(
+            {"name": "forbid-on-missing", "action_type": "refund.issue",
+             "condition": "context.fraud_score > 80", "mode": "forbidden"},
+            {"name": "otherwise-execute", "action_type": "refund.issue",
+             "mode": "execute_limited"},
+        )  # fmt: skip
+
+        decision = decide(params=refund(100))
+
+        assert decision.mode == Mode.FORBIDDEN
+        assert decision.rule_name == "forbid-on-missing"
+        assert decision.explanation == (
+            "rule `forbid-on-missing` could not be evaluated (KeyError: 'fraud_score'): "
+            "treated as matching, forbidden"
+        )
+
+    def test_a_condition_that_is_not_a_boolean_does_not_match(self, demo):
+        publish({"name": "returns-int", "action_type": "refund.issue", "condition": "1",
+                 "mode": "forbidden"})  # fmt: skip
+
+        assert decide(params=refund(100)).mode == Mode.EXECUTE_GATED
+
+    def test_conditions_see_params_context_and_agent(self, demo):
+        publish({"name": "angry-vip", "action_type": "refund.issue", "mode": "escalate",
+                 "condition": "context.sentiment == 'angry' && agent.name == 'support-bot'"})  # fmt: skip
+
+        assert decide(params=refund(100), context={"sentiment": "angry"}).mode == Mode.ESCALATE
+        assert decide(params=refund(100), context={"sentiment": "calm"}).mode == (
+            Mode.EXECUTE_GATED
+        )
