@@ -1,77 +1,95 @@
-"""Dashboard pages: thin views over selectors and services, rendering named partials."""
+"""Dashboard pages: thin views over presenters and services, rendering named partials."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
+import functools
+import uuid
+
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
-from approvals import selectors, services
-from approvals.presenters import may_use_dashboard, row_context
-from config.errors import ApplicationError
+from approvals import presenters, services
+from config.errors import ApplicationError, InvalidInput
 
 
 def _supervisor_required(view):
-    @login_required
-    def wrapped(request, *args, **kwargs):
-        if not may_use_dashboard(request.user):
-            raise PermissionDenied("The queue is for supervisors.")
-        return view(request, *args, **kwargs)
+    """Pages and partials are for supervisors; htmx callers are sent to the login page whole."""
 
-    wrapped.__name__ = view.__name__
-    wrapped.__doc__ = view.__doc__
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            if request.htmx:
+                return HttpResponseClientRedirect(f"{reverse('login')}?next=/")
+            return redirect_to_login(request.get_full_path())
+        viewer = presenters.viewer_for(request.user)
+        if not viewer.may_use_dashboard:
+            raise PermissionDenied("The queue is for supervisors.")
+        return view(request, viewer, *args, **kwargs)
+
     return wrapped
 
 
-def _queue_context(request) -> dict:
-    return {
-        "pending": list(selectors.pending_actions()),
-        "recent": list(selectors.recent_actions()),
-        "approve_codes": selectors.reason_codes(kind="approve"),
-        "reject_codes": selectors.reason_codes(kind="reject"),
-    }
+@require_GET
+@_supervisor_required
+def queue(request, viewer):
+    return render(request, "approvals/queue.html", presenters.queue_context(viewer))
 
 
 @require_GET
 @_supervisor_required
-def queue(request):
-    return render(request, "approvals/queue.html", _queue_context(request))
-
-
-@require_GET
-@_supervisor_required
-def queue_rows(request):
+def queue_rows(request, viewer):
     """The list partial, for resync after a websocket reconnect."""
-    return render(request, "approvals/queue.html#queue-lists", _queue_context(request))
+    return render(request, presenters.LISTS_TEMPLATE, presenters.queue_context(viewer))
 
 
-def _decide(request, action_id, service):
+def _expected_version(raw: str | None) -> int | None:
+    if not raw:
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise InvalidInput("expected_version must be a whole number.") from exc
+
+
+def _flash_error(exc: ApplicationError) -> HttpResponse:
+    """The service's own words in #flash, with its status code: never a 500 for a refusal."""
+    html = render_to_string(
+        "approvals/queue.html#flash-message", {"message": exc.message, "code": exc.code}
+    )
+    response = HttpResponse(html, status=exc.status_code)
+    response["HX-Retarget"] = "#flash"
+    response["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def _decide(request, viewer, action_id, service) -> HttpResponse:
     try:
         service(
             action_id=action_id,
             by=request.user,
             reason_code=request.POST.get("reason_code") or None,
-            note=request.POST.get("note", ""),
+            note=request.POST.get("note", "")[:2000],
+            expected_version=_expected_version(request.POST.get("expected_version")),
+            request_id=request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex,
         )
     except ApplicationError as exc:
-        response = HttpResponse(exc.message, status=exc.status_code)
-        response["HX-Retarget"] = "#flash"
-        return response
-    action = selectors.action_get(action_id=action_id)
-    return render(
-        request, "approvals/queue.html#action-row", row_context(action, request.user)
-    )
+        return _flash_error(exc)
+    return HttpResponse(presenters.action_row_html(action_id=action_id, viewer=viewer))
 
 
 @require_POST
 @_supervisor_required
-def approve(request, action_id):
-    return _decide(request, action_id, services.action_approve)
+def approve(request, viewer, action_id):
+    return _decide(request, viewer, action_id, services.action_approve)
 
 
 @require_POST
 @_supervisor_required
-def reject(request, action_id):
-    return _decide(request, action_id, services.action_reject)
+def reject(request, viewer, action_id):
+    return _decide(request, viewer, action_id, services.action_reject)
