@@ -1,0 +1,189 @@
+"""The dashboard websocket on the real channels_redis layer: who may connect, what gets pushed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from asgiref.testing import ApplicationCommunicator
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from approvals import live
+from config.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://testserver")
+
+
+class WebsocketCommunicator(ApplicationCommunicator):
+    """The shape of `channels.testing.WebsocketCommunicator`, which cannot be imported here.
+
+    `channels.testing` imports daphne at package level (for its live-server test case); daphne is
+    not a dependency of this project, so the few websocket verbs are spelled out on asgiref's
+    communicator instead.
+    """
+
+    def __init__(self, application, path: str, headers: list[tuple[bytes, bytes]]) -> None:
+        scope = {
+            "type": "websocket",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "headers": headers,
+            "subprotocols": [],
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+        }
+        super().__init__(application, scope)
+
+    async def connect(self, timeout: float = 5) -> tuple[bool, int | None]:
+        await self.send_input({"type": "websocket.connect"})
+        answer = await self.receive_output(timeout)
+        if answer["type"] == "websocket.close":
+            return False, answer.get("code", 1000)
+        return answer["type"] == "websocket.accept", None
+
+    async def send_to(self, text_data: str) -> None:
+        await self.send_input({"type": "websocket.receive", "text": text_data})
+
+    async def send_json_to(self, data) -> None:
+        await self.send_to(json.dumps(data))
+
+    async def receive_json_from(self, timeout: float = 5):
+        message = await self.receive_output(timeout)
+        assert message["type"] == "websocket.send", message
+        return json.loads(message["text"])
+
+    async def disconnect(self, code: int = 1000, timeout: float = 5) -> None:
+        await self.send_input({"type": "websocket.disconnect", "code": code})
+        await self.wait(timeout)
+
+
+def session_cookie(user) -> bytes:
+    client = Client()
+    client.force_login(user)
+    name = settings.SESSION_COOKIE_NAME
+    return f"{name}={client.cookies[name].value}".encode()
+
+
+def communicator(*headers: tuple[bytes, bytes]) -> WebsocketCommunicator:
+    return WebsocketCommunicator(application, "/ws/dashboard/", headers=list(headers))
+
+
+async def next_push_for(ws: WebsocketCommunicator, action_id: str, timeout: float = 10.0) -> dict:
+    """Other tests may share the Redis group: skip pushes about other actions."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        message = await ws.receive_json_from(timeout=max(0.1, deadline - loop.time()))
+        if message.get("type") == "action.changed" and message["action_id"] == action_id:
+            return message
+
+
+def submit_refund(agent, reason: str) -> str:
+    response = agent.client().post(
+        "/api/v1/actions/",
+        {"action_type": "refund.issue",
+         "params": {"order_id": "ORD-1001", "amount": 12000, "currency": "USD", "reason": reason}},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+async def test_a_supervisor_gets_a_submitted_action_pushed_as_an_escaped_row(
+    demo, agent, supervisor
+):
+    # Arrange: a supervisor's browser is connected with its session cookie
+    ws = communicator((b"cookie", await sync_to_async(session_cookie)(supervisor)), ORIGIN)
+    connected, _ = await ws.connect()
+    assert connected
+    assert await ws.receive_json_from() == {"type": "hello"}
+
+    # Act: an agent submits a refund whose reason carries markup
+    action_id = await sync_to_async(submit_refund)(agent, '<script>alert("x")</script>')
+
+    # Assert: the rendered row arrives, with the agent's text escaped
+    message = await next_push_for(ws, action_id)
+    assert (message["status"], message["version"]) == ("pending", 1)
+    html = message["html"]
+    assert f'id="action-{action_id}"' in html
+    assert 'data-version="1"' in html
+    assert "120.00 USD" in html
+    assert "<script>" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    await ws.disconnect()
+
+
+async def test_a_decision_is_pushed_with_the_new_status_and_version(demo, agent, supervisor):
+    ws = communicator((b"cookie", await sync_to_async(session_cookie)(supervisor)), ORIGIN)
+    assert (await ws.connect())[0]
+    await ws.receive_json_from()
+    action_id = await sync_to_async(submit_refund)(agent, "damaged")
+    await next_push_for(ws, action_id)
+
+    from approvals.services import action_reject
+
+    await sync_to_async(action_reject)(
+        action_id=action_id, by=supervisor, reason_code="suspected-fraud"
+    )
+
+    message = await next_push_for(ws, action_id)
+    assert (message["status"], message["version"]) == ("rejected", 2)
+    assert 'data-status="rejected"' in message["html"]
+    assert "rejected by alice" in message["html"]
+    await ws.disconnect()
+
+
+async def test_the_socket_answers_a_ping_and_ignores_garbage(demo, supervisor):
+    ws = communicator((b"cookie", await sync_to_async(session_cookie)(supervisor)), ORIGIN)
+    assert (await ws.connect())[0]
+    await ws.receive_json_from()
+
+    await ws.send_to(text_data="{not json")
+    await ws.send_json_to({"type": "ping"})
+
+    assert await ws.receive_json_from() == {"type": "pong"}
+    await ws.disconnect()
+
+
+async def test_an_anonymous_connection_is_refused(demo):
+    ws = communicator(ORIGIN)
+
+    connected, _ = await ws.connect()
+
+    assert not connected
+
+
+async def test_a_connection_from_a_foreign_origin_is_refused(demo, supervisor):
+    ws = communicator(
+        (b"cookie", await sync_to_async(session_cookie)(supervisor)),
+        (b"origin", b"http://evil.example"),
+    )
+
+    connected, _ = await ws.connect()
+
+    assert not connected
+
+
+async def test_a_signed_in_user_who_is_not_a_supervisor_is_refused(demo):
+    outsider = await sync_to_async(get_user_model().objects.create_user)(
+        "mallory", password="x-long-enough-pass"
+    )
+    ws = communicator((b"cookie", await sync_to_async(session_cookie)(outsider)), ORIGIN)
+
+    connected, code = await ws.connect()
+
+    assert not connected
+    assert code == 4403
+
+
+@pytest.fixture(autouse=True)
+def _flush_pushes():
+    yield
+    live.flush()
