@@ -1,0 +1,60 @@
+"""Real Chromium through Playwright: one browser per session, a fresh context per test.
+
+Playwright's sync API keeps an event loop running on the main thread, and Django refuses ORM
+calls it sees from inside one. The tests drive a separate server process and only use the ORM for
+setup and checks, which is safe here, so the guard is turned off for this directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-gpu",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[object]:
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def js_errors() -> list[str]:
+    """Uncaught errors of the page's scripts; a test ends by asserting there were none."""
+    return []
+
+
+@pytest.fixture
+def page(chromium_browser, js_errors) -> Iterator[object]:
+    context = chromium_browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.on("pageerror", lambda exc: js_errors.append(str(exc)))
+    try:
+        yield page
+    finally:
+        context.close()
