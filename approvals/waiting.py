@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from django.conf import settings
 
 from approvals.live import ACTION_CHANNEL_PREFIX
@@ -57,8 +58,15 @@ class _Waiters:
 
     @contextlib.asynccontextmanager
     async def subscription(self, action_id: str):
-        """Register interest before reading the database, so no change slips in between."""
-        await self._ensure_listener()
+        """Register interest before reading the database, so no change slips in between.
+
+        When Redis cannot be reached the future is still handed out; nothing wakes it, and the
+        waiter falls back to re-reading the database on its own schedule.
+        """
+        try:
+            await self._ensure_listener()
+        except (TimeoutError, OSError, RedisError):
+            logger.warning("long-poll listener unavailable; waiters poll the database instead")
         future = asyncio.get_running_loop().create_future()
         self._futures[action_id].add(future)
         try:

@@ -1,16 +1,20 @@
-"""`GET /api/v1/actions/{id}/wait/`: a long-poll served without holding a thread.
+"""`GET /api/v1/actions/{id}/wait/`: a long-poll served without holding a thread or a connection.
 
 A plain async Django view (DRF views are synchronous): under an ASGI server, hundreds of agents
-can wait at once while submissions keep their workers.
+can wait at once while submissions keep their workers and their database connections.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
@@ -22,7 +26,30 @@ from approvals.waiting import waiters
 from config.api import json_error
 from config.errors import ApplicationError
 
-FINAL_WAITING_STATUSES = frozenset({Status.PENDING, Status.APPROVED, Status.EXECUTING, Status.SUBMITTED})
+FINAL_WAITING_STATUSES = frozenset(
+    {Status.SUBMITTED, Status.PENDING, Status.APPROVED, Status.EXECUTING}
+)
+# A parked wait holds neither a thread nor a database connection: reads run on this small pool
+# and give their connection back at once. Without it every open wait kept a connection, and
+# ~100 waits exhausted PostgreSQL's max_connections for the whole app. The pool also bounds how
+# many connections a burst of wake-ups (a bulk approval) can open at the same time.
+_db_pool = ThreadPoolExecutor(
+    max_workers=settings.COUNTERSIGN.get("WAIT_DB_THREADS", 4),
+    thread_name_prefix="countersign-wait-db",
+)
+# Pushes are best effort (a Redis reconnect can drop one), so a parked wait also re-reads the
+# database this often.
+RECHECK_SECONDS = 15.0
+
+
+def _in_db_pool(fn):
+    def run(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            close_old_connections()  # with CONN_MAX_AGE=0 (the ASGI default), closes it
+
+    return sync_to_async(run, thread_sensitive=False, executor=_db_pool)
 
 
 def _parse_timeout(raw: str | None) -> float:
@@ -32,52 +59,14 @@ def _parse_timeout(raw: str | None) -> float:
     try:
         value = float(raw)
     except ValueError:
-        value = -1
-    if not (0 <= value <= limit):
+        value = math.nan
+    if not (0 <= value <= limit):  # also refuses nan
         raise ApplicationError(
             f"timeout must be a number of seconds from 0 to {limit}.",
             code="invalid_timeout",
             details={"timeout": raw},
         )
     return value
-
-
-@sync_to_async
-def _load(action_id: str, agent) -> dict:
-    action = selectors.action_get_for_agent(action_id=action_id, agent=agent)
-    data = ActionOutput(action).data
-    data["approvals"] = selectors.action_approvals(action=action)
-    return data
-
-
-@require_GET
-async def action_wait(request: HttpRequest, action_id: str) -> JsonResponse:
-    """Return as soon as the action leaves `pending` (or the waiting statuses), or at timeout."""
-    agent = await sync_to_async(agent_from_header)(request.headers.get("Authorization"))
-    if not agent:
-        response = json_error("unauthenticated", "Send Authorization: Api-Key <key>.", 401)
-        response["WWW-Authenticate"] = "Api-Key"
-        return response
-    try:
-        timeout = _parse_timeout(request.GET.get("timeout"))
-        waiting_statuses = _waiting_statuses(request.GET.get("until") or "decision")
-        deadline = time.monotonic() + timeout
-        while True:
-            async with waiters.subscription(str(action_id)) as changed:
-                data = await _load(action_id, agent)
-                remaining = deadline - time.monotonic()
-                if data["status"] not in waiting_statuses or remaining <= 0:
-                    break
-                try:
-                    await asyncio.wait_for(changed, timeout=remaining)
-                except TimeoutError:
-                    data = await _load(action_id, agent)
-                    break
-    except ApplicationError as exc:
-        return JsonResponse(exc.as_dict(), status=exc.status_code)
-    response = JsonResponse(data)
-    response["X-Wait-Timed-Out"] = "true" if data["status"] in waiting_statuses else "false"
-    return response
 
 
 def _waiting_statuses(until: str) -> frozenset[str]:
@@ -89,3 +78,46 @@ def _waiting_statuses(until: str) -> frozenset[str]:
     raise ApplicationError(
         "until is `decision` (default) or `final`.", code="invalid_until", details={"until": until}
     )
+
+
+@_in_db_pool
+def _authenticate(header: str | None):
+    return agent_from_header(header)
+
+
+@_in_db_pool
+def _load(action_id: str, agent) -> dict[str, Any]:
+    action = selectors.action_get_for_agent(action_id=action_id, agent=agent)
+    data = ActionOutput(action).data
+    data["approvals"] = selectors.action_approvals(action=action)
+    return data
+
+
+@require_GET
+async def action_wait(request: HttpRequest, action_id: str) -> JsonResponse:
+    """Return as soon as the action leaves `pending` (or the waiting statuses), or at timeout."""
+    agent = await _authenticate(request.headers.get("Authorization"))
+    if not agent:
+        response = json_error("unauthenticated", "Send Authorization: Api-Key <key>.", 401)
+        response["WWW-Authenticate"] = "Api-Key"
+        return response
+    try:
+        timeout = _parse_timeout(request.GET.get("timeout"))
+        waiting_statuses = _waiting_statuses(request.GET.get("until") or "decision")
+        deadline = time.monotonic() + timeout
+        while True:
+            # Subscribe before reading, so a change between the read and the wait is not missed.
+            async with waiters.subscription(str(action_id)) as changed:
+                data = await _load(action_id, agent)
+                remaining = deadline - time.monotonic()
+                if data["status"] not in waiting_statuses or remaining <= 0:
+                    break
+                try:
+                    await asyncio.wait_for(changed, timeout=min(remaining, RECHECK_SECONDS))
+                except TimeoutError:
+                    pass  # re-read: at the deadline this is the answer, before it a safety net
+    except ApplicationError as exc:
+        return JsonResponse(exc.as_dict(), status=exc.status_code)
+    response = JsonResponse(data)
+    response["X-Wait-Timed-Out"] = "true" if data["status"] in waiting_statuses else "false"
+    return response

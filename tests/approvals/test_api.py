@@ -278,6 +278,22 @@ class TestReading:
 
         assert_error(response, 409, "illegal_transition")
 
+    @pytest.mark.parametrize("path", ["/api/v1/nothing/", "/api/v2/actions/", "/api/v1/actions/x/y/"])
+    def test_an_unknown_api_path_is_a_json_404(self, api, path):
+        response = api.get(path)
+
+        assert_error(response, 404, "not_found")
+
+    def test_a_wrong_method_is_405_in_the_same_shape(self, api):
+        response = api.delete(SUBMIT)
+
+        assert_error(response, 405, "method_not_allowed")
+
+
+@pytest.mark.django_db(transaction=True)
+class TestWaitRefusals:
+    """The wait view reads on its own threads (see approvals/api/wait.py): committed data only."""
+
     @pytest.mark.parametrize("timeout", ["abc", "-1", "61", "nan", "inf", "1e9"])
     def test_waiting_with_a_bad_timeout_is_400_invalid_timeout(self, api, pending_id, timeout):
         response = api.get(f"/api/v1/actions/{pending_id}/wait/?timeout={timeout}")
@@ -293,17 +309,6 @@ class TestReading:
         response = api.get("/api/v1/actions/not-a-uuid/wait/?timeout=0")
 
         assert_error(response, 404, "action_not_found")
-
-    @pytest.mark.parametrize("path", ["/api/v1/nothing/", "/api/v2/actions/", "/api/v1/actions/x/y/"])
-    def test_an_unknown_api_path_is_a_json_404(self, api, path):
-        response = api.get(path)
-
-        assert_error(response, 404, "not_found")
-
-    def test_a_wrong_method_is_405_in_the_same_shape(self, api):
-        response = api.delete(SUBMIT)
-
-        assert_error(response, 405, "method_not_allowed")
 
 
 # ---------------------------------------------------------------------------------------------
