@@ -18,11 +18,32 @@ class StrictSerializer(serializers.Serializer):
         return super().to_internal_value(data)
 
 
+def _storable_text(value) -> bool:
+    """PostgreSQL's jsonb refuses NUL characters and unpaired surrogates in any string."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_storable_text(k) and _storable_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_storable_text(v) for v in value)
+    return True
+
+
 class JSONObjectField(serializers.JSONField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
+        if not _storable_text(value):
+            raise serializers.ValidationError(
+                "Text must not contain NUL characters or unpaired surrogates."
+            )
         return value
 
 
@@ -36,7 +57,9 @@ class PolicyCheckInput(StrictSerializer):
 
 
 class ActionSubmitInput(PolicyCheckInput):
-    callback_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+    callback_url = serializers.URLField(
+        required=False, allow_blank=True, default="", max_length=500
+    )
 
 
 class DecisionInput(StrictSerializer):

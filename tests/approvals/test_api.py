@@ -100,6 +100,24 @@ class TestSubmitRefusals:
         error = assert_error(response, 400, "invalid_input")
         assert error["details"] == {"fields": {"priority": ["Unknown field."]}}
 
+    @pytest.mark.parametrize(
+        "body",
+        [
+            '{"action_type": "refund.issue", "params": {"order_id": "ORD-1001", "amount": 100,'
+            ' "currency": "USD", "reason": "nul \\u0000 inside"}}',
+            '{"action_type": "refund.issue", "params": {"order_id": "ORD-1001", "amount": 100,'
+            ' "currency": "USD", "reason": "lone \\ud800 surrogate"}}',
+            '{"action_type": "refund.issue", "params": {"order_id": "ORD-1001", "amount": 100,'
+            ' "currency": "USD", "reason": "r"}, "context": {"k\\u0000": ["v"]}}',
+        ],
+        ids=["nul-in-params", "surrogate-in-params", "nul-in-a-context-key"],
+    )
+    def test_text_the_database_cannot_store_is_400_not_500(self, api, body):
+        response = api.post(SUBMIT, body, content_type="application/json")
+
+        assert_error(response, 400, "invalid_input")
+        assert Action.objects.count() == 0
+
     def test_params_that_are_not_an_object_are_400_invalid_input(self, api):
         response = api.post(SUBMIT, {"action_type": "refund.issue", "params": [1]}, format="json")
 
