@@ -248,6 +248,14 @@ def _replay(*, agent: Agent, key: str, request_hash: str) -> SubmitResult | None
     return SubmitResult(action=existing, replayed=True)
 
 
+def _listing_amount(value: Any) -> int | None:
+    # Only a real, non-negative integer is money in minor units; an action type whose schema
+    # allows anything else keeps it in params, not in the column the queue sorts by.
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
 def _create_decided_action(
     *, agent, action_type, params, context, intent, callback_url, idempotency_key, request_hash,
     decision: PolicyDecision, request_id,
@@ -263,7 +271,7 @@ def _create_decided_action(
         context=context,
         intent=intent,
         callback_url=callback_url or "",
-        amount=params.get("amount") if isinstance(params.get("amount"), int) else None,
+        amount=_listing_amount(params.get("amount")),
         currency=str(params.get("currency", ""))[:3],
         order_ref=str(params.get("order_id", ""))[:64],
         idempotency_key=idempotency_key or None,

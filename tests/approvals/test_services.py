@@ -120,6 +120,25 @@ class TestSubmit:
         assert event.data["status"] == "pending"
         assert event.data["params"] == refund_params(12000)
 
+    @pytest.mark.parametrize("amount", [-5, True, "12", 1.5])
+    def test_an_amount_that_is_not_money_stays_out_of_the_amount_column(self, submit, amount):
+        from policies.services import action_type_upsert
+
+        action_type_upsert(
+            key="note.add", name="Add a note", params_schema={"type": "object"},
+            default_mode="execute_gated",
+        )  # fmt: skip
+
+        action = submit(action_type="note.add", params={"amount": amount})
+
+        assert action.amount is None
+        assert action.params == {"amount": amount}
+
+    def test_the_amount_column_holds_the_refund_in_minor_units(self, submit):
+        action = submit(12000)
+
+        assert (action.amount, action.currency, action.order_ref) == (12000, "USD", "ORD-1001")
+
     def test_an_unknown_action_type_is_refused_and_nothing_is_recorded(self, submit):
         events_before = AuditEvent.objects.count()
 
