@@ -1,8 +1,9 @@
-"""Real Chromium through Playwright: one browser per session, a fresh context per test.
+"""Real Chromium through Playwright: one browser per test module, a fresh context per test.
 
-Playwright's sync API keeps an event loop running on the main thread, and Django refuses ORM
-calls it sees from inside one. The tests drive a separate server process and only use the ORM for
-setup and checks, which is safe here, so the guard is turned off for this directory.
+Playwright's sync API keeps an event loop running on the main thread while it is started, and
+Django refuses ORM calls it sees from inside one. The browser tests drive a separate server process
+and only use the ORM for setup and checks, which is safe, so the guard is lifted while a browser is
+up, and only then. The browser stops with its module so later asyncio tests get a free thread.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import shutil
 from collections.abc import Iterator
 
 import pytest
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -26,13 +25,14 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser() -> Iterator[object]:
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
         )
