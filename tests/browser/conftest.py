@@ -28,7 +28,9 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="module")
 def chromium_browser() -> Iterator[object]:
     if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+        # CI installs Chromium (.ci/run), so there a missing browser is a failure, not a skip.
+        report = pytest.fail if os.environ.get("CI") else pytest.skip
+        report(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
