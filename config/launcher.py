@@ -123,6 +123,8 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = data_dir / "redis.log"
+    pidfile = data_dir / "redis.pid"
+    _stop_leftover_redis(pidfile, data_dir)
     # Its own session, so a Ctrl-C in the terminal does not stop Redis before the processes
     # that use it; it is stopped last, explicitly.
     proc = subprocess.Popen(  # noqa: S603
@@ -132,6 +134,7 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
             "--port", str(port),
             "--dir", str(data_dir),
             "--logfile", str(log),
+            "--pidfile", str(pidfile),
             "--save", "60 1",
             "--appendonly", "no",
         ],
@@ -157,6 +160,20 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
         yield url
     finally:
         _stop_process(proc, timeout=15)
+
+
+def _stop_leftover_redis(pidfile: Path, data_dir: Path) -> None:
+    """Stop a Redis a killed launcher left running on this data directory (it would write there)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(int(pidfile.read_text().strip()))
+        if proc.name() != "redis-server" or Path(proc.cwd()) != data_dir:
+            return
+        proc.terminate()
+        proc.wait(timeout=15)
+    except (OSError, ValueError, psutil.Error):
+        return  # no pid file, or nothing of ours runs under that pid any more
 
 
 def _stop_process(proc: subprocess.Popen, *, timeout: float) -> None:

@@ -73,6 +73,19 @@ def test_embedded_redis_answers_ping_keeps_its_data_in_the_directory_and_stops(t
         redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()
 
 
+def test_a_redis_left_running_by_a_killed_launcher_is_stopped_on_the_next_start(tmp_path):
+    data_dir = tmp_path / "redis"
+    killed_launcher = contextlib.ExitStack()  # never unwound while the next start runs
+    leftover_url = killed_launcher.enter_context(launcher.embedded_redis(data_dir))
+
+    with launcher.embedded_redis(data_dir) as url:
+        assert redis.Redis.from_url(url).ping() is True
+        with pytest.raises(redis.ConnectionError):
+            redis.Redis.from_url(leftover_url, socket_connect_timeout=0.5).ping()
+
+    killed_launcher.close()
+
+
 def test_only_the_service_without_a_url_is_embedded(tmp_path, monkeypatch):
     monkeypatch.setattr(launcher, "embedded_postgres", _fail_if_started)
 
