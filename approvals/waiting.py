@@ -12,8 +12,8 @@ import logging
 from collections import defaultdict
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from approvals.live import ACTION_CHANNEL_PREFIX
 
@@ -40,6 +40,9 @@ class _Waiters:
         try:
             await pubsub.psubscribe(f"{ACTION_CHANNEL_PREFIX}*")
             ready.set()
+            # Changes published while no listener was subscribed are lost to us: every waiter
+            # already parked (under a listener that died) re-reads the database once.
+            self._wake_all(asyncio.get_running_loop())
             async for message in pubsub.listen():
                 if message.get("type") != "pmessage":
                     continue
@@ -56,12 +59,18 @@ class _Waiters:
                 await pubsub.aclose()
                 await client.aclose()
 
+    def _wake_all(self, loop: asyncio.AbstractEventLoop) -> None:
+        for futures in list(self._futures.values()):
+            for future in list(futures):
+                if future.get_loop() is loop and not future.done():
+                    future.set_result(True)
+
     @contextlib.asynccontextmanager
     async def subscription(self, action_id: str):
         """Register interest before reading the database, so no change slips in between.
 
-        When Redis cannot be reached the future is still handed out; nothing wakes it, and the
-        waiter falls back to re-reading the database on its own schedule.
+        When Redis cannot be reached the future is still handed out: the next listener that
+        subscribes wakes it, and otherwise the waiter re-reads the database at its timeout.
         """
         try:
             await self._ensure_listener()

@@ -1,0 +1,67 @@
+"""The per-process long-poll listener: a published change wakes the waiters of that action only,
+and a listener that comes back wakes everyone parked, since it may have missed changes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from approvals.live import action_channel
+from approvals.waiting import _Waiters
+
+
+async def publish(action_id: str) -> None:
+    client = aioredis.Redis.from_url(settings.REDIS_URL)
+    try:
+        await client.publish(action_channel(action_id), json.dumps({"action_id": action_id}))
+    finally:
+        await client.aclose()
+
+
+async def test_a_change_wakes_the_waiters_of_that_action_only():
+    waiters = _Waiters()
+    mine, other = str(uuid.uuid4()), str(uuid.uuid4())
+
+    async with waiters.subscription(mine) as changed, waiters.subscription(other) as unrelated:
+        await publish(mine)
+
+        await asyncio.wait_for(changed, timeout=5)
+        await asyncio.sleep(0.2)
+        assert not unrelated.done()
+
+    waiters._task.cancel()
+
+
+async def test_a_waiter_stops_being_tracked_when_it_leaves():
+    waiters = _Waiters()
+    action_id = str(uuid.uuid4())
+
+    async with waiters.subscription(action_id):
+        assert action_id in waiters._futures
+
+    assert action_id not in waiters._futures
+    waiters._task.cancel()
+
+
+async def test_a_restarted_listener_wakes_every_parked_waiter():
+    waiters = _Waiters()
+    action_id = str(uuid.uuid4())
+
+    async with waiters.subscription(action_id) as parked:
+        # Arrange: the listener dies (Redis restarted); changes published now are lost
+        waiters._task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiters._task
+        assert not parked.done()
+
+        # Act: the next wait brings a listener back
+        async with waiters.subscription(str(uuid.uuid4())):
+            # Assert: the parked waiter is told to re-read the database
+            await asyncio.wait_for(parked, timeout=5)
+
+    waiters._task.cancel()
