@@ -42,9 +42,10 @@ def request_id(request) -> str:
     return request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
 
 
-def action_response(action, *, status_code: int = status.HTTP_200_OK) -> Response:
+def action_response(action, *, status_code: int = status.HTTP_200_OK, fresh: bool = False):
     data = ActionOutput(action).data
-    data["approvals"] = selectors.action_approvals(action=action)
+    # A fresh submission has no decisions yet: skip the query on the hottest path.
+    data["approvals"] = [] if fresh else selectors.action_approvals(action=action)
     return Response(data, status=status_code)
 
 
@@ -62,7 +63,9 @@ class ActionSubmitView(APIView):
         payload.is_valid(raise_exception=True)
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (0 < len(key) <= 255):
-            raise InvalidInput("Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key")
+            raise InvalidInput(
+                "Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key"
+            )
         result = services.action_submit(
             agent=request.user.agent,
             idempotency_key=key,
@@ -70,7 +73,7 @@ class ActionSubmitView(APIView):
             **payload.validated_data,
         )
         code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
-        response = action_response(result.action, status_code=code)
+        response = action_response(result.action, status_code=code, fresh=not result.replayed)
         if result.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
