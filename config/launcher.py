@@ -256,12 +256,15 @@ def database_prepare() -> DemoLogins:
     """
     import django
     from django.core.management import call_command
-    from django.db import connections
+    from django.db import OperationalError, connections
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     django.setup()
     say("migrating the database")
-    call_command("migrate", interactive=False, verbosity=0)
+    try:
+        call_command("migrate", interactive=False, verbosity=0)
+    except OperationalError as exc:
+        raise LaunchError(f"cannot use the database at DATABASE_URL: {exc}") from exc
     call_command("load_demo")
     # WhiteNoise serves STATIC_ROOT (and warns on every start while it does not exist).
     call_command("collectstatic", interactive=False, verbosity=0)
