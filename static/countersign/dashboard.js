@@ -11,7 +11,6 @@
 
   const status = document.getElementById("live-status");
   let socket = null;
-  let opens = 0;
   let attempt = 0;
   let pingTimer = null;
   let resyncing = false;
@@ -182,8 +181,9 @@
     socket.addEventListener("open", function () {
       attempt = 0;
       setState("live");
-      opens += 1;
-      if (opens > 1) resync();
+      // Resync on every open, the first too: whatever changed between rendering the page and
+      // joining the group was never pushed to this tab.
+      resync();
       clearInterval(pingTimer);
       pingTimer = setInterval(function () {
         if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
