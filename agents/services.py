@@ -89,8 +89,23 @@ def agent_for_key(*, raw_key: str) -> Agent | None:
     return key.agent
 
 
-def api_key_revoke(*, prefix: str) -> None:
+def api_key_revoke(*, prefix: str, actor: Actor | None = None) -> bool:
+    """Revoke one key by its prefix; False when there was no active key with it."""
     with transaction.atomic(durable=True):
-        ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
+        key = (
+            ApiKey.objects.select_for_update()
+            .filter(prefix=prefix, revoked_at__isnull=True)
+            .first()
         )
+        if key is None:
+            return False
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=actor or Actor.system("cli"),
+            verb=Verb.API_KEY_REVOKED,
+            object_type="agent",
+            object_id=key.agent_id,
+            data={"prefix": prefix},
+        )
+    return True

@@ -16,6 +16,7 @@ class Verb(StrEnum):
     ESCALATION_OPENED = "escalation.opened"
     AGENT_CREATED = "agent.created"
     API_KEY_ISSUED = "agent.api_key_issued"
+    API_KEY_REVOKED = "agent.api_key_revoked"
     USER_CREATED = "user.created"
     POLICY_PUBLISHED = "policy.published"
     REASON_CODE_SAVED = "reason_code.saved"

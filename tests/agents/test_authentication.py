@@ -72,6 +72,19 @@ def test_a_revoked_key_is_refused_by_the_api():
     assert response.json()["error"]["code"] == "unauthenticated"
 
 
+def test_revoking_a_key_is_audited_once():
+    from audit.models import AuditEvent
+
+    issued = agent_create(name="support-bot")
+    prefix = issued.key.split("_")[1]
+
+    assert api_key_revoke(prefix=prefix) is True
+    assert api_key_revoke(prefix=prefix) is False
+
+    events = AuditEvent.objects.filter(verb="agent.api_key_revoked")
+    assert [(e.object_id, e.data) for e in events] == [(str(issued.agent.pk), {"prefix": prefix})]
+
+
 def test_revoking_one_key_leaves_the_agents_other_keys_working():
     first = agent_create(name="support-bot")
     second = agent_issue_key(agent_id=first.agent.pk)
