@@ -211,12 +211,19 @@
     }
   });
 
+  // Clear the last refusal when a decision is sent, not when it succeeds: the push for a decided
+  // row can replace the form before its own answer arrives, and events from a detached form never
+  // reach the document.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const form = event.detail.elt;
+    if (form.matches && form.matches("form.decide")) flash().replaceChildren();
+  });
+
   document.addEventListener("htmx:afterRequest", function (event) {
     const form = event.detail.elt;
     if (!form.matches || !form.matches("form.decide")) return;
     const xhr = event.detail.xhr;
     if (xhr.status >= 200 && xhr.status < 300 && !xhr.getResponseHeader("HX-Redirect")) {
-      flash().replaceChildren();
       upsertRow(xhr.responseText);
     } else if (xhr.status >= 500) {
       showError("The server could not record that decision (HTTP " + xhr.status + "). Try again.");
