@@ -31,7 +31,7 @@ class AgentPrincipal:
         return f"agent:{self.agent.name}"
 
 
-def agent_from_header(header: str | None) -> Agent | None | bool:
+def agent_from_header(header: str | None) -> Agent | bool | None:
     """None when no Api-Key header is present; False when one is present but wrong."""
     if not header:
         return None

@@ -7,6 +7,7 @@ best effort: dashboards and waiters re-read the database, which is the truth.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -67,10 +68,8 @@ class _LoopThread:
     def flush(self, timeout: float = 5.0) -> None:
         """Wait for sends in flight (tests, and before a worker process exits)."""
         for future in list(self._pending):
-            try:
+            with contextlib.suppress(Exception):  # logged in _done
                 future.result(timeout=timeout)
-            except Exception:  # noqa: BLE001, S110 - logged in _done
-                pass
 
 
 _pusher = _LoopThread()

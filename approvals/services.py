@@ -10,8 +10,8 @@ import hashlib
 import json
 import logging
 import uuid
-from datetime import timedelta
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from celery import current_app
@@ -21,8 +21,8 @@ from django.utils import timezone
 from agents.models import Agent
 from approvals import live
 from approvals.executors import ExecutionFailed, executor_for
-from approvals.selectors import parse_action_id
 from approvals.models import Action, Decision, DecisionKind, ReasonCode, Status
+from approvals.selectors import parse_action_id
 from approvals.transitions import check_transition
 from audit.events import Verb
 from audit.services import Actor, audit_record
@@ -209,7 +209,11 @@ def action_submit(
             return replay
 
     action_type_obj, decision = decision_for(
-        agent_name=agent.name, action_type=action_type, params=params, context=context, intent=intent
+        agent_name=agent.name,
+        action_type=action_type,
+        params=params,
+        context=context,
+        intent=intent,
     )
     try:
         with transaction.atomic(durable=True):
@@ -483,7 +487,9 @@ def supervisor_create(*, username: str, password: str, role: str = "supervisor")
     from approvals.demo import ROLES
 
     if role not in ROLES:
-        raise InvalidInput(f"Unknown role {role!r}; one of {', '.join(ROLES)}.", code="unknown_role")
+        raise InvalidInput(
+            f"Unknown role {role!r}; one of {', '.join(ROLES)}.", code="unknown_role"
+        )
     user_model = get_user_model()
     if user_model.objects.filter(username=username).exists():
         raise Conflict(f"A user named {username!r} already exists.", code="user_exists")

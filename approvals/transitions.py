@@ -1,7 +1,7 @@
 """The one table of allowed status changes; anything else is refused with a named error."""
 
-from config.errors import Conflict
 from approvals.models import Status
+from config.errors import Conflict
 
 S = Status
 ALLOWED: dict[str, frozenset[str]] = {

@@ -50,9 +50,9 @@ def json_error(code: str, message: str, status: int, details: Any = None) -> Jso
     return JsonResponse(error_body(code, message, details), status=status)
 
 
-def api_not_found(request, exception=None):  # noqa: ARG001
+def api_not_found(request, exception=None):
     return json_error("not_found", "No such endpoint.", 404)
 
 
-def api_server_error(request):  # noqa: ARG001
+def api_server_error(request):
     return json_error("server_error", "Something went wrong on our side; it has been logged.", 500)

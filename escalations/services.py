@@ -34,6 +34,10 @@ def escalation_open(
             verb=Verb.ESCALATION_OPENED,
             object_type="escalation",
             object_id=case.pk,
-            data={"action_id": str(action_id) if action_id else None, "tier": tier, "reason": reason},
+            data={
+                "action_id": str(action_id) if action_id else None,
+                "tier": tier,
+                "reason": reason,
+            },
         )
     return case

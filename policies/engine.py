@@ -164,7 +164,7 @@ def decide(
             continue
         try:
             hit = compiled.program.execute(activation)
-        except Exception as exc:  # noqa: BLE001 - any evaluation failure fails closed
+        except Exception as exc:
             error = f"rule `{rule.name}` could not be evaluated ({type(exc).__name__}: {exc})"
             # Failing closed means at least a human, never less than the rule itself would give:
             # a rule that forbids or escalates keeps doing so when its condition breaks.

@@ -1,4 +1,4 @@
-"""The action type catalog and the permission map: ordered rules inside immutable policy versions."""
+"""The action type catalog and the permission map: ordered rules in immutable policy versions."""
 
 from django.db import models
 
@@ -69,7 +69,9 @@ class PolicyVersion(models.Model):
 
 
 class Rule(models.Model):
-    policy_version = models.ForeignKey(PolicyVersion, on_delete=models.CASCADE, related_name="rules")
+    policy_version = models.ForeignKey(
+        PolicyVersion, on_delete=models.CASCADE, related_name="rules"
+    )
     position = models.PositiveIntegerField()
     name = models.SlugField(max_length=80)
     action_type = models.CharField(max_length=64, help_text="Exact key or glob, e.g. refund.*")
@@ -80,14 +82,18 @@ class Rule(models.Model):
     approver_role = models.CharField(max_length=64, default="supervisor")
     queue = models.CharField(max_length=64, blank=True)
     sla_seconds = models.PositiveIntegerField(null=True, blank=True)
-    on_timeout = models.CharField(max_length=16, choices=OnTimeout.choices, default=OnTimeout.EXPIRE)
+    on_timeout = models.CharField(
+        max_length=16, choices=OnTimeout.choices, default=OnTimeout.EXPIRE
+    )
     escalation_tier = models.CharField(max_length=32, blank=True)
     explanation = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["policy_version", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["policy_version", "position"], name="rule_position_unique"),
+            models.UniqueConstraint(
+                fields=["policy_version", "position"], name="rule_position_unique"
+            ),
             models.UniqueConstraint(fields=["policy_version", "name"], name="rule_name_unique"),
             models.CheckConstraint(
                 condition=models.Q(approvals_required__gte=1, approvals_required__lte=2),

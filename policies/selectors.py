@@ -28,7 +28,9 @@ def decision_for(
             code="unknown_action_type",
             details={"action_type": action_type},
         )
-    validate_params(action_type_key=action_type, schema=action_type_obj.params_schema, params=params)
+    validate_params(
+        action_type_key=action_type, schema=action_type_obj.params_schema, params=params
+    )
     decision = decide(
         policy=active_policy(),
         action_type=action_type_obj,

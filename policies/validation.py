@@ -10,7 +10,7 @@ from jsonschema.validators import extend
 from config.errors import InvalidInput
 
 
-def _is_strict_integer(checker, instance) -> bool:  # noqa: ARG001
+def _is_strict_integer(checker, instance) -> bool:
     # JSON Schema counts 120.0 as an integer; money in minor units must be a real integer.
     return isinstance(instance, int) and not isinstance(instance, bool)
 

@@ -34,7 +34,9 @@ class Order(models.Model):
     class Meta:
         ordering = ["order_id"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(total_amount__gte=0), name="order_total_gte_0")
+            models.CheckConstraint(
+                condition=models.Q(total_amount__gte=0), name="order_total_gte_0"
+            )
         ]
 
     def __str__(self) -> str:
@@ -58,6 +60,9 @@ class Payment(models.Model):
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="payment_amount_gt_0")
         ]
 
+    def __str__(self) -> str:
+        return f"payment {self.amount} {self.currency} for order {self.order_id}"
+
 
 class Refund(models.Model):
     """The refund ledger: one row per executed refund, keyed by the Countersign action id."""
@@ -76,6 +81,9 @@ class Refund(models.Model):
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="refund_amount_gt_0")
         ]
 
+    def __str__(self) -> str:
+        return f"refund {self.amount} {self.currency} for action {self.action_id}"
+
 
 class AppliedAction(models.Model):
     """Effects other than refunds (cancel, address change, credentials reset), one per action id."""
@@ -89,3 +97,6 @@ class AppliedAction(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for action {self.action_id}"

@@ -1,4 +1,4 @@
-"""verify_audit: recompute the audit hash chain; exit 0 if intact, 1 with the first bad seq if not."""
+"""verify_audit: recompute the audit hash chain; exit 0 if intact, else 1 and the first bad seq."""
 
 import sys
 
