@@ -32,8 +32,10 @@ def test_a_key_is_stored_hashed_with_only_its_prefix_in_clear():
     assert row.hashed_key != issued.key
     assert len(row.hashed_key) == 64
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM agents_apikey WHERE hashed_key LIKE %s OR prefix LIKE %s",
-                       [f"%{secret}%", f"%{secret}%"])  # fmt: skip
+        cursor.execute(
+            "SELECT count(*) FROM agents_apikey WHERE hashed_key LIKE %s OR prefix LIKE %s",
+            [f"%{secret}%", f"%{secret}%"],
+        )
         assert cursor.fetchone()[0] == 0
 
 

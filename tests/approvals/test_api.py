@@ -51,7 +51,9 @@ def pending_id(submit) -> str:
 
 class TestSubmitRefusals:
     def test_malformed_json_is_400_malformed_json(self, api):
-        response = api.post(SUBMIT, '{"action_type": "refund.issue",', content_type="application/json")
+        response = api.post(
+            SUBMIT, '{"action_type": "refund.issue",', content_type="application/json"
+        )
 
         assert_error(response, 400, "malformed_json")
 
@@ -172,7 +174,9 @@ class TestAuthentication:
         assert Action.objects.get(pk=pending_id).status == Status.PENDING
 
     def test_a_session_user_without_a_csrf_token_is_403(self, pending_id, supervisor_client):
-        response = supervisor_client.post(f"/api/v1/actions/{pending_id}/approve/", {}, format="json")
+        response = supervisor_client.post(
+            f"/api/v1/actions/{pending_id}/approve/", {}, format="json"
+        )
 
         assert_error(response, 403, "forbidden")
         assert Action.objects.get(pk=pending_id).status == Status.PENDING
@@ -227,9 +231,7 @@ class TestDecisions:
 
         assert_error(response, 409, "stale_version")
 
-    def test_a_reviewer_without_the_role_is_403_missing_role(
-        self, pending_id, make_supervisor
-    ):
+    def test_a_reviewer_without_the_role_is_403_missing_role(self, pending_id, make_supervisor):
         client = APIClient()
         client.force_login(make_supervisor("quinn", role="qa_reviewer"))
 
@@ -296,7 +298,9 @@ class TestReading:
 
         assert_error(response, 409, "illegal_transition")
 
-    @pytest.mark.parametrize("path", ["/api/v1/nothing/", "/api/v2/actions/", "/api/v1/actions/x/y/"])
+    @pytest.mark.parametrize(
+        "path", ["/api/v1/nothing/", "/api/v2/actions/", "/api/v1/actions/x/y/"]
+    )
     def test_an_unknown_api_path_is_a_json_404(self, api, path):
         response = api.get(path)
 
@@ -374,15 +378,16 @@ class TestSubmit:
         assert response.status_code == 200
         codes = [c["code"] for c in response.json()["results"]]
         assert codes == [
-            "duplicate-request", "insufficient-evidence", "outside-policy", "suspected-fraud",
-        ]  # fmt: skip
+            "duplicate-request",
+            "insufficient-evidence",
+            "outside-policy",
+            "suspected-fraud",
+        ]
 
     def test_a_policy_check_answers_the_mode_and_records_nothing(self, api):
         actions, events = Action.objects.count(), AuditEvent.objects.count()
 
-        response = api.post(
-            "/api/v1/policy/check/", refund_body(amount=60000), format="json"
-        )
+        response = api.post("/api/v1/policy/check/", refund_body(amount=60000), format="json")
 
         assert response.status_code == 200, response.content
         assert response.json()["mode"] == "escalate"
@@ -418,9 +423,11 @@ class TestSchemaAndDocs:
 def test_services_and_api_share_the_idempotency_fingerprint(api, agent):
     # A retry through the API of an action first submitted through services is a replay.
     first = services.action_submit(
-        agent=agent.agent, action_type="refund.issue", params=refund_params(12000),
+        agent=agent.agent,
+        action_type="refund.issue",
+        params=refund_params(12000),
         idempotency_key="k-1",
-    )  # fmt: skip
+    )
 
     response = api.post(SUBMIT, refund_body(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
 

@@ -76,8 +76,10 @@ class TestSubmit:
 
         assert action.status == Status.PENDING
         assert (action.mode, action.approvals_required, action.queue) == (
-            "execute_gated", 1, "Refunds",
-        )  # fmt: skip
+            "execute_gated",
+            1,
+            "Refunds",
+        )
         assert action.decided_at is None
         assert enqueued == []
         assert pushes == [
@@ -125,9 +127,11 @@ class TestSubmit:
         from policies.services import action_type_upsert
 
         action_type_upsert(
-            key="note.add", name="Add a note", params_schema={"type": "object"},
+            key="note.add",
+            name="Add a note",
+            params_schema={"type": "object"},
             default_mode="execute_gated",
-        )  # fmt: skip
+        )
 
         action = submit(action_type="note.add", params={"amount": amount})
 
@@ -161,9 +165,11 @@ class TestIdempotency:
         events_before = AuditEvent.objects.count()
 
         result = services.action_submit(
-            agent=first.agent, action_type="refund.issue", params=refund_params(12000),
+            agent=first.agent,
+            action_type="refund.issue",
+            params=refund_params(12000),
             idempotency_key="k-1",
-        )  # fmt: skip
+        )
 
         assert result.replayed is True
         assert result.action.pk == first.pk
@@ -175,9 +181,11 @@ class TestIdempotency:
 
         with pytest.raises(services.IdempotencyKeyReused) as refused:
             services.action_submit(
-                agent=first.agent, action_type="refund.issue", params=refund_params(13000),
+                agent=first.agent,
+                action_type="refund.issue",
+                params=refund_params(13000),
                 idempotency_key="k-1",
-            )  # fmt: skip
+            )
 
         assert refused.value.status_code == 422
         assert refused.value.details == {"action_id": str(first.pk)}
@@ -188,9 +196,12 @@ class TestIdempotency:
 
         with pytest.raises(services.IdempotencyKeyReused):
             services.action_submit(
-                agent=first.agent, action_type="refund.issue", params=refund_params(12000),
-                context={"sentiment": "angry"}, idempotency_key="k-1",
-            )  # fmt: skip
+                agent=first.agent,
+                action_type="refund.issue",
+                params=refund_params(12000),
+                context={"sentiment": "angry"},
+                idempotency_key="k-1",
+            )
 
     def test_the_same_key_from_another_agent_is_a_separate_action(self, submit, make_agent):
         other = make_agent("billing-bot")
@@ -219,11 +230,13 @@ def test_two_concurrent_submissions_with_the_same_key_make_one_action(demo, agen
         try:
             results.append(
                 services.action_submit(
-                    agent=agent.agent, action_type="refund.issue", params=refund_params(12000),
+                    agent=agent.agent,
+                    action_type="refund.issue",
+                    params=refund_params(12000),
                     idempotency_key="same-key",
-                )  # fmt: skip
+                )
             )
-        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+        except Exception as exc:
             errors.append(exc)
         finally:
             connection.close()
@@ -270,8 +283,10 @@ class TestApprove:
         assert verbs(action) == ["action.submitted", "action.approved"]
         decision = Decision.objects.get(action=action)
         assert (decision.kind, decision.by, decision.reason_code.code) == (
-            "approve", supervisor, "verified-eligible",
-        )  # fmt: skip
+            "approve",
+            supervisor,
+            "verified-eligible",
+        )
 
     def test_an_approval_without_a_reason_code_is_accepted(self, submit, supervisor):
         action = submit(12000)
@@ -290,9 +305,14 @@ class TestApprove:
         assert Decision.objects.filter(action=action).count() == 1
 
     def test_the_first_of_two_approvals_keeps_it_pending_and_enqueues_nothing(
-        self, two_approvals, submit, supervisor, pushes, enqueued,
+        self,
+        two_approvals,
+        submit,
+        supervisor,
+        pushes,
+        enqueued,
         django_capture_on_commit_callbacks,
-    ):  # fmt: skip
+    ):
         action = submit(12000)
 
         with django_capture_on_commit_callbacks(execute=True):
@@ -382,9 +402,7 @@ class TestApprove:
 
     def test_an_unknown_action_is_not_found(self, demo, supervisor):
         with pytest.raises(NotFound):
-            services.action_approve(
-                action_id="00000000-0000-0000-0000-000000000000", by=supervisor
-            )
+            services.action_approve(action_id="00000000-0000-0000-0000-000000000000", by=supervisor)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,14 +494,22 @@ class TestAuditInTheSameTransaction:
     @pytest.mark.parametrize(
         ("call", "verb"),
         [
-            (lambda a, user, agent: services.action_approve(action_id=a.pk, by=user),
-             "action.approved"),
-            (lambda a, user, agent: services.action_reject(
-                action_id=a.pk, by=user, reason_code="outside-policy"), "action.rejected"),
-            (lambda a, user, agent: services.action_cancel(action_id=a.pk, agent=agent.agent),
-             "action.cancelled"),
+            (
+                lambda a, user, agent: services.action_approve(action_id=a.pk, by=user),
+                "action.approved",
+            ),
+            (
+                lambda a, user, agent: services.action_reject(
+                    action_id=a.pk, by=user, reason_code="outside-policy"
+                ),
+                "action.rejected",
+            ),
+            (
+                lambda a, user, agent: services.action_cancel(action_id=a.pk, agent=agent.agent),
+                "action.cancelled",
+            ),
         ],
-    )  # fmt: skip
+    )
     def test_each_transition_writes_exactly_one_audit_event(
         self, submit, supervisor, agent, call, verb
     ):

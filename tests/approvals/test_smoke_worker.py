@@ -17,7 +17,8 @@ def test_a_worker_process_executes_an_approved_refund_into_the_ledger(
     submitted = agent.client().post(
         "/api/v1/actions/",
         {"action_type": "refund.issue",
-         "params": {"order_id": "ORD-1001", "amount": 12000, "currency": "USD", "reason": "damaged"}},
+         "params": {"order_id": "ORD-1001", "amount": 12000, "currency": "USD",
+                    "reason": "damaged"}},
         format="json",
     )  # fmt: skip
     assert submitted.status_code == 201, submitted.content

@@ -110,10 +110,16 @@ def test_a_first_of_two_approvals_does_not_end_the_wait(
     from policies.services import policy_publish
 
     policy_publish(
-        rules=[{"name": "two", "action_type": "refund.issue", "mode": "execute_gated",
-                "approvals_required": 2}],
+        rules=[
+            {
+                "name": "two",
+                "action_type": "refund.issue",
+                "mode": "execute_gated",
+                "approvals_required": 2,
+            }
+        ],
         actor=Actor.system("test"),
-    )  # fmt: skip
+    )
     action = services.action_submit(
         agent=agent.agent, action_type="refund.issue", params=refund_params(12000)
     ).action
@@ -197,9 +203,11 @@ def test_200_open_waits_do_not_hold_up_submissions(
     async def scenario():
         limits = httpx.Limits(max_connections=WAITERS + 20, max_keepalive_connections=WAITERS + 20)
         async with httpx.AsyncClient(
-            base_url=live_server_url, headers=headers(agent), limits=limits,
+            base_url=live_server_url,
+            headers=headers(agent),
+            limits=limits,
             timeout=httpx.Timeout(WAIT_TIMEOUT + 30, pool=WAIT_TIMEOUT + 30),
-        ) as client:  # fmt: skip
+        ) as client:
             started = time.monotonic()
             waits = [
                 asyncio.create_task(

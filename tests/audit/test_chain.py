@@ -7,6 +7,7 @@ import threading
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from audit.events import Verb
 from audit.models import AuditEvent
 from audit.services import (
     GENESIS_HASH,
@@ -16,16 +17,18 @@ from audit.services import (
     audit_verify_chain,
     compute_hash,
 )
-from audit.events import Verb
 
 
 def record(n: int = 1, **data) -> list[AuditEvent]:
     with transaction.atomic():
         return [
             audit_record(
-                actor=Actor.system("test"), verb=Verb.REASON_CODE_SAVED, object_type="thing",
-                object_id=i, data={"i": i, **data},
-            )  # fmt: skip
+                actor=Actor.system("test"),
+                verb=Verb.REASON_CODE_SAVED,
+                object_type="thing",
+                object_id=i,
+                data={"i": i, **data},
+            )
             for i in range(n)
         ]
 
@@ -76,11 +79,15 @@ class TestChain:
         stored = AuditEvent.objects.get(pk=event.pk).data
         assert stored["password"] == REDACTED
         assert stored["customer"] == {
-            "name": "Ada", "card_number": REDACTED, "cards": [{"CVV": REDACTED}],
-        }  # fmt: skip
+            "name": "Ada",
+            "card_number": REDACTED,
+            "cards": [{"CVV": REDACTED}],
+        }
         assert stored["headers"] == [
-            {"X-Api-Key": REDACTED}, {"accept": "json"}, {"Authorization": REDACTED},
-        ]  # fmt: skip
+            {"X-Api-Key": REDACTED},
+            {"accept": "json"},
+            {"Authorization": REDACTED},
+        ]
         assert stored["session_token"] == REDACTED
 
     @pytest.mark.parametrize("key", ["order_id", "amount", "reason", "session", "business-number"])
@@ -93,8 +100,13 @@ class TestChain:
         data = {"password": "hunter2"}
 
         with transaction.atomic():
-            audit_record(actor=Actor.system(), verb=Verb.USER_CREATED, object_type="user",
-                         object_id=1, data=data)  # fmt: skip
+            audit_record(
+                actor=Actor.system(),
+                verb=Verb.USER_CREATED,
+                object_type="user",
+                object_id=1,
+                data=data,
+            )
 
         assert data == {"password": "hunter2"}
 
@@ -113,9 +125,12 @@ class TestAppendOnly:
     def test_the_database_refuses_updates_and_deletes(self, sql):
         record(2)
 
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql)
 
         assert AuditEvent.objects.count() == 2
         assert audit_verify_chain().ok

@@ -18,9 +18,10 @@ from tests.conftest import ROOT, _process_env
 
 def refund(agent, amount: int) -> dict:
     return {
-        "agent": agent.agent, "action_type": "refund.issue",
+        "agent": agent.agent,
+        "action_type": "refund.issue",
         "params": {"order_id": "ORD-1001", "amount": amount, "currency": "USD", "reason": "late"},
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture

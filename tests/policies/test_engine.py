@@ -52,8 +52,10 @@ class TestDemoRules:
             "refund 120.00 USD > 50.00 limit for agent `support-bot`: needs 1 approval"
         )
         assert (decision.approvals_required, decision.approver_role, decision.queue) == (
-            1, "supervisor", "Refunds",
-        )  # fmt: skip
+            1,
+            "supervisor",
+            "Refunds",
+        )
         active = PolicyVersion.objects.get(is_active=True)
         assert (decision.policy_version, decision.policy_version_id) == (active.number, active.pk)
 
@@ -85,8 +87,10 @@ class TestDemoRules:
         )
 
         assert (decision.mode, decision.rule_name, decision.rule_id) == (
-            Mode.EXECUTE_GATED, "", None,
-        )  # fmt: skip
+            Mode.EXECUTE_GATED,
+            "",
+            None,
+        )
         assert decision.approvals_required == 1
         assert decision.explanation.endswith("(no rule matched; default for order.cancel)")
 
@@ -118,8 +122,14 @@ class TestDemoRules:
 
 class TestRules:
     def test_a_rule_for_other_agents_does_not_apply(self, demo):
-        publish({"name": "billing-only", "action_type": "refund.*", "agents": ["billing-bot"],
-                 "mode": "forbidden"})  # fmt: skip
+        publish(
+            {
+                "name": "billing-only",
+                "action_type": "refund.*",
+                "agents": ["billing-bot"],
+                "mode": "forbidden",
+            }
+        )
 
         assert decide(params=refund(100), agent="support-bot").mode == Mode.EXECUTE_GATED
         assert decide(params=refund(100), agent="billing-bot").mode == Mode.FORBIDDEN
@@ -142,14 +152,18 @@ class TestRules:
 
 
 class TestConditions:
-    def test_a_condition_that_does_not_compile_is_refused_at_publish_with_its_position(
-        self, demo
-    ):
+    def test_a_condition_that_does_not_compile_is_refused_at_publish_with_its_position(self, demo):
         active_before = PolicyVersion.objects.get(is_active=True)
 
         with pytest.raises(InvalidInput) as refused:
-            publish({"name": "broken", "action_type": "refund.issue",
-                     "condition": "params.amount >", "mode": "forbidden"})  # fmt: skip
+            publish(
+                {
+                    "name": "broken",
+                    "action_type": "refund.issue",
+                    "condition": "params.amount >",
+                    "mode": "forbidden",
+                }
+            )
 
         assert refused.value.code == "invalid_condition"
         assert refused.value.details["rule"] == "broken"
@@ -158,9 +172,13 @@ class TestConditions:
 
     def test_a_condition_that_errors_when_evaluated_fails_closed_to_gated(self, demo):
         publish(
-            {"name": "typo", "action_type": "refund.issue",
-             "condition": "params.amout > 5000", "mode": "execute_limited"},
-        )  # fmt: skip
+            {
+                "name": "typo",
+                "action_type": "refund.issue",
+                "condition": "params.amout > 5000",
+                "mode": "execute_limited",
+            },
+        )
 
         decision = decide(params=refund(100))
 
@@ -171,19 +189,26 @@ class TestConditions:
 
     def test_a_type_error_in_a_condition_fails_closed_too(self, demo):
         publish(
-            {"name": "compares-string", "action_type": "refund.issue",
-             "condition": "params.reason > 5", "mode": "execute_limited"},
-        )  # fmt: skip
+            {
+                "name": "compares-string",
+                "action_type": "refund.issue",
+                "condition": "params.reason > 5",
+                "mode": "execute_limited",
+            },
+        )
 
         assert decide(params=refund(100)).mode == Mode.EXECUTE_GATED
 
     def test_an_erroring_rule_that_forbids_stays_forbidden(self, demo):
         publish(
-            {"name": "forbid-on-missing", "action_type": "refund.issue",
-             "condition": "context.fraud_score > 80", "mode": "forbidden"},
-            {"name": "otherwise-execute", "action_type": "refund.issue",
-             "mode": "execute_limited"},
-        )  # fmt: skip
+            {
+                "name": "forbid-on-missing",
+                "action_type": "refund.issue",
+                "condition": "context.fraud_score > 80",
+                "mode": "forbidden",
+            },
+            {"name": "otherwise-execute", "action_type": "refund.issue", "mode": "execute_limited"},
+        )
 
         decision = decide(params=refund(100))
 
@@ -195,14 +220,26 @@ class TestConditions:
         )
 
     def test_a_condition_that_is_not_a_boolean_does_not_match(self, demo):
-        publish({"name": "returns-int", "action_type": "refund.issue", "condition": "1",
-                 "mode": "forbidden"})  # fmt: skip
+        publish(
+            {
+                "name": "returns-int",
+                "action_type": "refund.issue",
+                "condition": "1",
+                "mode": "forbidden",
+            }
+        )
 
         assert decide(params=refund(100)).mode == Mode.EXECUTE_GATED
 
     def test_conditions_see_params_context_and_agent(self, demo):
-        publish({"name": "angry-vip", "action_type": "refund.issue", "mode": "escalate",
-                 "condition": "context.sentiment == 'angry' && agent.name == 'support-bot'"})  # fmt: skip
+        publish(
+            {
+                "name": "angry-vip",
+                "action_type": "refund.issue",
+                "mode": "escalate",
+                "condition": "context.sentiment == 'angry' && agent.name == 'support-bot'",
+            }
+        )
 
         assert decide(params=refund(100), context={"sentiment": "angry"}).mode == Mode.ESCALATE
         assert decide(params=refund(100), context={"sentiment": "calm"}).mode == (

@@ -18,9 +18,12 @@ pytestmark = pytest.mark.django_db
 
 def refund(amount: int, *, order_id: str = "ORD-1001", currency: str = "USD", action_id=None):
     return refund_issue(
-        order_id=order_id, amount=amount, currency=currency, reason="damaged",
+        order_id=order_id,
+        amount=amount,
+        currency=currency,
+        reason="damaged",
         action_id=action_id or uuid.uuid4(),
-    )  # fmt: skip
+    )
 
 
 class TestRefunds:
@@ -84,9 +87,10 @@ class TestRefunds:
 class TestExecutingApprovedRefunds:
     def submit_approved(self, agent, supervisor, amount: int, order_id: str = "ORD-1001"):
         action = services.action_submit(
-            agent=agent.agent, action_type="refund.issue",
+            agent=agent.agent,
+            action_type="refund.issue",
             params={"order_id": order_id, "amount": amount, "currency": "USD", "reason": "late"},
-        ).action  # fmt: skip
+        ).action
         if action.status == Status.PENDING:
             action = services.action_approve(action_id=action.pk, by=supervisor)
         assert action.status == Status.APPROVED
@@ -100,9 +104,12 @@ class TestExecutingApprovedRefunds:
         assert done.status == Status.SUCCEEDED
         refund_row = Refund.objects.get(action_id=action.pk)
         assert done.result == {
-            "refund_id": refund_row.pk, "order_id": "ORD-1001", "amount": 12000,
-            "currency": "USD", "refundable_after": 13000,
-        }  # fmt: skip
+            "refund_id": refund_row.pk,
+            "order_id": "ORD-1001",
+            "amount": 12000,
+            "currency": "USD",
+            "refundable_after": 13000,
+        }
         assert done.error is None
         assert (done.attempts, done.finished_at is not None) == (1, True)
         verbs = [e.verb for e in audit_events_for(object_type="action", object_id=action.pk)]
@@ -138,9 +145,7 @@ class TestExecutingApprovedRefunds:
             "action.failed"
         )
 
-    def test_a_refund_of_an_unknown_order_fails_with_order_not_found(
-        self, demo, agent, supervisor
-    ):
+    def test_a_refund_of_an_unknown_order_fails_with_order_not_found(self, demo, agent, supervisor):
         action = self.submit_approved(agent, supervisor, 1000, order_id="ORD-9999")
 
         done = services.action_execute(action_id=action.pk)
