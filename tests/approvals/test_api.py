@@ -322,6 +322,11 @@ class TestWaitRefusals:
 
         assert_error(response, 400, "invalid_timeout")
 
+    def test_waiting_until_something_unknown_is_400_invalid_until(self, api, pending_id):
+        response = api.get(f"/api/v1/actions/{pending_id}/wait/?timeout=1&until=forever")
+
+        assert_error(response, 400, "invalid_until")
+
     def test_waiting_without_an_api_key_is_401(self, pending_id):
         response = APIClient().get(f"/api/v1/actions/{pending_id}/wait/?timeout=0")
 
