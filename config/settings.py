@@ -71,9 +71,19 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/countersign"),
 }
-# Celery workers and sync WSGI workers set DB_CONN_MAX_AGE to keep connections between units of work;
-# under ASGI each request may run in its own thread, so connections are closed after each one.
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
+# A connection pool per process (psycopg_pool): under ASGI every request may run in its own thread,
+# so persistent per-thread connections would leak; opening a connection per request costs a
+# PostgreSQL backend fork each time. The pool serves web, long-poll and Celery processes alike.
+DB_POOL_MAX_SIZE = env.int("DB_POOL_MAX_SIZE", default=20)
+if DB_POOL_MAX_SIZE > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # required by pooling; closing returns to the pool
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": DB_POOL_MAX_SIZE,
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default=None)
 if not DATABASES["default"]["TEST"]["NAME"]:
@@ -165,7 +175,6 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="countersign")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_WORKER_DB_CONN_MAX_AGE = env.int("CELERY_WORKER_DB_CONN_MAX_AGE", default=600)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stalled-executions": {
         "task": "approvals.tasks.sweep_stalled_actions",

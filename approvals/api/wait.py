@@ -45,7 +45,7 @@ def _in_db_pool(fn):
         try:
             return fn(*args, **kwargs)
         finally:
-            close_old_connections()  # with CONN_MAX_AGE=0 (the ASGI default), closes it
+            close_old_connections()  # hands the connection back to the pool
 
     return sync_to_async(run, thread_sensitive=False, executor=_db_pool)
 
