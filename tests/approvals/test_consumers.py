@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from asgiref.testing import ApplicationCommunicator
+from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -18,50 +17,6 @@ from config.asgi import application
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://testserver")
-
-
-class WebsocketCommunicator(ApplicationCommunicator):
-    """The shape of `channels.testing.WebsocketCommunicator`, which cannot be imported here.
-
-    `channels.testing` imports daphne at package level (for its live-server test case); daphne is
-    not a dependency of this project, so the few websocket verbs are spelled out on asgiref's
-    communicator instead.
-    """
-
-    def __init__(self, application, path: str, headers: list[tuple[bytes, bytes]]) -> None:
-        scope = {
-            "type": "websocket",
-            "path": path,
-            "raw_path": path.encode(),
-            "query_string": b"",
-            "headers": headers,
-            "subprotocols": [],
-            "client": ("127.0.0.1", 50000),
-            "server": ("testserver", 80),
-        }
-        super().__init__(application, scope)
-
-    async def connect(self, timeout: float = 5) -> tuple[bool, int | None]:
-        await self.send_input({"type": "websocket.connect"})
-        answer = await self.receive_output(timeout)
-        if answer["type"] == "websocket.close":
-            return False, answer.get("code", 1000)
-        return answer["type"] == "websocket.accept", None
-
-    async def send_to(self, text_data: str) -> None:
-        await self.send_input({"type": "websocket.receive", "text": text_data})
-
-    async def send_json_to(self, data) -> None:
-        await self.send_to(json.dumps(data))
-
-    async def receive_json_from(self, timeout: float = 5):
-        message = await self.receive_output(timeout)
-        assert message["type"] == "websocket.send", message
-        return json.loads(message["text"])
-
-    async def disconnect(self, code: int = 1000, timeout: float = 5) -> None:
-        await self.send_input({"type": "websocket.disconnect", "code": code})
-        await self.wait(timeout)
 
 
 def session_cookie(user) -> bytes:
