@@ -2,4 +2,4 @@ from django.apps import AppConfig
 
 
 class ApprovalsConfig(AppConfig):
-    name = 'approvals'
+    name = "approvals"

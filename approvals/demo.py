@@ -97,7 +97,9 @@ DEMO_RULES = [
         "mode": Mode.ESCALATE,
         "escalation_tier": "specialist",
         "queue": "Escalations",
-        "explanation": "refund {amount} > 500.00 limit for agent `{agent}`: escalated to a specialist",
+        "explanation": (
+            "refund {amount} > 500.00 limit for agent `{agent}`: escalated to a specialist"
+        ),
     },
     {
         "name": "refund-over-50-needs-approval",

@@ -40,9 +40,7 @@ def executor_for(action_type: str) -> Executor:
 
 def _missing(action_type: str) -> Executor:
     def fail(action) -> dict[str, Any]:
-        raise ExecutionFailed(
-            f"No executor is configured for {action_type}.", code="no_executor"
-        )
+        raise ExecutionFailed(f"No executor is configured for {action_type}.", code="no_executor")
 
     return fail
 

@@ -69,7 +69,8 @@ class Action(models.Model):
     currency = models.CharField(max_length=3, blank=True)
     order_ref = models.CharField(max_length=64, blank=True)
 
-    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    # NULL, not "", means "no key": the partial unique constraint below only covers real keys.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     request_hash = models.CharField(max_length=64, blank=True)
 
     # The decision of the policy that was active at submission.
@@ -150,3 +151,6 @@ class Decision(models.Model):
                 name="one_approval_per_person",
             )
         ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.action_id} by {self.by_id}"

@@ -2,4 +2,4 @@ from django.apps import AppConfig
 
 
 class AuditConfig(AppConfig):
-    name = 'audit'
+    name = "audit"

@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (session auth, origin check)."""
+"""ASGI entry point: HTTP through Django, websockets through Channels (session auth, origins)."""
 
 import os
 

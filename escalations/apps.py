@@ -2,4 +2,4 @@ from django.apps import AppConfig
 
 
 class EscalationsConfig(AppConfig):
-    name = 'escalations'
+    name = "escalations"

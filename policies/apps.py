@@ -2,4 +2,4 @@ from django.apps import AppConfig
 
 
 class PoliciesConfig(AppConfig):
-    name = 'policies'
+    name = "policies"

@@ -30,7 +30,6 @@ INTENT_MODES = {
 }
 
 
-
 def stricter(a: str, b: str) -> Mode:
     return max(Mode(a), Mode(b), key=STRICTNESS.index)
 

@@ -27,9 +27,7 @@ class ActionType(models.Model):
     # Read-only action types never change the system of record.
     is_write = models.BooleanField(default=True)
     # What applies when no rule of the active policy matches.
-    default_mode = models.CharField(
-        max_length=20, choices=Mode.choices, default=Mode.EXECUTE_GATED
-    )
+    default_mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.EXECUTE_GATED)
 
     class Meta:
         ordering = ["key"]

@@ -2,4 +2,4 @@ from django.apps import AppConfig
 
 
 class QaConfig(AppConfig):
-    name = 'qa'
+    name = "qa"

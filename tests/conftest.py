@@ -139,7 +139,7 @@ def live_server_url(test_database_name, tmp_path_factory) -> Iterator[str]:
     port = free_port()
     log = tmp_path_factory.mktemp("uvicorn") / "uvicorn.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application",
              "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
             cwd=ROOT, env=_process_env(test_database_name), stdout=out, stderr=subprocess.STDOUT,
@@ -156,7 +156,7 @@ def celery_worker_process(test_database_name, tmp_path_factory) -> Iterator[subp
     """A real Celery worker (prefork, not eager) consuming the project's queue."""
     log = tmp_path_factory.mktemp("celery") / "worker.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--loglevel=INFO",
              "--concurrency=2", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT, env=_process_env(test_database_name), stdout=out, stderr=subprocess.STDOUT,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -55,13 +55,13 @@ async def test_a_supervisor_gets_a_submitted_action_pushed_as_an_escaped_row(
     demo, agent, supervisor
 ):
     # Arrange: a supervisor's browser is connected with its session cookie
-    ws = communicator((b"cookie", await sync_to_async(session_cookie)(supervisor)), ORIGIN)
+    ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(supervisor)), ORIGIN)
     connected, _ = await ws.connect()
     assert connected
     assert await ws.receive_json_from() == {"type": "hello"}
 
     # Act: an agent submits a refund whose reason carries markup
-    action_id = await sync_to_async(submit_refund)(agent, '<script>alert("x")</script>')
+    action_id = await database_sync_to_async(submit_refund)(agent, '<script>alert("x")</script>')
 
     # Assert: the rendered row arrives, with the agent's text escaped
     message = await next_push_for(ws, action_id)
@@ -76,15 +76,15 @@ async def test_a_supervisor_gets_a_submitted_action_pushed_as_an_escaped_row(
 
 
 async def test_a_decision_is_pushed_with_the_new_status_and_version(demo, agent, supervisor):
-    ws = communicator((b"cookie", await sync_to_async(session_cookie)(supervisor)), ORIGIN)
+    ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(supervisor)), ORIGIN)
     assert (await ws.connect())[0]
     await ws.receive_json_from()
-    action_id = await sync_to_async(submit_refund)(agent, "damaged")
+    action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
     await next_push_for(ws, action_id)
 
     from approvals.services import action_reject
 
-    await sync_to_async(action_reject)(
+    await database_sync_to_async(action_reject)(
         action_id=action_id, by=supervisor, reason_code="suspected-fraud"
     )
 
@@ -96,7 +96,7 @@ async def test_a_decision_is_pushed_with_the_new_status_and_version(demo, agent,
 
 
 async def test_the_socket_answers_a_ping_and_ignores_garbage(demo, supervisor):
-    ws = communicator((b"cookie", await sync_to_async(session_cookie)(supervisor)), ORIGIN)
+    ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(supervisor)), ORIGIN)
     assert (await ws.connect())[0]
     await ws.receive_json_from()
 
@@ -117,7 +117,7 @@ async def test_an_anonymous_connection_is_refused(demo):
 
 async def test_a_connection_from_a_foreign_origin_is_refused(demo, supervisor):
     ws = communicator(
-        (b"cookie", await sync_to_async(session_cookie)(supervisor)),
+        (b"cookie", await database_sync_to_async(session_cookie)(supervisor)),
         (b"origin", b"http://evil.example"),
     )
 
@@ -127,10 +127,10 @@ async def test_a_connection_from_a_foreign_origin_is_refused(demo, supervisor):
 
 
 async def test_a_signed_in_user_who_is_not_a_supervisor_is_refused(demo):
-    outsider = await sync_to_async(get_user_model().objects.create_user)(
+    outsider = await database_sync_to_async(get_user_model().objects.create_user)(
         "mallory", password="x-long-enough-pass"
     )
-    ws = communicator((b"cookie", await sync_to_async(session_cookie)(outsider)), ORIGIN)
+    ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(outsider)), ORIGIN)
 
     connected, code = await ws.connect()
 
