@@ -1,4 +1,9 @@
-"""The action type catalog and the permission map: ordered rules in immutable policy versions."""
+"""The action type catalog and the permission map: ordered rules in immutable policy versions.
+
+A version is a draft while a policy admin edits it and published (immutable) once it may decide;
+exactly one published version is active. The database itself refuses changes to a published
+version's rules and to anything but the active flag of a published version (migration 0002).
+"""
 
 from django.db import models
 
@@ -45,6 +50,11 @@ class PolicyVersion(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
     is_active = models.BooleanField(default=False)
     note = models.CharField(max_length=200, blank=True)
+    # The published version a draft was copied from (none for a draft started from scratch);
+    # the editor diffs against it. Published versions are never deleted, hence PROTECT.
+    based_on = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
 
@@ -64,6 +74,17 @@ class PolicyVersion(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.number} ({self.status})"
+
+    @property
+    def is_draft(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+# The fields of a rule that a policy admin writes, in the order they are shown and exported.
+RULE_SPEC_FIELDS = (
+    "name", "action_type", "agents", "condition", "mode", "approvals_required", "approver_role",
+    "queue", "sla_seconds", "on_timeout", "escalation_tier", "explanation",
+)  # fmt: skip
 
 
 class Rule(models.Model):
