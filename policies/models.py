@@ -5,6 +5,8 @@ exactly one published version is active. The database itself refuses changes to 
 version's rules and to anything but the active flag of a published version (migration 0002).
 """
 
+from typing import Any
+
 from django.db import models
 
 
@@ -122,3 +124,7 @@ class Rule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.action_type} -> {self.mode})"
+
+    def spec(self) -> dict[str, Any]:
+        """The rule as a policy admin wrote it: every spec field, in the export order."""
+        return {field: getattr(self, field) for field in RULE_SPEC_FIELDS}

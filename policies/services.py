@@ -1,25 +1,45 @@
-"""Changing the action type catalog and publishing policy versions."""
+"""Changing the action type catalog and the permission map: drafts, rules, publishing, rollback.
+
+A policy admin edits a draft version; publishing freezes it and makes it the active one; any
+published version can be made active again (a rollback). Each use case runs in one durable
+transaction that writes its audit event, and all of them take one advisory lock, so version
+numbers and the active flag never race. The database refuses changes to published versions too
+(migration 0003), so these checks are not the only guard.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.db import transaction
-from django.db.models import Max
+from django.db import connection, transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
 from audit.events import Verb
 from audit.services import Actor, audit_record
-from config.errors import InvalidInput
+from config.errors import Conflict, InvalidInput, NotFound
 from policies.engine import ConditionError, compile_condition
-from policies.models import ActionType, Mode, OnTimeout, PolicyVersion, Rule
+from policies.models import RULE_SPEC_FIELDS, ActionType, Mode, OnTimeout, PolicyVersion, Rule
 from policies.validation import check_schema
 
-RULE_FIELDS = {
-    "name", "action_type", "agents", "condition", "mode", "approvals_required", "approver_role",
-    "queue", "sla_seconds", "on_timeout", "escalation_tier", "explanation",
+RULE_FIELDS = set(RULE_SPEC_FIELDS)
+# What a rule spec that leaves a field out gets; a stored rule always has every field.
+RULE_DEFAULTS: dict[str, Any] = {
+    "agents": [], "condition": "true", "approvals_required": 1, "approver_role": "supervisor",
+    "queue": "", "sla_seconds": None, "on_timeout": OnTimeout.EXPIRE.value, "escalation_tier": "",
+    "explanation": "",
 }  # fmt: skip
+
+# One constant key for pg_advisory_xact_lock: policy changes are serialized across processes.
+_POLICY_LOCK_KEY = 0x0C0A5162
+# Positions are unique per version, so renumbering moves rules out of the way first.
+_RENUMBER_OFFSET = 1_000_000
+
+
+class PolicyVersionPublished(Conflict):
+    default_code = "policy_version_published"
 
 
 def action_type_upsert(
@@ -39,60 +59,123 @@ def action_type_upsert(
     return action_type
 
 
+# ---------------------------------------------------------------------------------------------
+# validating rule specs
+
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
 # Text fields and their column lengths: longer values are refused here, not by the database.
 _TEXT_FIELDS = {
     "action_type": 64, "condition": 10_000, "approver_role": 64, "queue": 64,
     "escalation_tier": 32, "explanation": 300,
 }  # fmt: skip
+_CEL_MESSAGE = re.compile(r"<input>:\d+:\d+: (.*)")
 
 
-def _rule_error(where: str, message: str) -> InvalidInput:
-    return InvalidInput(f"{where} {message}", code="invalid_rule", details={"where": where})
+@dataclass(frozen=True)
+class RuleProblem:
+    """One thing wrong with a rule spec: the field at fault ("" for the whole rule) and why.
+
+    For a condition that does not compile, `position` is the line:column where the parser
+    stopped and `detail` the compiler's whole message.
+    """
+
+    field: str
+    message: str
+    position: str = ""
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _validate_rule(index: int, spec: Any) -> dict[str, Any]:
-    where = f"rules[{index}]"
+def _condition_problem(exc: ConditionError) -> RuleProblem:
+    first_line = str(exc).splitlines()[0] if str(exc) else ""
+    match = _CEL_MESSAGE.search(first_line)
+    summary = match[1] if match else first_line
+    where = f" at {exc.position}" if exc.position else ""
+    return RuleProblem(
+        "condition", f"condition does not compile{where}: {summary}", exc.position, str(exc)
+    )
+
+
+def rule_problems(spec: Any) -> list[RuleProblem]:
+    """Everything wrong with one rule spec, at most one problem per field, in a fixed order."""
     if not isinstance(spec, dict):
-        raise _rule_error(where, "is not an object")
+        return [RuleProblem("", "is not an object")]
+    problems: list[RuleProblem] = []
     unknown = set(spec) - RULE_FIELDS
     if unknown:
-        raise _rule_error(where, f"has unknown fields: {sorted(unknown)}")
+        problems.append(RuleProblem("", f"has unknown fields: {sorted(unknown)}"))
     name = spec.get("name")
     if not isinstance(name, str) or not _SLUG.match(name) or len(name) > 80:
-        raise _rule_error(where, "needs a name of letters, digits, - and _ (at most 80)")
+        problems.append(
+            RuleProblem("name", "needs a name of letters, digits, - and _ (at most 80)")
+        )
     if not spec.get("action_type"):
-        raise _rule_error(where, "needs an action_type")
+        problems.append(RuleProblem("action_type", "needs an action_type"))
     for field, limit in _TEXT_FIELDS.items():
         value = spec.get(field, "")
         if not isinstance(value, str) or len(value) > limit:
-            raise _rule_error(where, f"{field} is text of at most {limit} characters")
+            problems.append(RuleProblem(field, f"{field} is text of at most {limit} characters"))
     agents = spec.get("agents", [])
     if not isinstance(agents, list) or not all(isinstance(a, str) and a for a in agents):
-        raise _rule_error(where, "agents is a list of agent names (empty for all)")
+        problems.append(RuleProblem("agents", "agents is a list of agent names (empty for all)"))
     if spec.get("mode") not in Mode.values:
-        raise _rule_error(where, f"has mode {spec.get('mode')!r}; expected one of {Mode.values}")
+        problems.append(
+            RuleProblem("mode", f"has mode {spec.get('mode')!r}; expected one of {Mode.values}")
+        )
     if spec.get("on_timeout", OnTimeout.EXPIRE) not in OnTimeout.values:
-        raise _rule_error(where, "has an unknown on_timeout")
+        problems.append(
+            RuleProblem("on_timeout", f"has an unknown on_timeout; one of {OnTimeout.values}")
+        )
     approvals = spec.get("approvals_required", 1)
     if not _is_int(approvals) or approvals not in (1, 2):
-        raise _rule_error(where, "approvals_required is 1 or 2")
+        problems.append(RuleProblem("approvals_required", "approvals_required is 1 or 2"))
     sla = spec.get("sla_seconds")
     if sla is not None and (not _is_int(sla) or sla < 0):
-        raise _rule_error(where, "sla_seconds is a whole number of seconds")
-    try:
-        compile_condition(spec.get("condition", "true"))
-    except ConditionError as exc:
+        problems.append(RuleProblem("sla_seconds", "sla_seconds is a whole number of seconds"))
+    condition = spec.get("condition", "true")
+    if isinstance(condition, str) and len(condition) <= _TEXT_FIELDS["condition"]:
+        try:
+            compile_condition(condition)
+        except ConditionError as exc:
+            problems.append(_condition_problem(exc))
+    first_per_field: dict[str, RuleProblem] = {}
+    for problem in problems:
+        first_per_field.setdefault(problem.field or f"rule-{id(problem)}", problem)
+    return list(first_per_field.values())
+
+
+def _rule_error(where: str, message: str) -> InvalidInput:
+    return InvalidInput(f"{where} {message}", code="invalid_rule", details={"where": where})
+
+
+def _validate_rule(index: int, spec: Any, *, where: str = "") -> dict[str, Any]:
+    """The spec if it is a valid rule; otherwise InvalidInput naming the first problem.
+
+    `details["problems"]` lists every problem (field, message, position), so a form can show
+    each one next to its field.
+    """
+    problems = rule_problems(spec)
+    if not problems:
+        return spec
+    where = where or f"rules[{index}]"
+    first = problems[0]
+    details: dict[str, Any] = {"where": where, "problems": [p.as_dict() for p in problems]}
+    if first.field == "condition" and first.detail:
         raise InvalidInput(
-            f"{where} condition does not compile",
+            f"{where} {first.message}",
             code="invalid_condition",
-            details={"rule": name, "position": exc.position, "error": str(exc)},
-        ) from exc
-    return spec
+            details={
+                "rule": spec.get("name"), "position": first.position, "error": first.detail,
+                **details,
+            },
+        )  # fmt: skip
+    raise InvalidInput(f"{where} {first.message}", code="invalid_rule", details=details)
 
 
 def _validate_rules(rules: Any) -> list[dict[str, Any]]:
@@ -107,29 +190,379 @@ def _validate_rules(rules: Any) -> list[dict[str, Any]]:
     return specs
 
 
-def policy_publish(*, rules: list[dict[str, Any]], note: str = "", actor: Actor) -> PolicyVersion:
-    """Create a new immutable version from rule specs, publish it and make it the active one."""
-    specs = _validate_rules(rules)
-    with transaction.atomic(durable=True):
-        # Serialize publishers so version numbers and the active flag never race.
-        list(PolicyVersion.objects.select_for_update().filter(is_active=True))
-        number = (PolicyVersion.objects.aggregate(n=Max("number"))["n"] or 0) + 1
-        PolicyVersion.objects.filter(is_active=True).update(is_active=False)
-        version = PolicyVersion.objects.create(
-            number=number,
-            status=PolicyVersion.Status.PUBLISHED,
-            is_active=True,
-            note=note,
-            published_at=timezone.now(),
-        )
-        Rule.objects.bulk_create(
-            Rule(policy_version=version, position=i + 1, **spec) for i, spec in enumerate(specs)
-        )
-        audit_record(
-            actor=actor,
-            verb=Verb.POLICY_PUBLISHED,
-            object_type="policy_version",
-            object_id=version.number,
-            data={"note": note, "rules": specs},
+def default_mode_problems(default_modes: Any) -> list[str]:
+    """What is wrong with an {action type key: default mode} mapping, as sentences."""
+    if not isinstance(default_modes, dict):
+        return ["action_types maps action type keys to {default_mode: <mode>}"]
+    keys = ActionType.objects.filter(key__in=list(default_modes)).values_list("key", flat=True)
+    known = set(keys)
+    problems = []
+    for key, mode in default_modes.items():
+        if key not in known:
+            problems.append(f"action_types: {key!r} is not an action type in the catalog")
+        if mode not in Mode.values:
+            problems.append(
+                f"action_types: {key!r} has default_mode {mode!r}; expected one of {Mode.values}"
+            )
+    return problems
+
+
+def _complete(spec: dict[str, Any]) -> dict[str, Any]:
+    values = {**RULE_DEFAULTS, **spec}
+    # Plain strings, not enum members, so audit data and diffs compare like with like.
+    return {field: values[field] for field in RULE_SPEC_FIELDS} | {
+        "mode": str(values["mode"]),
+        "on_timeout": str(values["on_timeout"]),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers that run inside a service's transaction
+
+
+def _lock_policies() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_POLICY_LOCK_KEY])
+
+
+def _version(number: Any) -> PolicyVersion:
+    version = PolicyVersion.objects.select_for_update().filter(number=number).first()
+    if version is None:
+        raise NotFound(f"No policy version {number}.", code="policy_version_not_found")
+    return version
+
+
+def _draft(number: Any) -> PolicyVersion:
+    version = _version(number)
+    if not version.is_draft:
+        raise PolicyVersionPublished(
+            f"Policy version {version.number} is published and can no longer change; "
+            "create a draft from it instead.",
+            details={"version": version.number},
         )
     return version
+
+
+def _draft_rule(version: PolicyVersion, rule_id: Any) -> Rule:
+    rule = version.rules.filter(pk=rule_id).first() if str(rule_id).isdigit() else None
+    if rule is None:
+        raise NotFound(
+            f"Policy version {version.number} has no rule {rule_id}.", code="rule_not_found"
+        )
+    return rule
+
+
+def _check_name_free(version: PolicyVersion, name: str, *, except_id: int | None = None) -> None:
+    clash = version.rules.filter(name=name).exclude(pk=except_id).exists()
+    if clash:
+        problem = RuleProblem("name", f"a rule named {name!r} is already in this draft")
+        raise InvalidInput(
+            problem.message,
+            code="invalid_rule",
+            details={"where": "rule", "problems": [problem.as_dict()]},
+        )
+
+
+def _ordered_ids(version: PolicyVersion) -> list[int]:
+    return list(version.rules.order_by("position", "id").values_list("id", flat=True))
+
+
+def _renumber(version: PolicyVersion, ordered_ids: list[int]) -> None:
+    """Give the draft's rules positions 1..n in this order.
+
+    PostgreSQL checks a unique constraint row by row, so shifting positions in place can collide
+    half-way; moving every rule out of the way first leaves no collision at either step.
+    """
+    version.rules.update(position=F("position") + _RENUMBER_OFFSET)
+    rules = [Rule(pk=rule_id, position=i + 1) for i, rule_id in enumerate(ordered_ids)]
+    Rule.objects.bulk_update(rules, ["position"])
+
+
+def _next_number() -> int:
+    return (PolicyVersion.objects.aggregate(n=Max("number"))["n"] or 0) + 1
+
+
+def _create_draft(
+    *, note: str, specs: list[dict[str, Any]], based_on: PolicyVersion | None, actor: Actor,
+    source: str,
+) -> PolicyVersion:  # fmt: skip
+    version = PolicyVersion.objects.create(
+        number=_next_number(), status=PolicyVersion.Status.DRAFT, note=note, based_on=based_on
+    )
+    complete = [_complete(spec) for spec in specs]
+    Rule.objects.bulk_create(
+        Rule(policy_version=version, position=i + 1, **spec) for i, spec in enumerate(complete)
+    )
+    audit_record(
+        actor=actor,
+        verb=Verb.POLICY_DRAFT_CREATED,
+        object_type="policy_version",
+        object_id=version.number,
+        data={
+            "note": note,
+            "source": source,
+            "based_on": based_on.number if based_on else None,
+            "rules": complete,
+        },
+    )
+    return version
+
+
+def _activate(version: PolicyVersion) -> PolicyVersion | None:
+    """Make `version` the one active version; returns the version it replaces."""
+    previous = PolicyVersion.objects.filter(is_active=True).first()
+    PolicyVersion.objects.filter(is_active=True).update(is_active=False)
+    PolicyVersion.objects.filter(pk=version.pk).update(is_active=True)
+    version.is_active = True
+    return previous
+
+
+def _publish(version: PolicyVersion, *, actor: Actor, note: str | None = None) -> PolicyVersion:
+    rules = [rule.spec() for rule in version.rules.order_by("position", "id")]
+    # Rules are validated when saved; validate again so nothing written around the services
+    # (the admin, a shell) is ever published unchecked.
+    _validate_rules(rules)
+    if note is not None:
+        version.note = note
+    version.status = PolicyVersion.Status.PUBLISHED
+    version.published_at = timezone.now()
+    version.save(update_fields=["note", "status", "published_at"])
+    previous = _activate(version)
+    audit_record(
+        actor=actor,
+        verb=Verb.POLICY_PUBLISHED,
+        object_type="policy_version",
+        object_id=version.number,
+        data={
+            "note": version.note,
+            "rules": rules,
+            "previous_active": previous.number if previous else None,
+        },
+    )
+    return version
+
+
+def _apply_default_modes(default_modes: dict[str, str], *, actor: Actor) -> None:
+    for key in sorted(default_modes):
+        action_type = ActionType.objects.select_for_update().get(key=key)
+        before, after = action_type.default_mode, str(default_modes[key])
+        if before == after:
+            continue
+        action_type.default_mode = after
+        action_type.save(update_fields=["default_mode"])
+        audit_record(
+            actor=actor,
+            verb=Verb.ACTION_TYPE_DEFAULT_MODE_CHANGED,
+            object_type="action_type",
+            object_id=key,
+            data={"from": before, "to": after},
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# use cases
+
+
+def policy_publish(*, rules: list[dict[str, Any]], note: str = "", actor: Actor) -> PolicyVersion:
+    """Create a version from rule specs, publish it and make it the active one, all at once."""
+    specs = _validate_rules(rules)
+    with transaction.atomic(durable=True):
+        _lock_policies()
+        version = _create_draft(note=note, specs=specs, based_on=None, actor=actor, source="specs")
+        _publish(version, actor=actor)
+    return version
+
+
+def policy_draft_create(
+    *, actor: Actor, based_on: int | None = None, note: str = ""
+) -> PolicyVersion:
+    """A new draft: a copy of published version `based_on`'s rules, or empty without one."""
+    with transaction.atomic(durable=True):
+        _lock_policies()
+        base = _version(based_on) if based_on is not None else None
+        if base is not None and base.is_draft:
+            raise Conflict(
+                "A draft can only be copied from a published version.",
+                code="policy_version_draft",
+                details={"version": base.number},
+            )
+        specs = [rule.spec() for rule in base.rules.order_by("position", "id")] if base else []
+        version = _create_draft(
+            note=note, specs=specs, based_on=base, actor=actor,
+            source=f"copy of v{base.number}" if base else "empty",
+        )  # fmt: skip
+    return version
+
+
+def policy_import(
+    *,
+    rules: list[dict[str, Any]],
+    note: str = "",
+    actor: Actor,
+    publish: bool = False,
+    default_modes: dict[str, str] | None = None,
+) -> PolicyVersion:
+    """A draft from imported rule specs, published at once with `publish`; all or nothing.
+
+    Action type default modes are not versioned: they take effect when applied, so they are
+    applied only together with publishing (and refused without it).
+    """
+    specs = _validate_rules(rules)
+    problems = default_mode_problems(default_modes or {})
+    if problems:
+        raise InvalidInput(problems[0], code="invalid_default_mode", details={"problems": problems})
+    if default_modes and not publish:
+        raise InvalidInput(
+            "Default modes take effect at once, so they are only imported with publishing.",
+            code="default_modes_need_publish",
+        )
+    with transaction.atomic(durable=True):
+        _lock_policies()
+        version = _create_draft(note=note, specs=specs, based_on=None, actor=actor, source="import")
+        if publish:
+            _apply_default_modes(default_modes or {}, actor=actor)
+            _publish(version, actor=actor)
+    return version
+
+
+def policy_rule_add(
+    *, number: int, spec: dict[str, Any], actor: Actor, position: int | None = None
+) -> Rule:
+    """Add a rule to a draft, at the end or at `position` (1 is first)."""
+    spec = _complete(_validate_rule(0, spec, where="rule"))
+    with transaction.atomic(durable=True):
+        _lock_policies()
+        version = _draft(number)
+        _check_name_free(version, spec["name"])
+        ids = _ordered_ids(version)
+        rule = Rule.objects.create(policy_version=version, position=len(ids) + 1, **spec)
+        if position is not None and 1 <= position <= len(ids):
+            ids.insert(position - 1, rule.pk)
+            _renumber(version, ids)
+            rule.refresh_from_db(fields=["position"])
+        audit_record(
+            actor=actor,
+            verb=Verb.POLICY_RULE_ADDED,
+            object_type="policy_version",
+            object_id=version.number,
+            data={"rule": spec, "position": rule.position},
+        )
+    return rule
+
+
+def policy_rule_update(*, number: int, rule_id: int, spec: dict[str, Any], actor: Actor) -> Rule:
+    """Replace a draft rule's fields with `spec` (fields left out take their defaults)."""
+    spec = _complete(_validate_rule(0, spec, where="rule"))
+    with transaction.atomic(durable=True):
+        _lock_policies()
+        version = _draft(number)
+        rule = _draft_rule(version, rule_id)
+        _check_name_free(version, spec["name"], except_id=rule.pk)
+        before = rule.spec()
+        changes = {f: [before[f], spec[f]] for f in RULE_SPEC_FIELDS if before[f] != spec[f]}
+        if changes:
+            for field, value in spec.items():
+                setattr(rule, field, value)
+            rule.save(update_fields=list(spec))
+            audit_record(
+                actor=actor,
+                verb=Verb.POLICY_RULE_CHANGED,
+                object_type="policy_version",
+                object_id=version.number,
+                data={"rule": before["name"], "changes": changes},
+            )
+    return rule
+
+
+def policy_rule_delete(*, number: int, rule_id: int, actor: Actor) -> None:
+    with transaction.atomic(durable=True):
+        _lock_policies()
+        version = _draft(number)
+        rule = _draft_rule(version, rule_id)
+        spec, position = rule.spec(), rule.position
+        rule.delete()
+        _renumber(version, _ordered_ids(version))
+        audit_record(
+            actor=actor,
+            verb=Verb.POLICY_RULE_REMOVED,
+            object_type="policy_version",
+            object_id=version.number,
+            data={"rule": spec, "position": position},
+        )
+
+
+def policy_rule_move(*, number: int, rule_id: int, to_position: int, actor: Actor) -> Rule:
+    """Move a draft rule to `to_position` (clamped to the list); the others keep their order."""
+    with transaction.atomic(durable=True):
+        _lock_policies()
+        version = _draft(number)
+        rule = _draft_rule(version, rule_id)
+        ids = _ordered_ids(version)
+        before = ids.index(rule.pk) + 1
+        after = min(max(int(to_position), 1), len(ids))
+        if after != before:
+            ids.remove(rule.pk)
+            ids.insert(after - 1, rule.pk)
+            _renumber(version, ids)
+            rule.position = after
+            audit_record(
+                actor=actor,
+                verb=Verb.POLICY_RULE_MOVED,
+                object_type="policy_version",
+                object_id=version.number,
+                data={"rule": rule.name, "from": before, "to": after},
+            )
+    return rule
+
+
+def policy_version_publish(*, number: int, actor: Actor, note: str | None = None) -> PolicyVersion:
+    """Freeze a draft and make it the active version; new submissions are decided by it."""
+    with transaction.atomic(durable=True):
+        _lock_policies()
+        version = _draft(number)
+        _publish(version, actor=actor, note=note[:200] if note is not None else None)
+    return version
+
+
+def policy_version_activate(*, number: int, actor: Actor, reason: str = "") -> PolicyVersion:
+    """Make a published version the active one again (a rollback, or a roll forward)."""
+    with transaction.atomic(durable=True):
+        _lock_policies()
+        version = _version(number)
+        if version.is_draft:
+            raise Conflict(
+                f"Version {version.number} is a draft: publish it to make it active.",
+                code="policy_version_draft",
+                details={"version": version.number},
+            )
+        if version.is_active:
+            raise Conflict(
+                f"Version {version.number} is already the active one.",
+                code="policy_version_already_active",
+                details={"version": version.number},
+            )
+        previous = _activate(version)
+        audit_record(
+            actor=actor,
+            verb=Verb.POLICY_ACTIVATED,
+            object_type="policy_version",
+            object_id=version.number,
+            data={"previous_active": previous.number if previous else None, "reason": reason},
+        )
+    return version
+
+
+def policy_draft_discard(*, number: int, actor: Actor) -> None:
+    """Delete a draft and its rules; published versions stay forever."""
+    with transaction.atomic(durable=True):
+        _lock_policies()
+        version = _draft(number)
+        rules = [rule.spec() for rule in version.rules.order_by("position", "id")]
+        version.delete()
+        audit_record(
+            actor=actor,
+            verb=Verb.POLICY_DRAFT_DISCARDED,
+            object_type="policy_version",
+            object_id=number,
+            data={"note": version.note, "rules": rules},
+        )
