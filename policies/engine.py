@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,6 +29,12 @@ INTENT_MODES = {
     "recommend": Mode.RECOMMEND_ONLY,
     "draft": Mode.DRAFT_ONLY,
 }
+# Modes that leave the action to a person of the rule's approver role (approve, adopt, dismiss).
+HUMAN_MODES = frozenset({Mode.EXECUTE_GATED, Mode.RECOMMEND_ONLY, Mode.DRAFT_ONLY})
+# The variables a condition may use; `derived` is computed only for rules that reference it.
+VARIABLES = ("params", "context", "agent", "derived")
+
+DerivedValues = Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None
 
 
 def stricter(a: str, b: str) -> Mode:
@@ -82,26 +89,66 @@ class Decision:
         return asdict(self)
 
 
-@dataclass(frozen=True)
+def _type_matcher(pattern: str) -> Callable[[str], bool]:
+    if not any(ch in pattern for ch in "*?["):
+        return pattern.__eq__
+    regex = re.compile(fnmatch.translate(pattern))
+    return lambda key: regex.fullmatch(key) is not None
+
+
+@dataclass(frozen=True, slots=True)
 class _CompiledRule:
     rule: Rule
-    pattern: re.Pattern[str]
+    matches_type: Callable[[str], bool]
     agents: frozenset[str]
     program: cel.Program
+    # The condition's free variables that the engine provides, e.g. ("params", "derived").
+    variables: tuple[str, ...]
+    # A condition of `true` is not evaluated at all.
+    always: bool
+
+    @classmethod
+    def build(cls, rule: Rule) -> _CompiledRule:
+        program = compile_condition(rule.condition)
+        return cls(
+            rule=rule,
+            matches_type=_type_matcher(rule.action_type),
+            agents=frozenset(rule.agents or []),
+            program=program,
+            variables=tuple(v for v in VARIABLES if v in program.variables()),
+            always=(rule.condition or "true").strip() == "true",
+        )
+
+
+# Distinct (action type, agent) pairs remembered per compiled version; both come from catalogs, so
+# this is only a bound against a flood of unknown agent names.
+_CANDIDATES_LIMIT = 4096
 
 
 class CompiledPolicy:
+    """A version's rules, compiled, with the rules that can apply to each (type, agent) pair.
+
+    Globs and agent lists are resolved once per pair, so a decision walks only the rules that
+    apply to its action type and agent and spends its time on their conditions.
+    """
+
     def __init__(self, version: PolicyVersion, rules: list[Rule]) -> None:
         self.version = version
-        self.rules = [
-            _CompiledRule(
-                rule=r,
-                pattern=re.compile(fnmatch.translate(r.action_type)),
-                agents=frozenset(r.agents or []),
-                program=compile_condition(r.condition),
+        self.rules = [_CompiledRule.build(r) for r in rules]
+        self._candidates: dict[tuple[str, str], tuple[_CompiledRule, ...]] = {}
+
+    def candidates(self, action_type: str, agent_name: str) -> tuple[_CompiledRule, ...]:
+        key = (action_type, agent_name)
+        found = self._candidates.get(key)
+        if found is None:
+            found = tuple(
+                c
+                for c in self.rules
+                if c.matches_type(action_type) and (not c.agents or agent_name in c.agents)
             )
-            for r in rules
-        ]
+            if len(self._candidates) < _CANDIDATES_LIMIT:
+                self._candidates[key] = found  # a racing thread computes the same tuple
+        return found
 
 
 _cache: dict[int, CompiledPolicy] = {}
@@ -133,6 +180,31 @@ def render_explanation(template: str, values: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(replace, template)
 
 
+class _Activation:
+    """The CEL context of one decision, filled only with the variables a condition uses.
+
+    Converting a variable to CEL costs more than evaluating most conditions, so each is converted
+    once per decision, and `derived` (database reads) is computed only if a condition needs it.
+    """
+
+    __slots__ = ("_added", "_context", "_sources")
+
+    def __init__(self, sources: dict[str, Any]) -> None:
+        self._context = cel.Context()
+        self._added: set[str] = set()
+        self._sources = sources
+
+    def for_rule(self, compiled: _CompiledRule) -> cel.Context:
+        for name in compiled.variables:
+            if name not in self._added:
+                value = self._sources[name]
+                if callable(value):
+                    value = value()
+                self._context.add_variable(name, value if value is not None else {})
+                self._added.add(name)
+        return self._context
+
+
 def decide(
     *,
     policy: CompiledPolicy | None,
@@ -141,28 +213,28 @@ def decide(
     params: dict[str, Any],
     context: dict[str, Any],
     intent: str = "execute",
+    derived: DerivedValues = None,
 ) -> Decision:
-    """First matching rule wins; the action type's default applies when none does."""
-    activation = {"params": params, "context": context, "agent": {"name": agent_name}}
-    values = {
-        "agent": agent_name,
-        "action_type": action_type.key,
-        "amount": format_money(params.get("amount"), params.get("currency")),
-        "params": params,
-        "context": context,
-    }
+    """First matching rule wins; the action type's default applies when none does.
+
+    `derived` holds values computed from the system of record (or a function returning them),
+    visible to conditions as `derived.<name>`; a function is called only when a condition that
+    references `derived` is evaluated, and at most once.
+    """
+    activation = _Activation(
+        {"params": params, "context": context, "agent": {"name": agent_name}, "derived": derived}
+    )
     matched: Rule | None = None
     template = ""
     mode: str = action_type.default_mode
     error = ""
-    for compiled in policy.rules if policy else []:
+    for compiled in policy.candidates(action_type.key, agent_name) if policy else ():
         rule = compiled.rule
-        if not compiled.pattern.fullmatch(action_type.key):
-            continue
-        if compiled.agents and agent_name not in compiled.agents:
-            continue
+        if compiled.always:
+            matched, mode, template = rule, rule.mode, rule.explanation
+            break
         try:
-            hit = compiled.program.execute(activation)
+            hit = compiled.program.execute(activation.for_rule(compiled))
         except Exception as exc:
             error = f"rule `{rule.name}` could not be evaluated ({type(exc).__name__}: {exc})"
             # Failing closed means at least a human, never less than the rule itself would give:
@@ -178,7 +250,16 @@ def decide(
         mode, template = intent_mode, ""
 
     approvals = (matched.approvals_required if matched else 1) if mode == Mode.EXECUTE_GATED else 0
-    values.update(rule=matched.name if matched else "default", approvals=approvals, mode=mode)
+    values = {
+        "agent": agent_name,
+        "action_type": action_type.key,
+        "amount": format_money(params.get("amount"), params.get("currency")),
+        "params": params,
+        "context": context,
+        "rule": matched.name if matched else "default",
+        "approvals": approvals,
+        "mode": mode,
+    }
     if error and mode == Mode.EXECUTE_GATED:
         explanation = f"{error}: held for {approvals} human approval(s)"
     elif error:
@@ -195,7 +276,9 @@ def decide(
         policy_version=policy.version.number if policy else None,
         explanation=explanation,
         approvals_required=approvals,
-        approver_role=(matched.approver_role if matched else "supervisor") if approvals else "",
+        approver_role=(matched.approver_role if matched else "supervisor")
+        if mode in HUMAN_MODES
+        else "",
         queue=(matched.queue if matched else "") or "",
         sla_seconds=matched.sla_seconds if matched else None,
         on_timeout=matched.on_timeout if matched else "",
