@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from config.errors import InvalidInput
-from policies.engine import CompiledPolicy, Decision, compiled_policy, decide
+from policies.engine import CompiledPolicy, Decision, DerivedValues, compiled_policy, decide
 from policies.models import ActionType, PolicyVersion
 from policies.validation import validate_params
 
@@ -18,9 +18,18 @@ def active_policy() -> CompiledPolicy | None:
 
 
 def decision_for(
-    *, agent_name: str, action_type: str, params: dict, context: dict, intent: str = "execute"
+    *,
+    agent_name: str,
+    action_type: str,
+    params: dict,
+    context: dict,
+    intent: str = "execute",
+    derived: DerivedValues = None,
 ) -> tuple[ActionType, Decision]:
-    """What the active policy decides for this action: validates it, records nothing."""
+    """What the active policy decides for this action: validates it, records nothing.
+
+    `derived` (values or a function returning them) is what conditions read as `derived.*`.
+    """
     action_type_obj = action_type_get(key=action_type)
     if action_type_obj is None:
         raise InvalidInput(
@@ -38,5 +47,6 @@ def decision_for(
         params=params,
         context=context,
         intent=intent,
+        derived=derived,
     )
     return action_type_obj, decision

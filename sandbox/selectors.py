@@ -1,8 +1,25 @@
-"""Reading sandbox orders for reviewers and executors."""
+"""Reading sandbox orders for reviewers and executors, and the figures policies derive from them."""
 
 from __future__ import annotations
 
-from sandbox.models import Order
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from sandbox.models import Customer, Order, Payment, Refund
+
+# What `derived_values` provides, for the docs and for policy authors.
+DERIVED_NAMES = (
+    "order_paid",
+    "order_refunded",
+    "order_status",
+    "customer_tier",
+    "customer_refunds_24h",
+)
 
 
 def order_get(*, order_id: str) -> Order | None:
@@ -12,3 +29,67 @@ def order_get(*, order_id: str) -> Order | None:
 def orders_by_id(*, order_ids: list[str]) -> dict[str, Order]:
     orders = Order.objects.select_related("customer").filter(order_id__in=order_ids)
     return {o.order_id: o for o in orders.order_by("order_id")}
+
+
+def _total(queryset, field: str, group_by: str) -> Coalesce:
+    # A correlated `SELECT SUM(...)` per row, grouped so the subquery yields exactly one value.
+    summed = queryset.order_by().values(group_by).annotate(total=Sum(field)).values("total")
+    return Coalesce(Subquery(summed, output_field=IntegerField()), Value(0))
+
+
+def _recent_refunds(customer_ref: str, since: datetime) -> Coalesce:
+    counted = (
+        Refund.objects.filter(order__customer=OuterRef(customer_ref), created_at__gte=since)
+        .order_by()
+        .values("order__customer")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def derived_values(*, params: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """Figures from the system of record about an action's target, in one query.
+
+    For `params.order_id`: `order_paid` and `order_refunded` (minor units), `order_status`, and for
+    its customer `customer_tier` and `customer_refunds_24h` (refunds executed in the last 24 h).
+    For `params.customer_id` alone: the two customer figures. A target that does not exist
+    leaves its names out, so a condition reading them fails closed, and `has(derived.x)` tests.
+    """
+    since = (now or timezone.now()) - timedelta(hours=24)
+    order_id, customer_id = params.get("order_id"), params.get("customer_id")
+    if isinstance(order_id, str) and order_id:
+        row = (
+            Order.objects.filter(order_id=order_id)
+            .annotate(
+                paid=_total(
+                    Payment.objects.filter(order=OuterRef("pk"), status=Payment.Status.PAID),
+                    "amount",
+                    "order",
+                ),
+                refunded=_total(Refund.objects.filter(order=OuterRef("pk")), "amount", "order"),
+                recent=_recent_refunds("customer", since),
+            )
+            .values("paid", "refunded", "status", "recent", "customer__tier")
+            .first()
+        )
+        if row is None:
+            return {}
+        return {
+            "order_paid": row["paid"],
+            "order_refunded": row["refunded"],
+            "order_status": row["status"],
+            "customer_tier": row["customer__tier"],
+            "customer_refunds_24h": row["recent"],
+        }
+    if isinstance(customer_id, str) and customer_id:
+        row = (
+            Customer.objects.filter(external_id=customer_id)
+            .annotate(recent=_recent_refunds("pk", since))
+            .values("tier", "recent")
+            .first()
+        )
+        if row is None:
+            return {}
+        return {"customer_tier": row["tier"], "customer_refunds_24h": row["recent"]}
+    return {}
