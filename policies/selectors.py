@@ -1,10 +1,15 @@
-"""Reading the action type catalog and the active policy."""
+"""Reading the action type catalog, the policy versions and their rules, and diffs between them."""
 
 from __future__ import annotations
 
-from config.errors import InvalidInput
+from dataclasses import dataclass
+
+from django.db.models import Count
+
+from config.errors import InvalidInput, NotFound
+from policies.diff import RulesDiff, diff_rules
 from policies.engine import CompiledPolicy, Decision, DerivedValues, compiled_policy, decide
-from policies.models import ActionType, PolicyVersion
+from policies.models import ActionType, PolicyVersion, Rule
 from policies.validation import validate_params
 
 
@@ -50,3 +55,51 @@ def decision_for(
         derived=derived,
     )
     return action_type_obj, decision
+
+
+def action_types() -> list[ActionType]:
+    return list(ActionType.objects.order_by("key"))
+
+
+def policy_versions() -> list[PolicyVersion]:
+    """Every version, newest first, each with `rule_count`."""
+    return list(PolicyVersion.objects.annotate(rule_count=Count("rules")).order_by("-number"))
+
+
+def policy_version_get(*, number: int) -> PolicyVersion:
+    version = PolicyVersion.objects.filter(number=number).first()
+    if version is None:
+        raise NotFound(f"No policy version {number}.", code="policy_version_not_found")
+    return version
+
+
+def active_version() -> PolicyVersion | None:
+    return PolicyVersion.objects.filter(is_active=True).order_by("-number").first()
+
+
+def policy_rules(*, version: PolicyVersion) -> list[Rule]:
+    return list(version.rules.order_by("position", "id"))
+
+
+def policy_compile(*, version: PolicyVersion) -> CompiledPolicy:
+    """A version compiled for deciding. Only published versions use the engine's cache:
+    a draft changes under edits, so it is compiled afresh from its current rules every time."""
+    if version.is_draft:
+        return CompiledPolicy(version, policy_rules(version=version))
+    return compiled_policy(version)
+
+
+@dataclass(frozen=True)
+class PolicyDiff:
+    old: PolicyVersion | None
+    new: PolicyVersion
+    rules: RulesDiff
+
+
+def policy_diff(*, old: int | None, new: int) -> PolicyDiff:
+    """What changed from version `old` (none: an empty policy) to version `new`."""
+    new_version = policy_version_get(number=new)
+    old_version = policy_version_get(number=old) if old is not None else None
+    old_specs = [r.spec() for r in policy_rules(version=old_version)] if old_version else []
+    new_specs = [r.spec() for r in policy_rules(version=new_version)]
+    return PolicyDiff(old=old_version, new=new_version, rules=diff_rules(old_specs, new_specs))
