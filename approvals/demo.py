@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from agents.breakers import breaker_save
 from approvals.models import ReasonCode
 from audit.services import Actor
 from policies.models import Mode, PolicyVersion, Rule
@@ -172,6 +173,26 @@ def _active_rules_match(rules: list[dict]) -> bool:
     return current == [_normalized(Rule(**spec)) for spec in rules]
 
 
+# More than 20 refunds executed without a human, or more than 1,000.00 USD of them, by one agent
+# within 10 minutes holds that agent's further refunds for a human until someone resets it.
+DEMO_BREAKERS = [
+    {
+        "name": "refund-burst",
+        "action_type": "refund.*",
+        "max_count": 20,
+        "max_amount": 100000,
+        "window_seconds": 600,
+        "modes": [Mode.EXECUTE_LIMITED.value],
+        "label": "refunds",
+    },
+]
+
+
+def demo_breakers_ensure() -> int:
+    """Save the demo breakers; how many were created or changed."""
+    return sum(breaker_save(**spec, actor=Actor.system("load_demo"))[1] for spec in DEMO_BREAKERS)
+
+
 def demo_load() -> dict[str, int]:
     """Apply the demo catalog. Publishes the demo policy only when the active one differs."""
     for spec in ACTION_TYPES:
@@ -188,4 +209,5 @@ def demo_load() -> dict[str, int]:
         policy_publish(rules=DEMO_RULES, note="demo policy", actor=Actor.system("load_demo"))
         published = 1
     orders = demo_orders_ensure()
-    return {"policies_published": published, "orders_created": orders}
+    breakers = demo_breakers_ensure()
+    return {"policies_published": published, "orders_created": orders, "breakers_saved": breakers}

@@ -18,6 +18,7 @@ from celery import current_app
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from agents.breakers import breaker_apply
 from agents.models import Agent
 from approvals import live
 from approvals.executors import ExecutionFailed, executor_for
@@ -264,6 +265,8 @@ def _create_decided_action(
     *, agent, action_type, params, context, intent, callback_url, idempotency_key, request_hash,
     decision: PolicyDecision, request_id,
 ) -> Action:  # fmt: skip
+    # Inside the transaction, before the insert: a breaker's counter lock is held until commit.
+    decision = breaker_apply(agent=agent, action_type=action_type, params=params, decision=decision)
     target = MODE_STATUS[Mode(decision.mode)]
     check_transition(Status.SUBMITTED, target)
     now = timezone.now()

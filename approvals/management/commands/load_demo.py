@@ -14,6 +14,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 "demo loaded: "
                 f"{result['policies_published']} policy version(s) published, "
-                f"{result['orders_created']} order(s) created"
+                f"{result['orders_created']} order(s) created, "
+                f"{result['breakers_saved']} breaker(s) saved"
             )
         )
