@@ -8,7 +8,9 @@ type, old outcome, new outcome), with money summed per currency in minor units. 
 streamed in (created_at, id) order, so memory stays flat however many there are.
 
 Conditions that read `derived` values (computed from the system of record at submission) see
-none on replay: those values were not kept, so such a rule fails closed as it would live.
+none on replay: those values are not kept with actions, and today's values would tell what the
+rule decides now, not then. Such a condition fails closed, as it would live; the report counts
+these replays as `uncertain` so nobody mistakes them for real changes.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ class SimulationReport:
     until: datetime
     replayed: int = 0
     changed: Tally = field(default_factory=Tally)
+    # Replays that reached a condition reading `derived.*` values (not kept with actions).
+    uncertain: Tally = field(default_factory=Tally)
     modes: list[ModeFigures] = field(default_factory=list)
     rules: list[RuleFigures] = field(default_factory=list)
     shifts: list[Shift] = field(default_factory=list)
@@ -147,6 +151,11 @@ class SimulationReport:
             f"({self.since:%Y-%m-%d %H:%M} to {self.until:%Y-%m-%d %H:%M} UTC)",
             f"{self.changed.actions} would change outcome ({self.changed.money_text()})",
         ]
+        if self.uncertain.actions:
+            out.append(
+                f"{self.uncertain.actions} replay(s) reached a condition on derived.* values, "
+                "which actions do not keep: those outcomes are uncertain"
+            )
         out += [f"  {line}" for line in self.headlines()]
         out.append("By mode (actual -> simulated; gained / lost):")
         out += [
@@ -221,10 +230,24 @@ def simulate(*, version: PolicyVersion, days: int, now: datetime | None = None) 
     return report
 
 
+class _NoDerivedValues:
+    """Stands in for `derived` on replay: provides nothing and remembers being asked."""
+
+    __slots__ = ("asked",)
+
+    def __init__(self) -> None:
+        self.asked = False
+
+    def __call__(self) -> dict[str, Any]:
+        self.asked = True
+        return {}
+
+
 def _replay(report, policy, types, modes, rules, shifts, row: tuple[Any, ...]) -> None:
     (action_id, type_id, agent_name, params, context, intent, mode, approvals, amount, currency,
      created_at) = row  # fmt: skip
     action_type = types[type_id]
+    derived = _NoDerivedValues()
     decision = decide(
         policy=policy,
         action_type=action_type,
@@ -232,7 +255,10 @@ def _replay(report, policy, types, modes, rules, shifts, row: tuple[Any, ...]) -
         params=params or {},
         context=context or {},
         intent=intent or "execute",
+        derived=derived,
     )
+    if derived.asked:
+        report.uncertain.add(amount, currency)
     new_mode = str(decision.mode)
     before = _outcome(mode, approvals)
     after = _outcome(new_mode, decision.approvals_required)
