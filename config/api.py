@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.http import JsonResponse
@@ -41,7 +42,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     else:
         message, details = str(getattr(exc, "detail", exc)), {}
     if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
-        details = {"retry_after_seconds": int(exc.wait) + 1}
+        # The same whole seconds as the Retry-After header DRF sets from `wait`.
+        details = {"retry_after_seconds": math.ceil(exc.wait)}
     response.data = error_body(code, message, details)
     return response
 

@@ -152,6 +152,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # Per API key (agents) and per person (sessions), in Redis; empty API_RATE_LIMIT turns it off.
+    "DEFAULT_THROTTLE_CLASSES": ["agents.throttling.ApiRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_RATE_LIMIT", default="600/min")},
 }
 
 SPECTACULAR_SETTINGS = {

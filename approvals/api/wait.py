@@ -20,6 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from agents.authentication import agent_from_header
+from agents.throttling import ident_for_header, rate_limit_hit
 from approvals import selectors
 from approvals.api.serializers import ActionOutput
 from approvals.models import Status
@@ -80,7 +81,9 @@ def _waiting_statuses(until: str) -> frozenset[str]:
 
 @_in_db_pool
 def _authenticate(header: str | None):
-    return agent_from_header(header)
+    """The agent (None or False when there is none) and, if it is over its rate limit, the wait."""
+    agent, ident = agent_from_header(header), ident_for_header(header)
+    return agent, (rate_limit_hit(ident=ident) if agent and ident else None)
 
 
 @_in_db_pool
@@ -94,10 +97,17 @@ def _load(action_id: str, agent) -> dict[str, Any]:
 @require_GET
 async def action_wait(request: HttpRequest, action_id: str) -> JsonResponse:
     """Return as soon as the action leaves `pending` (or the waiting statuses), or at timeout."""
-    agent = await _authenticate(request.headers.get("Authorization"))
+    agent, retry_after = await _authenticate(request.headers.get("Authorization"))
     if not agent:
         response = json_error("unauthenticated", "Send Authorization: Api-Key <key>.", 401)
         response["WWW-Authenticate"] = "Api-Key"
+        return response
+    if retry_after is not None:
+        # The same budget, error and header as the DRF views (one limit per API key).
+        message = f"Request was throttled. Expected available in {retry_after} seconds."
+        details = {"retry_after_seconds": retry_after}
+        response = json_error("rate_limited", message, 429, details)
+        response["Retry-After"] = str(retry_after)
         return response
     try:
         timeout = _parse_timeout(request.GET.get("timeout"))
