@@ -96,10 +96,20 @@ def _condition_problem(exc: ConditionError) -> RuleProblem:
     first_line = str(exc).splitlines()[0] if str(exc) else ""
     match = _CEL_MESSAGE.search(first_line)
     summary = match[1] if match else first_line
-    where = f" at {exc.position}" if exc.position else ""
+    line, _, column = exc.position.partition(":")
+    where = f" at line {line}, column {column}" if column else ""
     return RuleProblem(
         "condition", f"condition does not compile{where}: {summary}", exc.position, str(exc)
     )
+
+
+def condition_problem(condition: str) -> RuleProblem | None:
+    """Why a CEL condition does not compile, with the position, or None when it compiles."""
+    try:
+        compile_condition(condition)
+    except ConditionError as exc:
+        return _condition_problem(exc)
+    return None
 
 
 def rule_problems(spec: Any) -> list[RuleProblem]:
@@ -140,10 +150,9 @@ def rule_problems(spec: Any) -> list[RuleProblem]:
         problems.append(RuleProblem("sla_seconds", "sla_seconds is a whole number of seconds"))
     condition = spec.get("condition", "true")
     if isinstance(condition, str) and len(condition) <= _TEXT_FIELDS["condition"]:
-        try:
-            compile_condition(condition)
-        except ConditionError as exc:
-            problems.append(_condition_problem(exc))
+        problem = condition_problem(condition)
+        if problem is not None:
+            problems.append(problem)
     first_per_field: dict[str, RuleProblem] = {}
     for problem in problems:
         first_per_field.setdefault(problem.field or f"rule-{id(problem)}", problem)

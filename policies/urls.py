@@ -1,0 +1,25 @@
+"""Routes of the policy pages (under /policies/)."""
+
+from django.urls import path
+
+from policies import views
+
+app_name = "policies"
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("drafts/", views.draft_create, name="draft-create"),
+    path("check-condition/", views.condition_check, name="check-condition"),
+    path("v<int:number>/", views.version_detail, name="version"),
+    path("v<int:number>/diff/", views.version_diff, name="diff"),
+    path("v<int:number>/simulate/", views.version_simulate, name="simulate"),
+    path("v<int:number>/export/", views.version_export, name="export"),
+    path("v<int:number>/publish/", views.version_publish, name="publish"),
+    path("v<int:number>/activate/", views.version_activate, name="activate"),
+    path("v<int:number>/discard/", views.draft_discard, name="discard"),
+    path("v<int:number>/rules/new/", views.rule_form, name="rule-new"),
+    path("v<int:number>/rules/add/", views.rule_add, name="rule-add"),
+    path("v<int:number>/rules/<int:rule_id>/", views.rule_form, name="rule-edit"),
+    path("v<int:number>/rules/<int:rule_id>/update/", views.rule_update, name="rule-update"),
+    path("v<int:number>/rules/<int:rule_id>/delete/", views.rule_delete, name="rule-delete"),
+    path("v<int:number>/rules/<int:rule_id>/move/", views.rule_move, name="rule-move"),
+]
