@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from approvals.live import DASHBOARD_GROUP
-from approvals.presenters import Viewer, action_row_html, viewer_for
+from approvals.presenters import Viewer, action_row_html, breaker_banner_html, viewer_for
 
 # Closing before accept turns into an HTTP 403 on the handshake; the code is for tests and logs.
 CLOSE_FORBIDDEN = 4403
@@ -67,3 +67,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
                 "html": html,
             }
         )
+
+    async def breaker_changed(self, event: dict) -> None:
+        """A breaker tripped or was reset: send the whole banner, rendered from the database."""
+        html = await database_sync_to_async(breaker_banner_html)(viewer=self.viewer)
+        await self.send_json({"type": "breaker.changed", "html": html})

@@ -15,6 +15,7 @@ from django.db.models import Prefetch
 from django.db.models.query import prefetch_related_objects
 from django.template.loader import render_to_string
 
+from agents.selectors import breaker_open_trips
 from approvals import selectors
 from approvals.models import Action, Decision, DecisionKind, ReasonCode, Status
 from config.errors import NotFound
@@ -24,6 +25,7 @@ from sandbox.selectors import orders_by_id
 DASHBOARD_ROLES = frozenset({"supervisor", "senior_supervisor"})
 ROW_TEMPLATE = "approvals/queue.html#action-row"
 LISTS_TEMPLATE = "approvals/queue.html#queue-lists"
+BANNER_TEMPLATE = "approvals/queue.html#breaker-banner"
 
 _DECISION_VERBS = {
     DecisionKind.APPROVE: "approved",
@@ -161,6 +163,7 @@ def queue_context(viewer: Viewer) -> dict[str, Any]:
         "pending": rows[: len(pending)],
         "recent": rows[len(pending) :],
         "viewer": viewer,
+        "breaker_trips": breaker_open_trips(),
         **_split_codes(selectors.reason_codes()),
     }
 
@@ -174,3 +177,9 @@ def action_row_html(*, action_id: Any, viewer: Viewer) -> str:
     (row,) = action_rows([action], viewer)
     context = {"row": row, "viewer": viewer, **_split_codes(selectors.reason_codes())}
     return render_to_string(ROW_TEMPLATE, context)
+
+
+def breaker_banner_html(*, viewer: Viewer) -> str:
+    """The banner of tripped breakers (empty and hidden when none is), for pushes and resets."""
+    context = {"breaker_trips": breaker_open_trips(), "viewer": viewer}
+    return render_to_string(BANNER_TEMPLATE, context)

@@ -10,4 +10,5 @@ urlpatterns = [
     path("queue/rows/", views.queue_rows, name="queue-rows"),
     path("actions/<uuid:action_id>/approve/", views.approve, name="approve"),
     path("actions/<uuid:action_id>/reject/", views.reject, name="reject"),
+    path("breakers/<int:breaker_id>/reset/", views.breaker_reset, name="breaker-reset"),
 ]

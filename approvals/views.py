@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from agents import breakers
 from approvals import presenters, services
 from config.errors import ApplicationError, InvalidInput
 
@@ -93,3 +94,20 @@ def approve(request, viewer, action_id):
 @_supervisor_required
 def reject(request, viewer, action_id):
     return _decide(request, viewer, action_id, services.action_reject)
+
+
+@require_POST
+@_supervisor_required
+def breaker_reset(request, viewer, breaker_id):
+    """Reset one agent's trip from the banner; answers with the banner as it now stands."""
+    try:
+        breakers.breaker_reset(
+            breaker_id=breaker_id,
+            by=request.user,
+            reason=request.POST.get("reason", "")[:2000],
+            agent_name=request.POST.get("agent") or None,
+            request_id=request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex,
+        )
+    except ApplicationError as exc:
+        return _flash_error(exc)
+    return HttpResponse(presenters.breaker_banner_html(viewer=viewer))

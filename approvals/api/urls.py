@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from approvals.api import views
+from approvals.api import breakers, views
 from approvals.api.wait import action_wait
 
 urlpatterns = [
@@ -16,4 +16,10 @@ urlpatterns = [
     path("actions/<str:action_id>/reject/", views.ActionRejectView.as_view(), name="action-reject"),
     path("reason-codes/", views.ReasonCodeListView.as_view(), name="reason-codes"),
     path("policy/check/", views.PolicyCheckView.as_view(), name="policy-check"),
+    path("breakers/", breakers.BreakerListView.as_view(), name="breaker-list"),
+    path(
+        "breakers/<int:breaker_id>/reset/",
+        breakers.BreakerResetView.as_view(),
+        name="breaker-reset",
+    ),
 ]

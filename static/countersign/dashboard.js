@@ -15,6 +15,7 @@
   let pingTimer = null;
   let resyncing = false;
   let buffered = [];
+  let bufferedBanner = null;
 
   // ---------------------------------------------------------------- connection indicator
 
@@ -105,6 +106,24 @@
     refreshCounts();
   }
 
+  // ---------------------------------------------------------------- breaker banner
+
+  // The banner of tripped breakers comes whole from the server, like rows. A reason being typed
+  // into a reset form survives a push that re-renders the banner around it.
+  function replaceBanner(html) {
+    const incoming = parse(html).querySelector("#breaker-banner");
+    const current = document.getElementById("breaker-banner");
+    if (!incoming || !current) return;
+    for (const input of current.querySelectorAll(".notice-breaker input[name=reason]")) {
+      const notice = input.closest(".notice-breaker");
+      const twin = incoming.querySelector("#" + notice.id + " input[name=reason]");
+      if (twin && input.value) twin.value = input.value;
+    }
+    current.replaceWith(incoming);
+    htmx.process(incoming);
+    updateAges(incoming);
+  }
+
   // ---------------------------------------------------------------- ages
 
   function ago(seconds) {
@@ -158,6 +177,8 @@
       const replay = buffered;
       buffered = [];
       replay.forEach(upsertRow);
+      if (bufferedBanner !== null) replaceBanner(bufferedBanner);
+      bufferedBanner = null;
     }
   }
 
@@ -168,6 +189,11 @@
     try {
       message = JSON.parse(event.data);
     } catch {
+      return;
+    }
+    if (message.type === "breaker.changed" && typeof message.html === "string") {
+      if (resyncing) bufferedBanner = message.html;
+      else replaceBanner(message.html);
       return;
     }
     if (message.type !== "action.changed" || !message.html) return;
@@ -216,7 +242,7 @@
   // reach the document.
   document.addEventListener("htmx:beforeRequest", function (event) {
     const form = event.detail.elt;
-    if (form.matches && form.matches("form.decide")) flash().replaceChildren();
+    if (form.matches && form.matches("form.decide, form.breaker-reset")) flash().replaceChildren();
   });
 
   document.addEventListener("htmx:afterRequest", function (event) {

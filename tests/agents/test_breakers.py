@@ -396,3 +396,245 @@ def test_concurrent_submissions_never_execute_more_than_the_cap_without_a_human(
     assert statuses.count(Status.PENDING) == 20
     assert BreakerTrip.objects.count() == 1
     assert Action.objects.filter(mode="execute_limited").count() == 20
+
+
+# ------------------------------------------------------------------------------------- API
+
+
+@pytest.fixture
+def csrf_client(supervisor_client):
+    """The supervisor's session client, sending the CSRF token the way the dashboard does."""
+    supervisor_client.get("/accounts/login/")
+    supervisor_client.credentials(HTTP_X_CSRFTOKEN=supervisor_client.cookies["csrftoken"].value)
+    return supervisor_client
+
+
+@pytest.mark.django_db
+class TestApi:
+    def test_a_supervisor_resets_a_tripped_breaker_with_a_reason(
+        self, agent, demo_breaker, csrf_client
+    ):
+        refunds(agent, 21)
+
+        response = csrf_client.post(
+            f"/api/v1/breakers/{demo_breaker.pk}/reset/",
+            {"reason": "owner confirmed the burst", "agent": "support-bot"},
+            format="json",
+        )
+
+        assert response.status_code == 200, response.content
+        assert response.json()["name"] == "refund-burst"
+        assert response.json()["open_trips"] == []
+        assert refund(agent).status == Status.APPROVED
+
+    def test_a_reset_without_a_reason_is_a_400_in_the_error_shape(
+        self, agent, demo_breaker, csrf_client
+    ):
+        refunds(agent, 21)
+
+        response = csrf_client.post(
+            f"/api/v1/breakers/{demo_breaker.pk}/reset/", {"reason": ""}, format="json"
+        )
+
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "reason_required"
+        assert BreakerTrip.objects.get().is_open
+
+    def test_a_session_reset_without_the_csrf_token_is_refused(
+        self, agent, demo_breaker, supervisor_client
+    ):
+        refunds(agent, 21)
+
+        response = supervisor_client.post(
+            f"/api/v1/breakers/{demo_breaker.pk}/reset/", {"reason": "ok"}, format="json"
+        )
+
+        assert response.status_code == 403
+        assert BreakerTrip.objects.get().is_open
+
+    def test_an_agent_cannot_reset_a_breaker(self, agent, demo_breaker):
+        refunds(agent, 21)
+
+        response = agent.client().post(
+            f"/api/v1/breakers/{demo_breaker.pk}/reset/", {"reason": "trust me"}, format="json"
+        )
+
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "forbidden"
+        assert BreakerTrip.objects.get().is_open
+
+    def test_a_person_without_a_supervisor_role_gets_403(
+        self, agent, demo_breaker, make_supervisor
+    ):
+        from rest_framework.test import APIClient
+
+        refunds(agent, 21)
+        client = APIClient()
+        client.force_login(make_supervisor("quinn", role="qa_reviewer"))
+
+        response = client.post(
+            f"/api/v1/breakers/{demo_breaker.pk}/reset/", {"reason": "ok"}, format="json"
+        )
+
+        assert response.status_code == 403
+        assert response.json()["error"]["code"] == "missing_role"
+
+    def test_an_unknown_breaker_is_a_404(self, demo, csrf_client):
+        response = csrf_client.post(
+            "/api/v1/breakers/999999/reset/", {"reason": "ok"}, format="json"
+        )
+
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "breaker_not_found"
+
+    def test_the_list_shows_each_breaker_with_its_open_trips(
+        self, agent, demo_breaker, supervisor_client
+    ):
+        refunds(agent, 21)
+
+        (listed,) = supervisor_client.get("/api/v1/breakers/").json()["results"]
+
+        assert (listed["name"], listed["action_type"], listed["agent"]) == (
+            "refund-burst",
+            "refund.*",
+            None,
+        )
+        assert (listed["max_count"], listed["max_amount"], listed["window_seconds"]) == (
+            20,
+            100000,
+            600,
+        )
+        (trip,) = listed["open_trips"]
+        assert (trip["agent"], trip["action_count"], trip["amount"], trip["currency"]) == (
+            "support-bot",
+            21,
+            21000,
+            "USD",
+        )
+
+
+# ------------------------------------------------------------------------------------- dashboard
+
+
+@pytest.fixture
+def browser(supervisor):
+    """A session client that enforces CSRF, holding the token the page hands out."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(supervisor)
+    client.get("/")
+    return client
+
+
+@pytest.mark.django_db
+class TestDashboard:
+    def test_the_banner_shows_on_page_load_while_tripped_and_goes_after_a_reset(
+        self, agent, demo_breaker, browser
+    ):
+        # Arrange
+        assert 'class="notice notice-breaker"' not in browser.get("/").content.decode()
+        refunds(agent, 21)
+
+        # Act
+        tripped = browser.get("/").content.decode()
+        reset = browser.post(
+            f"/breakers/{demo_breaker.pk}/reset/",
+            {"reason": "owner confirmed", "agent": "support-bot"},
+            HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value,
+            HTTP_HX_REQUEST="true",
+        )
+        after = browser.get("/").content.decode()
+
+        # Assert
+        assert 'class="notice notice-breaker"' in tripped
+        assert "breaker `refund-burst` tripped for agent `support-bot`" in tripped
+        assert f'hx-post="/breakers/{demo_breaker.pk}/reset/"' in tripped
+        assert reset.status_code == 200
+        assert reset.content.decode().startswith('<div id="breaker-banner"')
+        assert "notice-breaker" not in reset.content.decode()
+        assert 'class="notice notice-breaker"' not in after
+
+    def test_a_reset_without_a_reason_from_the_banner_shows_the_refusal_in_flash(
+        self, agent, demo_breaker, browser
+    ):
+        refunds(agent, 21)
+
+        response = browser.post(
+            f"/breakers/{demo_breaker.pk}/reset/",
+            {"reason": "", "agent": "support-bot"},
+            HTTP_X_CSRFTOKEN=browser.cookies["csrftoken"].value,
+            HTTP_HX_REQUEST="true",
+        )
+
+        assert response.status_code == 400
+        assert response["HX-Retarget"] == "#flash"
+        assert 'data-code="reason_required"' in response.content.decode()
+        assert BreakerTrip.objects.get().is_open
+
+    def test_the_resync_partial_carries_the_banner(self, agent, demo_breaker, browser):
+        refunds(agent, 21)
+
+        html = browser.get("/queue/rows/", HTTP_HX_REQUEST="true").content.decode()
+
+        assert html.lstrip().startswith('<div id="queue-lists"')
+        assert 'id="breaker-banner"' in html
+        assert "notice-breaker" in html
+
+
+# ------------------------------------------------------------------------------------- websocket
+
+
+async def next_banner(ws, timeout: float = 10.0) -> dict:
+    """Skip the row pushes (and any from other tests sharing the group) up to the next banner."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        message = await ws.receive_json_from(timeout=max(0.1, deadline - loop.time()))
+        if message.get("type") == "breaker.changed":
+            return message
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_supervisors_get_the_banner_pushed_when_a_breaker_trips_and_when_it_is_reset(
+    agent, demo, supervisor, no_celery
+):
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+    from django.conf import settings
+    from django.test import Client
+
+    from config.asgi import application
+
+    # Arrange: a supervisor's dashboard is connected
+    def cookie() -> bytes:
+        client = Client()
+        client.force_login(supervisor)
+        name = settings.SESSION_COOKIE_NAME
+        return f"{name}={client.cookies[name].value}".encode()
+
+    headers = [
+        (b"cookie", await database_sync_to_async(cookie)()),
+        (b"origin", b"http://testserver"),
+    ]
+    ws = WebsocketCommunicator(application, "/ws/dashboard/", headers=headers)
+    assert (await ws.connect())[0]
+    assert await ws.receive_json_from() == {"type": "hello"}
+
+    # Act: the 21st small refund trips the demo breaker
+    await database_sync_to_async(refunds)(agent, 21)
+    tripped = await next_banner(ws)
+    breaker = await database_sync_to_async(CircuitBreaker.objects.get)(name="refund-burst")
+    await database_sync_to_async(breaker_reset)(
+        breaker_id=breaker.pk, by=supervisor, reason="owner confirmed"
+    )
+    cleared = await next_banner(ws)
+
+    # Assert
+    assert tripped["html"].startswith('<div id="breaker-banner"')
+    assert "breaker `refund-burst` tripped for agent `support-bot`" in tripped["html"]
+    assert "notice-breaker" not in cleared["html"]
+    assert " hidden" in cleared["html"]
+    await ws.disconnect()
