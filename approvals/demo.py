@@ -149,13 +149,14 @@ DEMO_RULES = [
 ]
 
 REASON_CODES = [
-    ("verified-eligible", "Verified: customer is eligible", ["approve"]),
-    ("goodwill", "Goodwill gesture", ["approve"]),
-    ("policy-exception", "Approved as a policy exception", ["approve"]),
-    ("suspected-fraud", "Suspected fraud", ["reject"]),
-    ("outside-policy", "Outside policy", ["reject"]),
-    ("duplicate-request", "Duplicate request", ["reject"]),
-    ("insufficient-evidence", "Insufficient evidence", ["reject"]),
+    ("verified-eligible", "Verified: customer is eligible", ["approve", "adopt"]),
+    ("goodwill", "Goodwill gesture", ["approve", "adopt"]),
+    ("policy-exception", "Approved as a policy exception", ["approve", "adopt"]),
+    ("suspected-fraud", "Suspected fraud", ["reject", "dismiss"]),
+    ("outside-policy", "Outside policy", ["reject", "dismiss"]),
+    ("duplicate-request", "Duplicate request", ["reject", "dismiss"]),
+    ("insufficient-evidence", "Insufficient evidence", ["reject", "dismiss"]),
+    ("not-needed", "Not needed: handled another way", ["dismiss"]),
     ("amount-corrected", "Amount corrected", ["edit"]),
     ("wrong-target", "Wrong order or customer corrected", ["edit"]),
 ]

@@ -32,6 +32,9 @@ class DecisionKind(models.TextChoices):
     EDIT = "edit", "Edit"
     ESCALATE = "escalate", "Escalate"
     ROLLBACK = "rollback", "Rollback"
+    # A person takes a recommendation or draft on as their own (it then executes) or drops it.
+    ADOPT = "adopt", "Adopt"
+    DISMISS = "dismiss", "Dismiss"
 
 
 class ReasonCode(models.Model):
@@ -145,9 +148,10 @@ class Decision(models.Model):
         ordering = ["created_at", "id"]
         constraints = [
             # One approval per person per action: the database holds four eyes, not only the code.
+            # Adopting a recommendation or draft counts as its adopter's approval.
             models.UniqueConstraint(
                 fields=["action", "by"],
-                condition=models.Q(kind="approve"),
+                condition=models.Q(kind__in=["approve", "adopt"]),
                 name="one_approval_per_person",
             )
         ]

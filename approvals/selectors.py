@@ -9,6 +9,13 @@ from django.db.models import QuerySet
 
 from approvals.models import Action, ReasonCode, Status
 from config.errors import NotFound
+from escalations.models import Escalation
+from policies.engine import Decision as PolicyDecision
+from policies.models import ActionType
+from policies.selectors import decision_for
+from sandbox.selectors import derived_values
+
+PROPOSED_STATUSES = (Status.RECOMMENDED, Status.DRAFTED)
 
 
 def _with_relations(qs: QuerySet[Action]) -> QuerySet[Action]:
@@ -58,10 +65,46 @@ def pending_actions(*, limit: int = 200) -> QuerySet[Action]:
     )[:limit]
 
 
-def recent_actions(*, limit: int = 50) -> QuerySet[Action]:
-    return _with_relations(Action.objects.exclude(status=Status.PENDING)).order_by(
-        "-updated_at", "-id"
+def proposed_actions(*, limit: int = 200) -> QuerySet[Action]:
+    """Recommendations and drafts waiting for a person to adopt or dismiss them."""
+    return _with_relations(Action.objects.filter(status__in=PROPOSED_STATUSES)).order_by(
+        "created_at", "id"
     )[:limit]
+
+
+def recent_actions(*, limit: int = 50) -> QuerySet[Action]:
+    return _with_relations(
+        Action.objects.exclude(status__in=(Status.PENDING, *PROPOSED_STATUSES))
+    ).order_by("-updated_at", "-id")[:limit]
+
+
+def action_escalation(*, action: Action) -> dict[str, Any] | None:
+    """The action's latest escalation case as the agent sees it, or None (no query unless the
+    action is escalated)."""
+    if action.status != Status.ESCALATED:
+        return None
+    case = (
+        Escalation.objects.filter(action_id=action.pk)
+        .order_by("-created_at", "-id")
+        .values("id", "tier", "status")
+        .first()
+    )
+    return case
+
+
+def policy_decision(
+    *, agent_name: str, action_type: str, params: dict, context: dict, intent: str = "execute"
+) -> tuple[ActionType, PolicyDecision]:
+    """The active policy's decision on an action, with `derived.*` read from the sandbox backend
+    only if a condition that applies reads it."""
+    return decision_for(
+        agent_name=agent_name,
+        action_type=action_type,
+        params=params,
+        context=context,
+        intent=intent,
+        derived=lambda: derived_values(params=params),
+    )
 
 
 def reason_codes(*, kind: str | None = None) -> list[ReasonCode]:

@@ -23,7 +23,7 @@ from agents.models import Agent
 from approvals import live
 from approvals.executors import ExecutionFailed, executor_for
 from approvals.models import Action, Decision, DecisionKind, ReasonCode, Status
-from approvals.selectors import parse_action_id
+from approvals.selectors import parse_action_id, policy_decision
 from approvals.transitions import check_transition
 from audit.events import Verb
 from audit.services import Actor, audit_record
@@ -32,11 +32,13 @@ from escalations.models import Escalation
 from escalations.services import escalation_open
 from policies.engine import Decision as PolicyDecision
 from policies.models import Mode
-from policies.selectors import decision_for
+from policies.validation import validate_params
 
 logger = logging.getLogger(__name__)
 
 EXECUTE_TASK = "approvals.tasks.execute_action"
+# Decisions that count towards an action's approvals: adopting a recommendation is approving it.
+APPROVAL_KINDS = (DecisionKind.APPROVE, DecisionKind.ADOPT)
 
 MODE_STATUS = {
     Mode.FORBIDDEN: Status.BLOCKED,
@@ -169,12 +171,13 @@ def _check_expected_version(action: Action, expected_version: int | None) -> Non
         )
 
 
-def _check_may_decide(action: Action, user) -> None:
-    if not user.is_superuser and not user.groups.filter(name=action.approver_role).exists():
+def _check_may_decide(action: Action, user, role: str | None = None) -> None:
+    role = role or action.approver_role
+    if not user.is_superuser and not user.groups.filter(name=role).exists():
         raise Forbidden(
-            f"Deciding this action needs the {action.approver_role!r} role.",
+            f"Deciding this action needs the {role!r} role.",
             code="missing_role",
-            details={"role": action.approver_role},
+            details={"role": role},
         )
     if action.agent.operators.filter(pk=user.pk).exists():
         raise Forbidden(
@@ -209,7 +212,7 @@ def action_submit(
         if replay is not None:
             return replay
 
-    action_type_obj, decision = decision_for(
+    action_type_obj, decision = policy_decision(
         agent_name=agent.name,
         action_type=action_type,
         params=params,
@@ -339,7 +342,7 @@ def action_approve(
             raise Conflict(f"An action that is {action.status} is not awaiting approval.")
         _check_may_decide(action, by)
         reason = _reason_code(reason_code, kind=DecisionKind.APPROVE, required=False)
-        if action.decisions.filter(kind=DecisionKind.APPROVE, by=by).exists():
+        if action.decisions.filter(kind__in=APPROVAL_KINDS, by=by).exists():
             raise Conflict("You already approved this action.", code="already_approved")
         Decision.objects.create(
             action=action,
@@ -349,7 +352,7 @@ def action_approve(
             note=note,
             action_version=action.version,
         )
-        approvals = action.decisions.filter(kind=DecisionKind.APPROVE).count()
+        approvals = action.decisions.filter(kind__in=APPROVAL_KINDS).count()
         data = {
             "reason_code": reason_code,
             "note": note,
@@ -512,3 +515,171 @@ def supervisor_create(*, username: str, password: str, role: str = "supervisor")
             data={"username": username, "role": role},
         )
     return user
+
+
+# ---------------------------------------------------------------------------------------------
+# recommendations and drafts: a person adopts, edits (drafts) or dismisses what an agent proposed
+
+PROPOSED = frozenset({Status.RECOMMENDED, Status.DRAFTED})
+# What the policy may still say about a proposal's params that no adoption can override.
+_NOT_ADOPTABLE = frozenset({Mode.FORBIDDEN, Mode.READ_ONLY, Mode.ESCALATE})
+
+
+def _lock_proposed(action_id: Any, *, expected_version: int | None, drafts_only=False) -> Action:
+    action = _lock(action_id)
+    _check_expected_version(action, expected_version)
+    if action.status not in ({Status.DRAFTED} if drafts_only else PROPOSED):
+        what = "a draft" if drafts_only else "a recommendation or a draft"
+        raise Conflict(
+            f"An action that is {action.status} is not {what}.",
+            code="not_a_draft" if drafts_only else "not_a_proposal",
+            details={"status": action.status},
+        )
+    return action
+
+
+def action_edit(
+    *,
+    action_id: Any,
+    by,
+    params: dict[str, Any],
+    reason_code: str | None,
+    note: str = "",
+    expected_version: int | None = None,
+    request_id: str = "",
+) -> Action:
+    """A person changes a draft's params before adopting it. The agent's params stay as they were;
+    `final_params` holds the edit, validated against the action type's schema."""
+    with transaction.atomic(durable=True):
+        action = _lock_proposed(action_id, expected_version=expected_version, drafts_only=True)
+        _check_may_decide(action, by)
+        reason = _reason_code(reason_code, kind=DecisionKind.EDIT, required=True)
+        validate_params(
+            action_type_key=action.action_type.key,
+            schema=action.action_type.params_schema,
+            params=params,
+        )
+        before = action.effective_params
+        Decision.objects.create(
+            action=action,
+            kind=DecisionKind.EDIT,
+            by=by,
+            reason_code=reason,
+            note=note,
+            action_version=action.version,
+        )
+        action.final_params = params
+        action.amount = _listing_amount(params.get("amount"))
+        action.currency = str(params.get("currency", ""))[:3]
+        action.order_ref = str(params.get("order_id", ""))[:64]
+        action.version += 1
+        action.save()
+        audit_record(
+            actor=Actor.user(by.pk),
+            verb=Verb.ACTION_EDITED,
+            object_type="action",
+            object_id=action.pk,
+            data={"before": before, "after": params, "reason_code": reason_code, "note": note},
+            request_id=request_id,
+        )
+        _on_commit_push(action)
+    return action
+
+
+def action_adopt(
+    *,
+    action_id: Any,
+    by,
+    reason_code: str | None = None,
+    note: str = "",
+    expected_version: int | None = None,
+    request_id: str = "",
+) -> Action:
+    """A person takes a recommendation or a draft on as their own: it executes on their authority.
+
+    The active policy is asked again about the params that would execute, as if the agent wanted
+    them executed, because an edit or a newer policy may have raised the stakes: what it forbids or
+    escalates cannot be adopted, the adopter needs the role it names, and when it wants two
+    approvals the adoption is the first and the action waits (`pending`) for another person.
+    """
+    with transaction.atomic(durable=True):
+        action = _lock_proposed(action_id, expected_version=expected_version)
+        _, authority = policy_decision(
+            agent_name=action.agent.name,
+            action_type=action.action_type.key,
+            params=action.effective_params,
+            context=action.context,
+        )
+        if authority.mode in _NOT_ADOPTABLE:
+            raise Forbidden(
+                f"The policy does not let these params execute: {authority.explanation}",
+                code="policy_refuses",
+                details={"mode": authority.mode, "rule": authority.rule_name},
+            )
+        role = authority.approver_role or action.approver_role
+        _check_may_decide(action, by, role=role)
+        reason = _reason_code(reason_code, kind=DecisionKind.ADOPT, required=False)
+        Decision.objects.create(
+            action=action,
+            kind=DecisionKind.ADOPT,
+            by=by,
+            reason_code=reason,
+            note=note,
+            action_version=action.version,
+        )
+        data = {
+            "reason_code": reason_code,
+            "note": note,
+            "params": action.effective_params,
+            "authority": {
+                "mode": authority.mode,
+                "rule": authority.rule_name,
+                "policy_version": authority.policy_version,
+                "approver_role": role,
+                "approvals_required": authority.approvals_required,
+            },
+        }
+        actor = Actor.user(by.pk)
+        if authority.mode == Mode.EXECUTE_GATED and authority.approvals_required > 1:
+            action.approvals_required = authority.approvals_required
+            action.approver_role = role
+            data.update(approvals=1, required=authority.approvals_required)
+            _move(action, Status.PENDING, actor=actor, verb=Verb.ACTION_ADOPTED, data=data,
+                  request_id=request_id)  # fmt: skip
+        else:
+            action.decided_at = timezone.now()
+            _move(action, Status.APPROVED, actor=actor, verb=Verb.ACTION_ADOPTED, data=data,
+                  request_id=request_id)  # fmt: skip
+            _on_commit_execute(action)
+    return action
+
+
+def action_dismiss(
+    *,
+    action_id: Any,
+    by,
+    reason_code: str | None,
+    note: str = "",
+    expected_version: int | None = None,
+    request_id: str = "",
+) -> Action:
+    """A person drops a recommendation or a draft, with a reason code; nothing executes."""
+    with transaction.atomic(durable=True):
+        action = _lock_proposed(action_id, expected_version=expected_version)
+        _check_may_decide(action, by)
+        reason = _reason_code(reason_code, kind=DecisionKind.DISMISS, required=True)
+        Decision.objects.create(
+            action=action,
+            kind=DecisionKind.DISMISS,
+            by=by,
+            reason_code=reason,
+            note=note,
+            action_version=action.version,
+        )
+        action.decided_at = timezone.now()
+        _move(
+            action, Status.DISMISSED,
+            actor=Actor.user(by.pk), verb=Verb.ACTION_DISMISSED,
+            data={"reason_code": reason_code, "note": note}, request_id=request_id,
+        )  # fmt: skip
+    return action

@@ -9,8 +9,9 @@ ALLOWED: dict[str, frozenset[str]] = {
         {S.BLOCKED, S.RECOMMENDED, S.DRAFTED, S.PENDING, S.APPROVED, S.ESCALATED}
     ),
     S.PENDING: frozenset({S.APPROVED, S.REJECTED, S.EXPIRED, S.CANCELLED, S.ESCALATED}),
-    S.RECOMMENDED: frozenset({S.APPROVED, S.DISMISSED}),
-    S.DRAFTED: frozenset({S.APPROVED, S.DISMISSED}),
+    # Adopted (approved, or pending when the policy wants a second person) or dismissed.
+    S.RECOMMENDED: frozenset({S.APPROVED, S.PENDING, S.DISMISSED}),
+    S.DRAFTED: frozenset({S.APPROVED, S.PENDING, S.DISMISSED}),
     S.APPROVED: frozenset({S.EXECUTING}),
     S.EXECUTING: frozenset({S.SUCCEEDED, S.FAILED}),
     S.FAILED: frozenset({S.ESCALATED}),

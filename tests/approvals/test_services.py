@@ -217,7 +217,7 @@ class TestIdempotency:
 def test_two_concurrent_submissions_with_the_same_key_make_one_action(demo, agent):
     # Arrange: both requests pass the replay check before either inserts
     both_decided = threading.Barrier(2, timeout=10)
-    real_decision_for = services.decision_for
+    real_decision_for = services.policy_decision
 
     def decision_for_in_step(**kwargs):
         decided = real_decision_for(**kwargs)
@@ -242,7 +242,7 @@ def test_two_concurrent_submissions_with_the_same_key_make_one_action(demo, agen
             connection.close()
 
     # Act
-    with mock.patch("approvals.services.decision_for", decision_for_in_step):
+    with mock.patch("approvals.services.policy_decision", decision_for_in_step):
         threads = [threading.Thread(target=submit_once) for _ in range(2)]
         for thread in threads:
             thread.start()

@@ -32,7 +32,8 @@ def test_a_change_outside_the_table_is_refused_with_illegal_transition(current, 
 
 def test_the_illegal_pairs_cover_every_status_pair_outside_the_table():
     assert len(ALLOWED_PAIRS) + len(ILLEGAL_PAIRS) == len(Status.values) ** 2
-    assert len(ALLOWED_PAIRS) == 22  # a change to the table is a deliberate act
+    # A change to the table is a deliberate act; 24 since adopting may leave a proposal pending.
+    assert len(ALLOWED_PAIRS) == 24
 
 
 def test_a_terminal_status_leads_nowhere():
