@@ -66,6 +66,10 @@ class DecisionInput(StrictSerializer):
     expected_version = serializers.IntegerField(required=False, min_value=1)
 
 
+class EditInput(DecisionInput):
+    params = JSONObjectField()
+
+
 class DecisionOutput(serializers.Serializer):
     mode = serializers.CharField()
     rule = serializers.CharField(source="rule_name", allow_blank=True)

@@ -14,6 +14,11 @@ urlpatterns = [
         "actions/<str:action_id>/approve/", views.ActionApproveView.as_view(), name="action-approve"
     ),
     path("actions/<str:action_id>/reject/", views.ActionRejectView.as_view(), name="action-reject"),
+    path("actions/<str:action_id>/adopt/", views.ActionAdoptView.as_view(), name="action-adopt"),
+    path(
+        "actions/<str:action_id>/dismiss/", views.ActionDismissView.as_view(), name="action-dismiss"
+    ),
+    path("actions/<str:action_id>/edit/", views.ActionEditView.as_view(), name="action-edit"),
     path("reason-codes/", views.ReasonCodeListView.as_view(), name="reason-codes"),
     path("policy/check/", views.PolicyCheckView.as_view(), name="policy-check"),
     path("breakers/", breakers.BreakerListView.as_view(), name="breaker-list"),

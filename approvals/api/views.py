@@ -16,11 +16,13 @@ from approvals.api.serializers import (
     ActionSubmitInput,
     DecisionInput,
     DecisionOutput,
+    EditInput,
     PolicyCheckInput,
     ReasonCodeOutput,
 )
+from approvals.models import Status
+from config.api import error_body
 from config.errors import InvalidInput
-from policies.selectors import decision_for
 
 
 class IsAgent(BasePermission):
@@ -42,11 +44,26 @@ def request_id(request) -> str:
     return request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
 
 
-def action_response(action, *, status_code: int = status.HTTP_200_OK, fresh: bool = False):
+def action_data(action, *, fresh: bool = False) -> dict:
     data = ActionOutput(action).data
     # A fresh submission has no decisions yet: skip the query on the hottest path.
     data["approvals"] = [] if fresh else selectors.action_approvals(action=action)
-    return Response(data, status=status_code)
+    # An escalated action tells the agent to stop, and which case a person now holds.
+    data["escalation"] = selectors.action_escalation(action=action)
+    return data
+
+
+def action_response(action, *, status_code: int = status.HTTP_200_OK, fresh: bool = False):
+    return Response(action_data(action, fresh=fresh), status=status_code)
+
+
+def blocked_response(action) -> Response:
+    """A refused submission is an error for the agent, though it is recorded: 403 with the
+    recorded action's id and the policy's explanation, the same on an idempotent replay."""
+    data = ActionOutput(action).data
+    details = {"action_id": data["id"], "status": data["status"], "decision": data["decision"]}
+    body = error_body("action_blocked", f"Refused by policy: {action.explanation}", details)
+    return Response(body, status=status.HTTP_403_FORBIDDEN)
 
 
 class ActionSubmitView(APIView):
@@ -54,7 +71,7 @@ class ActionSubmitView(APIView):
 
     @extend_schema(
         request=ActionSubmitInput,
-        responses={201: ActionOutput, 200: ActionOutput},
+        responses={201: ActionOutput, 200: ActionOutput, 403: None},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
         summary="Submit an action for the permission map to decide",
     )
@@ -73,7 +90,10 @@ class ActionSubmitView(APIView):
             **payload.validated_data,
         )
         code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
-        response = action_response(result.action, status_code=code, fresh=not result.replayed)
+        if result.action.status == Status.BLOCKED:
+            response = blocked_response(result.action)
+        else:
+            response = action_response(result.action, status_code=code, fresh=not result.replayed)
         if result.replayed:
             response["Idempotent-Replayed"] = "true"
         return response
@@ -125,6 +145,40 @@ class ActionRejectView(_DecisionView):
     service = staticmethod(services.action_reject)
 
 
+class ActionAdoptView(_DecisionView):
+    """Adopt a recommendation or a draft: it executes on the adopting person's authority."""
+
+    service = staticmethod(services.action_adopt)
+
+
+class ActionDismissView(_DecisionView):
+    """Dismiss a recommendation or a draft (a reason code is required)."""
+
+    service = staticmethod(services.action_dismiss)
+
+
+class ActionEditView(APIView):
+    """Change a draft's params (with a reason code of kind `edit`) before adopting it."""
+
+    permission_classes = [IsAuthenticated, IsHuman]
+
+    @extend_schema(request=EditInput, responses=ActionOutput)
+    def post(self, request, action_id):
+        payload = EditInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        action = services.action_edit(
+            action_id=action_id,
+            by=request.user,
+            params=data["params"],
+            reason_code=data.get("reason_code") or None,
+            note=data.get("note", ""),
+            expected_version=data.get("expected_version"),
+            request_id=request_id(request),
+        )
+        return action_response(selectors.action_get(action_id=action.pk))
+
+
 class ReasonCodeListView(APIView):
     @extend_schema(
         responses=ReasonCodeOutput(many=True),
@@ -145,5 +199,5 @@ class PolicyCheckView(APIView):
         payload = PolicyCheckInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        _, decision = decision_for(agent_name=request.user.agent.name, **data)
+        _, decision = selectors.policy_decision(agent_name=request.user.agent.name, **data)
         return Response(DecisionOutput(decision).data)

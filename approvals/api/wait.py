@@ -91,6 +91,7 @@ def _load(action_id: str, agent) -> dict[str, Any]:
     action = selectors.action_get_for_agent(action_id=action_id, agent=agent)
     data = ActionOutput(action).data
     data["approvals"] = selectors.action_approvals(action=action)
+    data["escalation"] = selectors.action_escalation(action=action)
     return data
 
 
