@@ -32,19 +32,23 @@ CREATE TRIGGER policy_version_published_immutable
     FOR EACH ROW EXECUTE FUNCTION policy_version_refuse_change();
 
 CREATE FUNCTION policy_rule_refuse_published_change() RETURNS trigger AS $$
+DECLARE
+    frozen integer;
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        IF EXISTS (SELECT 1 FROM policies_policyversion
-                   WHERE id = OLD.policy_version_id AND status = 'published') THEN
-            RAISE EXCEPTION 'rules of a published policy version are immutable: % refused', TG_OP
-                USING ERRCODE = 'insufficient_privilege';
+        SELECT number INTO frozen FROM policies_policyversion
+            WHERE id = OLD.policy_version_id AND status = 'published';
+        IF FOUND THEN
+            RAISE EXCEPTION 'policy version % is published: its rules are immutable (% refused)',
+                frozen, TG_OP USING ERRCODE = 'insufficient_privilege';
         END IF;
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        IF EXISTS (SELECT 1 FROM policies_policyversion
-                   WHERE id = NEW.policy_version_id AND status = 'published') THEN
-            RAISE EXCEPTION 'rules of a published policy version are immutable: % refused', TG_OP
-                USING ERRCODE = 'insufficient_privilege';
+        SELECT number INTO frozen FROM policies_policyversion
+            WHERE id = NEW.policy_version_id AND status = 'published';
+        IF FOUND THEN
+            RAISE EXCEPTION 'policy version % is published: its rules are immutable (% refused)',
+                frozen, TG_OP USING ERRCODE = 'insufficient_privilege';
         END IF;
         RETURN NEW;
     END IF;
