@@ -1,0 +1,216 @@
+"""Policies as YAML: exports round-trip; a broken file is refused with everything wrong in it."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from audit.models import AuditEvent
+from audit.services import Actor
+from config.errors import InvalidInput
+from policies import services
+from policies.models import ActionType, PolicyVersion
+from policies.yaml_io import FORMAT, PolicyFileError, parse_policy, policy_to_yaml
+
+pytestmark = pytest.mark.django_db
+
+ACTOR = Actor.system("test")
+
+RICH_RULES = [
+    {
+        "name": "vip-refunds-need-two",
+        "action_type": "refund.*",
+        "agents": ["support-bot", "billing-bot"],
+        "condition": 'has(context.tier)\n  && context.tier == "vip"\n  && params.amount > 10000',
+        "mode": "execute_gated",
+        "approvals_required": 2,
+        "approver_role": "senior_supervisor",
+        "queue": "VIP",
+        "sla_seconds": 3600,
+        "on_timeout": "escalate",
+        "escalation_tier": "specialist",
+        "explanation": "VIP refund {amount}: two people look — «four eyes»",
+    },
+    {"name": "the-rest", "action_type": "*", "condition": "true", "mode": "forbidden"},
+]
+
+
+def import_text(text: str, *, publish: bool = False) -> PolicyVersion:
+    document = parse_policy(text)
+    return services.policy_import(
+        rules=document.rules,
+        note=document.note,
+        actor=ACTOR,
+        publish=publish,
+        default_modes=document.default_modes if publish else None,
+    )
+
+
+def test_export_import_export_gives_the_same_yaml_for_the_demo_policy(demo):
+    active = PolicyVersion.objects.get(is_active=True)
+    first = policy_to_yaml(active)
+
+    imported = import_text(first)
+
+    assert imported.number != active.number
+    assert policy_to_yaml(imported) == first
+
+
+def test_export_import_export_keeps_multiline_conditions_lists_and_unicode(demo):
+    source = services.policy_publish(rules=RICH_RULES, note="rich: ü", actor=ACTOR)
+    first = policy_to_yaml(source, with_defaults=True)
+
+    imported = import_text(first, publish=True)
+
+    assert policy_to_yaml(imported, with_defaults=True) == first
+    assert imported.rules.get(position=1).condition == RICH_RULES[0]["condition"]
+
+
+def test_the_export_has_every_field_of_every_rule_in_order(demo):
+    document = yaml.safe_load(policy_to_yaml(PolicyVersion.objects.get(is_active=True)))
+
+    assert document["format"] == FORMAT
+    assert document["note"] == "demo policy"
+    assert [r["name"] for r in document["rules"]][:2] == [
+        "refund-over-500-escalates",
+        "refund-over-50-needs-approval",
+    ]
+    assert list(document["rules"][1]) == [
+        "name", "action_type", "agents", "condition", "mode", "approvals_required",
+        "approver_role", "queue", "sla_seconds", "on_timeout", "escalation_tier", "explanation",
+    ]  # fmt: skip
+    assert document["rules"][1]["sla_seconds"] == 14400
+    assert "action_types" not in document
+
+
+def test_the_export_can_include_the_action_types_default_modes(demo):
+    document = yaml.safe_load(
+        policy_to_yaml(PolicyVersion.objects.get(is_active=True), with_defaults=True)
+    )
+
+    assert document["action_types"]["account.delete"] == {"default_mode": "forbidden"}
+    assert list(document["action_types"]) == sorted(document["action_types"])
+
+
+def test_importing_with_default_modes_and_publish_applies_and_audits_them(demo):
+    text = policy_to_yaml(PolicyVersion.objects.get(is_active=True), with_defaults=True)
+    text = text.replace(
+        "order.cancel:\n    default_mode: execute_gated",
+        "order.cancel:\n    default_mode: escalate",
+    )
+
+    import_text(text, publish=True)
+
+    assert ActionType.objects.get(key="order.cancel").default_mode == "escalate"
+    event = AuditEvent.objects.get(verb="action_type.default_mode_changed")
+    assert (event.object_id, event.data) == (
+        "order.cancel",
+        {"from": "execute_gated", "to": "escalate"},
+    )
+
+
+def test_default_modes_are_refused_by_the_service_without_publishing(demo):
+    with pytest.raises(InvalidInput) as refused:
+        services.policy_import(
+            rules=[], actor=ACTOR, default_modes={"order.cancel": "escalate"}, publish=False
+        )
+
+    assert refused.value.code == "default_modes_need_publish"
+    assert ActionType.objects.get(key="order.cancel").default_mode == "execute_gated"
+
+
+def test_condition_true_written_as_a_yaml_boolean_means_cel_true(demo):
+    document = parse_policy(
+        "rules:\n  - name: all\n    action_type: '*'\n    condition: true\n    mode: escalate\n"
+    )
+
+    assert document.rules[0]["condition"] == "true"
+
+
+def test_a_rule_for_an_action_type_missing_from_the_catalog_is_a_warning(demo):
+    document = parse_policy("rules:\n  - name: r\n    action_type: refnd.*\n    mode: escalate\n")
+
+    assert document.warnings == [
+        "rule 'r': action_type 'refnd.*' matches no action type in the catalog"
+    ]
+
+
+BROKEN = {
+    "bad-yaml": ("rules: [\n  - a: 1\n", "not valid YAML: line 2, column 3"),
+    "empty": ("", "the file is empty"),
+    "not-a-mapping": ("- 1\n- 2\n", "must be a mapping"),
+    "no-rules": ("note: hi\n", "no `rules` list"),
+    "rules-not-a-list": ("rules: {a: 1}\n", "rules is a list of rules"),
+    "unknown-top-level-field": (
+        "rulez: []\nrules: []\n",
+        "unknown top-level field(s) ['rulez']",
+    ),
+    "wrong-format": ("format: something/2\nrules: []\n", "format is 'something/2'"),
+    "unknown-rule-field": (
+        "rules:\n  - name: r\n    action_type: refund.issue\n    mode: escalate\n    colour: red\n",
+        "rules[0] (line 2): has unknown fields: ['colour']",
+    ),
+    "bad-mode": (
+        "rules:\n  - name: r\n    action_type: refund.issue\n    mode: sometimes\n",
+        "rules[0] (line 2): has mode 'sometimes'",
+    ),
+    "bad-cel": (
+        "rules:\n  - name: r\n    action_type: refund.issue\n    mode: escalate\n"
+        "    condition: params.amount >\n",
+        "rules[0] (line 2): condition does not compile at line 1, column 16",
+    ),
+    "duplicate-rule-name": (
+        "rules:\n  - {name: r, action_type: a.b, mode: escalate}\n"
+        "  - {name: r, action_type: a.c, mode: escalate}\n",
+        "rules[1] (line 3): repeats the name 'r' of rules[0]",
+    ),
+    "duplicate-key": (
+        "rules:\n  - name: r\n    name: s\n    action_type: refund.issue\n    mode: escalate\n",
+        "line 3: 'name' appears twice",
+    ),
+    "note-too-long": (f"note: {'x' * 201}\nrules: []\n", "note is text of at most 200"),
+    "unknown-action-type-default": (
+        "rules: []\naction_types:\n  refund.teleport: {default_mode: escalate}\n",
+        "'refund.teleport' is not an action type in the catalog",
+    ),
+    "bad-default-mode": (
+        "rules: []\naction_types:\n  refund.issue: {default_mode: maybe}\n",
+        "'refund.issue' has default_mode 'maybe'",
+    ),
+}
+
+
+@pytest.mark.parametrize(("text", "fragment"), BROKEN.values(), ids=BROKEN.keys())
+def test_a_broken_file_is_refused_with_a_message_that_says_what_is_wrong(demo, text, fragment):
+    with pytest.raises(PolicyFileError) as refused:
+        parse_policy(text)
+
+    assert any(fragment in problem for problem in refused.value.problems), refused.value.problems
+
+
+def test_every_problem_in_a_file_is_listed_not_only_the_first(demo):
+    text = (
+        "colour: red\n"
+        "rules:\n"
+        "  - name: a\n    action_type: refund.issue\n    mode: sometimes\n"
+        "    condition: params.amount >\n"
+        "  - name: b\n    action_type: refund.issue\n    mode: escalate\n"
+        "    approvals_required: 3\n"
+    )
+
+    with pytest.raises(PolicyFileError) as refused:
+        parse_policy(text)
+
+    problems = refused.value.problems
+    assert problems[0].startswith("unknown top-level field(s) ['colour']")
+    assert [p for p in problems if p.startswith("rules[")] == [
+        "rules[0] (line 3): has mode 'sometimes'; expected one of "
+        "['forbidden', 'read_only', 'recommend_only', 'draft_only', 'execute_limited', "
+        "'execute_gated', 'escalate']",
+        "rules[0] (line 3): condition does not compile at line 1, column 16: Syntax error: "
+        "mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', "
+        "'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}",
+        "rules[1] (line 7): approvals_required is 1 or 2",
+    ]
+    # The compiler's picture of where it stopped follows the condition's line.
+    assert "    | params.amount >" in problems
