@@ -7,6 +7,7 @@ Everything agent-provided stays plain text here; the template escapes it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,8 @@ _DECISION_VERBS = {
     DecisionKind.EDIT: "edited",
     DecisionKind.ESCALATE: "escalated",
     DecisionKind.ROLLBACK: "rolled back",
+    DecisionKind.ADOPT: "adopted",
+    DecisionKind.DISMISS: "dismissed",
 }
 
 
@@ -83,6 +86,11 @@ class ActionRow:
     is_pending: bool
     can_decide: bool
     already_approved: bool
+    # Recommendations and drafts: a person adopts or dismisses them, and edits drafts first.
+    is_proposed: bool = False
+    is_draft: bool = False
+    can_adopt: bool = False
+    params_json: str = ""
 
     @property
     def status_label(self) -> str:
@@ -107,17 +115,18 @@ def _amount(params: dict[str, Any], action: Action) -> str:
 def _row(action: Action, viewer: Viewer, orders: dict[str, Any]) -> ActionRow:
     params = action.effective_params or {}
     decisions = getattr(action, "decision_list", [])
-    approvals = [d for d in decisions if d.kind == DecisionKind.APPROVE]
+    approvals = [d for d in decisions if d.kind in (DecisionKind.APPROVE, DecisionKind.ADOPT)]
     last = decisions[-1] if decisions else None
     order_ref = action.order_ref or str(params.get("order_id", ""))
     order = orders.get(order_ref)
     reason = params.get("reason")
     is_pending = action.status == Status.PENDING
+    is_proposed = action.status in selectors.PROPOSED_STATUSES
     outcome, outcome_reason = "", ""
     if last is not None:
         outcome = f"{_DECISION_VERBS.get(last.kind, last.kind)} by {last.by.get_username()}"
         outcome_reason = last.reason_code.label if last.reason_code else ""
-    elif not is_pending and action.decided_at is not None:
+    elif not (is_pending or is_proposed) and action.decided_at is not None:
         outcome = "decided by policy"
     return ActionRow(
         action=action,
@@ -132,6 +141,13 @@ def _row(action: Action, viewer: Viewer, orders: dict[str, Any]) -> ActionRow:
         is_pending=is_pending,
         can_decide=is_pending and viewer.may_decide(action),
         already_approved=any(d.by_id == viewer.user_id for d in approvals),
+        is_proposed=is_proposed,
+        is_draft=action.status == Status.DRAFTED,
+        can_adopt=is_proposed and viewer.may_decide(action),
+        # What a person edits in a draft: the params that would execute, as JSON for the textarea.
+        params_json=json.dumps(params, indent=2, sort_keys=True)
+        if action.status == Status.DRAFTED
+        else "",
     )
 
 
@@ -151,17 +167,23 @@ def _split_codes(codes: list[ReasonCode]) -> dict[str, list[ReasonCode]]:
     return {
         "approve_codes": [c for c in codes if usable(c, DecisionKind.APPROVE)],
         "reject_codes": [c for c in codes if usable(c, DecisionKind.REJECT)],
+        "adopt_codes": [c for c in codes if usable(c, DecisionKind.ADOPT)],
+        "dismiss_codes": [c for c in codes if usable(c, DecisionKind.DISMISS)],
+        "edit_codes": [c for c in codes if usable(c, DecisionKind.EDIT)],
     }
 
 
 def queue_context(viewer: Viewer) -> dict[str, Any]:
     """Everything the queue page and the list partial show, in a fixed number of queries."""
-    pending = list(selectors.pending_actions())
+    awaiting = list(selectors.actions_awaiting_people())
+    pending = [a for a in awaiting if a.status == Status.PENDING]
+    proposed = [a for a in awaiting if a.status != Status.PENDING]
     recent = list(selectors.recent_actions())
-    rows = action_rows(pending + recent, viewer)
+    rows = action_rows(pending + proposed + recent, viewer)
     return {
         "pending": rows[: len(pending)],
-        "recent": rows[len(pending) :],
+        "proposed": rows[len(pending) : len(pending) + len(proposed)],
+        "recent": rows[len(pending) + len(proposed) :],
         "viewer": viewer,
         "breaker_trips": breaker_open_trips(),
         **_split_codes(selectors.reason_codes()),

@@ -59,17 +59,11 @@ def action_approvals(*, action: Action) -> list[dict[str, Any]]:
     ]
 
 
-def pending_actions(*, limit: int = 200) -> QuerySet[Action]:
-    return _with_relations(Action.objects.filter(status=Status.PENDING)).order_by(
-        "created_at", "id"
-    )[:limit]
-
-
-def proposed_actions(*, limit: int = 200) -> QuerySet[Action]:
-    """Recommendations and drafts waiting for a person to adopt or dismiss them."""
-    return _with_relations(Action.objects.filter(status__in=PROPOSED_STATUSES)).order_by(
-        "created_at", "id"
-    )[:limit]
+def actions_awaiting_people(*, limit: int = 400) -> QuerySet[Action]:
+    """Pending actions, recommendations and drafts, oldest first, in one query."""
+    return _with_relations(
+        Action.objects.filter(status__in=(Status.PENDING, *PROPOSED_STATUSES))
+    ).order_by("created_at", "id")[:limit]
 
 
 def recent_actions(*, limit: int = 50) -> QuerySet[Action]:

@@ -10,5 +10,8 @@ urlpatterns = [
     path("queue/rows/", views.queue_rows, name="queue-rows"),
     path("actions/<uuid:action_id>/approve/", views.approve, name="approve"),
     path("actions/<uuid:action_id>/reject/", views.reject, name="reject"),
+    path("actions/<uuid:action_id>/adopt/", views.adopt, name="adopt"),
+    path("actions/<uuid:action_id>/dismiss/", views.dismiss, name="dismiss"),
+    path("actions/<uuid:action_id>/edit/", views.edit, name="edit"),
     path("breakers/<int:breaker_id>/reset/", views.breaker_reset, name="breaker-reset"),
 ]

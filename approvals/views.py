@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import uuid
 
 from django.contrib.auth.views import redirect_to_login
@@ -94,6 +95,49 @@ def approve(request, viewer, action_id):
 @_supervisor_required
 def reject(request, viewer, action_id):
     return _decide(request, viewer, action_id, services.action_reject)
+
+
+@require_POST
+@_supervisor_required
+def adopt(request, viewer, action_id):
+    return _decide(request, viewer, action_id, services.action_adopt)
+
+
+@require_POST
+@_supervisor_required
+def dismiss(request, viewer, action_id):
+    return _decide(request, viewer, action_id, services.action_dismiss)
+
+
+def _edited_params(raw: str) -> dict:
+    try:
+        params = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidInput(
+            f"The params are not valid JSON ({exc}).", code="malformed_json"
+        ) from exc
+    if not isinstance(params, dict):
+        raise InvalidInput("The params must be a JSON object.", code="invalid_params")
+    return params
+
+
+@require_POST
+@_supervisor_required
+def edit(request, viewer, action_id):
+    """Change a draft's params (JSON from the row's textarea) with an edit reason code."""
+    try:
+        services.action_edit(
+            action_id=action_id,
+            by=request.user,
+            params=_edited_params(request.POST.get("params", "")),
+            reason_code=request.POST.get("reason_code") or None,
+            note=request.POST.get("note", "")[:2000],
+            expected_version=_expected_version(request.POST.get("expected_version")),
+            request_id=request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex,
+        )
+    except ApplicationError as exc:
+        return _flash_error(exc)
+    return HttpResponse(presenters.action_row_html(action_id=action_id, viewer=viewer))
 
 
 @require_POST

@@ -67,7 +67,7 @@
   }
 
   function refreshCounts() {
-    for (const name of ["pending", "recent"]) {
+    for (const name of ["pending", "proposed", "recent"]) {
       const body = document.getElementById(name + "-rows");
       if (!body) continue;
       const n = body.rows.length;
@@ -83,21 +83,25 @@
     while (body && body.rows.length > RECENT_LIMIT) body.deleteRow(-1);
   }
 
-  // Put a row where its status says: pending rows in the queue (oldest first, so new ones go
-  // last), everything else at the top of Recent. An older version never replaces a newer one.
+  // Where each status is listed; anything not named here goes to Recent.
+  const SECTIONS = { pending: "pending-rows", recommended: "proposed-rows", drafted: "proposed-rows" };
+
+  // Put a row where its status says: pending rows in the queue and recommendations and drafts
+  // in theirs (oldest first, so new ones go last), everything else at the top of Recent. An
+  // older version never replaces a newer one.
   function upsertRow(html) {
     const incoming = parse(html).querySelector("tr.action-row");
     if (!incoming || !incoming.id) return;
     const current = document.getElementById(incoming.id);
     if (current && version(current) >= version(incoming)) return;
-    const pending = incoming.dataset.status === "pending";
-    const body = document.getElementById(pending ? "pending-rows" : "recent-rows");
+    const waiting = Object.hasOwn(SECTIONS, incoming.dataset.status);
+    const body = document.getElementById(waiting ? SECTIONS[incoming.dataset.status] : "recent-rows");
     if (!body) return;
     if (current && current.parentElement === body) {
       current.replaceWith(incoming);
     } else {
       if (current) current.remove();
-      if (pending) body.append(incoming);
+      if (waiting) body.append(incoming);
       else body.prepend(incoming);
     }
     htmx.process(incoming);
