@@ -245,3 +245,146 @@ class TestConditions:
         assert decide(params=refund(100), context={"sentiment": "calm"}).mode == (
             Mode.EXECUTE_GATED
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# globs, agent lists and the per-(type, agent) index of rules
+
+
+def add_type(key: str) -> None:
+    from policies.services import action_type_upsert
+
+    action_type_upsert(
+        key=key, name=key, params_schema={"type": "object"}, default_mode=Mode.EXECUTE_GATED
+    )
+
+
+class TestMatching:
+    @pytest.mark.parametrize(
+        ("pattern", "key", "matches"),
+        [
+            ("refund.issue", "refund.issue", True),
+            ("refund.issue", "refund.issue.partial", False),
+            ("refund.*", "refund.issue", True),
+            ("refund.*", "refund.issue.partial", True),
+            ("refund.*", "refunds.issue", False),
+            ("refund.*", "refund", False),
+            ("*", "order.cancel", True),
+            ("*.cancel", "order.cancel", True),
+            ("order.?ancel", "order.cancel", True),
+            ("[ro]*.cancel", "order.cancel", True),
+            ("[!o]*.cancel", "order.cancel", False),
+            ("Refund.*", "refund.issue", False),  # case matters: keys are lower-case data
+        ],
+    )
+    def test_a_rule_matches_action_types_by_exact_key_or_glob(self, demo, pattern, key, matches):
+        for extra in ("refund.issue.partial", "refunds.issue", "refund"):
+            add_type(extra)
+        publish({"name": "the-rule", "action_type": pattern, "mode": "forbidden"})
+
+        params = {"refund.issue": refund(100), "order.cancel": {"order_id": "ORD-1", "reason": "r"}}
+
+        decision = decide(key, params=params.get(key, {"x": 1}))
+
+        assert (decision.rule_name == "the-rule") is matches
+
+    def test_an_agent_list_limits_a_rule_to_the_agents_it_names(self, demo):
+        publish(
+            {
+                "name": "bots-a-and-b",
+                "action_type": "refund.*",
+                "agents": ["bot-a", "bot-b"],
+                "mode": "forbidden",
+            },
+            {"name": "everyone", "action_type": "refund.*", "mode": "escalate"},
+        )
+
+        modes = {a: decide(params=refund(100), agent=a).mode for a in ("bot-a", "bot-b", "bot-c")}
+
+        assert modes == {"bot-a": Mode.FORBIDDEN, "bot-b": Mode.FORBIDDEN, "bot-c": Mode.ESCALATE}
+
+    def test_the_rules_remembered_for_one_agent_are_not_used_for_another(self, demo):
+        publish(
+            {
+                "name": "only-a",
+                "action_type": "refund.issue",
+                "agents": ["bot-a"],
+                "mode": "forbidden",
+            }
+        )
+
+        first_a = decide(params=refund(100), agent="bot-a").mode
+        then_b = decide(params=refund(100), agent="bot-b").mode
+        again_a = decide(params=refund(100), agent="bot-a").mode
+
+        assert (first_a, then_b, again_a) == (Mode.FORBIDDEN, Mode.EXECUTE_GATED, Mode.FORBIDDEN)
+
+    def test_order_decides_between_a_glob_and_an_exact_rule(self, demo):
+        publish(
+            {"name": "glob-first", "action_type": "refund.*", "mode": "escalate"},
+            {"name": "exact-second", "action_type": "refund.issue", "mode": "forbidden"},
+        )
+
+        assert decide(params=refund(100)).rule_name == "glob-first"
+
+    def test_a_version_compiles_each_condition_once_and_indexes_rules_per_type_and_agent(
+        self, demo
+    ):
+        from policies.selectors import active_policy
+
+        publish(
+            {"name": "refunds", "action_type": "refund.*", "mode": "escalate",
+             "condition": "params.amount > 100"},
+            {"name": "orders", "action_type": "order.*", "mode": "forbidden"},
+            {"name": "bot-b-only", "action_type": "*", "agents": ["bot-b"], "mode": "forbidden"},
+        )  # fmt: skip
+        policy = active_policy()
+
+        refund_rules = [c.rule.name for c in policy.candidates("refund.issue", "bot-a")]
+        order_rules = [c.rule.name for c in policy.candidates("order.cancel", "bot-b")]
+
+        assert refund_rules == ["refunds"]
+        assert order_rules == ["orders", "bot-b-only"]
+        assert policy.candidates("refund.issue", "bot-a") is policy.candidates(
+            "refund.issue", "bot-a"
+        )
+        assert [c.variables for c in policy.rules] == [("params",), (), ()]
+
+
+class TestIntentAndRuleDetails:
+    @pytest.mark.parametrize("intent", ["recommend", "draft"])
+    def test_a_looser_rule_under_a_stricter_intent_explains_the_intent(self, demo, intent):
+        decision = decide(params=refund(1000), intent=intent)  # small refunds execute by rule
+
+        assert decision.rule_name == "small-refund-executes"
+        kept = (
+            "a recommendation for a human"
+            if intent == "recommend"
+            else "a draft for a human to finish"
+        )
+        assert decision.explanation == f"refund.issue by agent `support-bot` is kept as {kept}"
+
+    @pytest.mark.parametrize(
+        ("intent", "mode"), [("recommend", Mode.RECOMMEND_ONLY), ("draft", Mode.DRAFT_ONLY)]
+    )
+    def test_recommendations_and_drafts_name_who_may_adopt_them(self, demo, intent, mode):
+        publish(
+            {
+                "name": "seniors-adopt",
+                "action_type": "refund.issue",
+                "mode": "execute_gated",
+                "approver_role": "senior_supervisor",
+                "approvals_required": 2,
+            }
+        )
+
+        decision = decide(params=refund(1000), intent=intent)
+
+        assert (decision.mode, decision.approver_role, decision.approvals_required) == (
+            mode,
+            "senior_supervisor",
+            0,
+        )
+
+    def test_an_escalation_names_no_approver(self, demo):
+        assert decide(params=refund(60000)).approver_role == ""
