@@ -2,7 +2,7 @@
 
 Rules are matched by name (unique within a version). A rule counts as moved when its place
 relative to the other common rules changed, not when rules inserted above it shifted its number:
-the common rules that keep their relative order are the longest common subsequence of the two
+the common rules that keep their relative order are a longest common subsequence of the two
 orders, and every other common rule moved. That is the change that matters for first-match-wins.
 """
 
@@ -76,26 +76,33 @@ class RulesDiff:
         return out
 
 
-def _lcs(a: list[str], b: list[str]) -> set[str]:
-    """Names in a longest common subsequence of two orders (each name occurs once in each)."""
-    lengths = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+def _kept_in_order(a: list[str], b: list[str], moved_by: dict[str, int]) -> set[str]:
+    """Names in a longest common subsequence of two orders (each name occurs once in each).
+
+    Among equally long ones, the one that keeps the rules that moved least: when a rule is
+    dragged from #3 to #1, it is that rule that moved, not the two it jumped over.
+    """
+    score = [[(0, 0)] * (len(b) + 1) for _ in range(len(a) + 1)]
     for i in range(len(a) - 1, -1, -1):
         for j in range(len(b) - 1, -1, -1):
-            lengths[i][j] = (
-                lengths[i + 1][j + 1] + 1
-                if a[i] == b[j]
-                else max(lengths[i + 1][j], lengths[i][j + 1])
-            )
-    kept, i, j = set(), 0, 0
+            best = max(score[i + 1][j], score[i][j + 1])
+            if a[i] == b[j]:
+                kept, cost = score[i + 1][j + 1]
+                best = max(best, (kept + 1, cost - moved_by[a[i]]))
+            score[i][j] = best
+    kept_names, i, j = set(), 0, 0
     while i < len(a) and j < len(b):
         if a[i] == b[j]:
-            kept.add(a[i])
-            i, j = i + 1, j + 1
-        elif lengths[i + 1][j] >= lengths[i][j + 1]:
+            kept, cost = score[i + 1][j + 1]
+            if score[i][j] == (kept + 1, cost - moved_by[a[i]]):
+                kept_names.add(a[i])
+                i, j = i + 1, j + 1
+                continue
+        if score[i + 1][j] >= score[i][j + 1]:
             i += 1
         else:
             j += 1
-    return kept
+    return kept_names
 
 
 def diff_rules(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> RulesDiff:
@@ -118,7 +125,8 @@ def diff_rules(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> RulesDif
             changed.append(ChangedRule(name, old_position, new_position, changes))
     common_old = [s["name"] for s in old if s["name"] in new_at]
     common_new = [s["name"] for s in new if s["name"] in old_at]
-    kept = _lcs(common_old, common_new)
+    moved_by = {name: abs(old_at[name][0] - new_at[name][0]) for name in common_old}
+    kept = _kept_in_order(common_old, common_new, moved_by)
     moved = tuple(
         MovedRule(name, old_at[name][0], new_at[name][0]) for name in common_new if name not in kept
     )

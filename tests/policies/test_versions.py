@@ -412,6 +412,15 @@ class TestDiff:
         assert diff.moved == ()
         assert diff.changed == ()
 
+    def test_a_rule_dragged_to_the_top_is_the_one_that_moved_not_those_it_jumped_over(self):
+        old = publish(rule("a"), rule("b"), rule("c"), rule("d"))
+        new = publish(rule("c"), rule("a"), rule("d"))
+
+        diff = policy_diff(old=old.number, new=new.number).rules
+
+        assert [(m.name, m.old_position, m.new_position) for m in diff.moved] == [("c", 3, 1)]
+        assert [r.name for r in diff.removed] == ["b"]
+
     def test_a_version_has_no_differences_with_itself(self, published):
         diff = policy_diff(old=published.number, new=published.number).rules
 
