@@ -36,9 +36,11 @@ class Command(BaseCommand):
         sim.add_argument("--version", type=int, help="version number (default: the newest)")
         sim.add_argument("--days", type=int, default=7, help="how far back (default 7)")
 
-        diff = sub.add_parser("diff", help="what changed between two versions")
-        diff.add_argument("old", type=int, help="the earlier version (or the only one given)")
-        diff.add_argument("new", type=int, nargs="?", help="the later version")
+        diff = sub.add_parser(
+            "diff", help="what changed from version A to B (with only A: from the active one to A)"
+        )
+        diff.add_argument("old", type=int, metavar="A")
+        diff.add_argument("new", type=int, nargs="?", metavar="B")
 
     def handle(self, *args, **options) -> None:
         handler = getattr(self, f"_{options['subcommand']}")
