@@ -271,6 +271,13 @@ def draft_create(request):
 def rule_form(request, number: int, rule_id: int | None = None):
     """The editor for a new rule, or for an existing one of a draft."""
     version = _version_or_404(number)
+    if not version.is_draft:
+        return _flash_error(
+            services.PolicyVersionPublished(
+                f"Policy version {number} is published and can no longer change; "
+                "create a draft from it instead."
+            )
+        )
     spec = None
     if rule_id is not None:
         rule = version.rules.filter(pk=rule_id).first()

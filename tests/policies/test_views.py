@@ -278,6 +278,13 @@ def test_changing_a_published_version_is_refused_in_the_flash_area(browser):
     assert Rule.objects.get(pk=rule.pk).mode == "execute_gated"
 
 
+def test_the_editor_is_not_served_for_a_published_version(browser):
+    response = browser.get("/policies/v1/rules/new/", **HTMX)
+
+    assert response.status_code == 409
+    assert response["HX-Retarget"] == "#flash"
+
+
 # ----------------------------------------------------------------------------- diff, simulate
 
 
