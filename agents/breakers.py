@@ -227,6 +227,9 @@ def _check(
     if open_trip_id is not None:
         return BreakerTrip.objects.values_list("explanation", flat=True).get(pk=open_trip_id)
 
+    # A statement of its own, after the lock: under READ COMMITTED it takes a fresh snapshot, so it
+    # sees what the transaction that held the lock before us committed. (One statement joining the
+    # upsert to the sum would read the actions as of before the lock wait, and overshoot.)
     since = now - timedelta(seconds=definition.window_seconds)
     if counting_since is not None and counting_since > since:
         since = counting_since
