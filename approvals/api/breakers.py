@@ -43,12 +43,16 @@ class BreakerOutput(serializers.Serializer):
     open_trips = TripOutput(many=True)
 
 
+class BreakerListOutput(serializers.Serializer):
+    results = BreakerOutput(many=True)
+
+
 class BreakerListView(APIView):
     permission_classes = [IsAuthenticated, IsHuman]
 
-    @extend_schema(responses=BreakerOutput(many=True), summary="Circuit breakers and open trips")
+    @extend_schema(responses=BreakerListOutput, summary="Circuit breakers and their open trips")
     def get(self, request):
-        return Response({"results": BreakerOutput(selectors.breakers_list(), many=True).data})
+        return Response(BreakerListOutput({"results": selectors.breakers_list()}).data)
 
 
 class BreakerResetView(APIView):
