@@ -263,11 +263,13 @@ def _replay(report, policy, types, modes, rules, shifts, row: tuple[Any, ...]) -
     before = _outcome(mode, approvals)
     after = _outcome(new_mode, decision.approvals_required)
     report.replayed += 1
-    modes.setdefault(mode, ModeFigures(mode)).before.add(amount, currency)
+    if mode not in modes:  # a mode no longer in the catalog
+        modes[mode] = ModeFigures(mode)
+    modes[mode].before.add(amount, currency)
     modes[new_mode].after.add(amount, currency)
     rule = rules.get(decision.rule_id)
     if rule is None:
-        rule = rules.setdefault(None, RuleFigures("", None, ""))
+        rule = rules[None] = rules.get(None) or RuleFigures("", None, "")
     rule.decided.add(amount, currency)
     if before == after:
         return
@@ -277,7 +279,9 @@ def _replay(report, policy, types, modes, rules, shifts, row: tuple[Any, ...]) -
         modes[new_mode].gained.add(amount, currency)
         modes[mode].lost.add(amount, currency)
     key = (action_type.key, before, after)
-    shifts.setdefault(key, Shift(*key)).tally.add(amount, currency)
+    if key not in shifts:
+        shifts[key] = Shift(*key)
+    shifts[key].tally.add(amount, currency)
     if len(report.examples) < EXAMPLES:
         report.examples.append(
             Example(
