@@ -139,9 +139,9 @@ def _form_context(
 
 def _diff_context(version: PolicyVersion, against: int | None) -> dict[str, Any]:
     if against is None:
-        # A draft against what it was copied from (or what is live); a published version
-        # against the live one, or, when it is the live one, the version published before it.
-        base = (version.based_on if version.is_draft else None) or selectors.active_version()
+        # Against the active version: what publishing this one (or rolling back to it) would
+        # change. The active version itself is compared with the one published before it.
+        base = selectors.active_version()
         if base is None or base.pk == version.pk:
             base = selectors.published_before(version=version)
         against = base.number if base else None

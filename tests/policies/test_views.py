@@ -302,6 +302,26 @@ def test_the_diff_compares_with_any_other_version(browser, admin, draft):
     assert '<th scope="row">approvals_required</th><td class="old"><del>1</del>' in html
 
 
+def test_a_draft_is_compared_with_the_active_version_and_that_with_the_one_before(
+    browser, admin, draft
+):
+    gate = draft.rules.get(name=GATE)
+    services.policy_rule_update(
+        number=draft.number, rule_id=gate.pk, actor=Actor.user(admin.pk),
+        spec={**gate.spec(), "approvals_required": 2},
+    )  # fmt: skip
+    services.policy_version_publish(number=draft.number, actor=Actor.user(admin.pk))
+    older = services.policy_draft_create(actor=Actor.user(admin.pk), based_on=1)
+
+    draft_page = browser.get(f"/policies/v{older.number}/").content.decode()
+    active_page = browser.get(f"/policies/v{draft.number}/").content.decode()
+
+    assert f"<h2>Changes from v{draft.number}</h2>" in draft_page
+    assert '<td class="old"><del>2</del></td><td class="new"><ins>1</ins>' in draft_page
+    assert "<h2>Changes from v1</h2>" in active_page
+    assert '<td class="old"><del>1</del></td><td class="new"><ins>2</ins>' in active_page
+
+
 def test_the_simulation_panel_shows_what_the_draft_would_change(browser, admin, agent, draft):
     for amount in (3000, 4000):
         action = action_submit(
