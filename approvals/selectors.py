@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from approvals.models import Action, ReasonCode, Status
 from config.errors import NotFound
-from escalations.models import Escalation
+from escalations.selectors import escalation_latest_for_action
 from policies.engine import Decision as PolicyDecision
 from policies.models import ActionType
 from policies.selectors import decision_for
@@ -77,13 +77,7 @@ def action_escalation(*, action: Action) -> dict[str, Any] | None:
     action is escalated)."""
     if action.status != Status.ESCALATED:
         return None
-    case = (
-        Escalation.objects.filter(action_id=action.pk)
-        .order_by("-created_at", "-id")
-        .values("id", "tier", "status")
-        .first()
-    )
-    return case
+    return escalation_latest_for_action(action_id=action.pk)
 
 
 def policy_decision(
