@@ -303,6 +303,7 @@ def main() -> None:
         LOG_LEVEL="WARNING",
         CELERY_QUEUE="countersign-bench",  # never feed a worker of another run
         CHANNEL_PREFIX="countersign-bench",  # nor push into its dashboards
+        API_RATE_LIMIT="",  # the bench measures the server, not the per-key rate limit
         PYTHONUNBUFFERED="1",
     )
     started = time.monotonic()
