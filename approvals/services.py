@@ -395,22 +395,33 @@ def action_reject(
         _check_expected_version(action, expected_version)
         check_transition(action.status, Status.REJECTED)
         _check_may_decide(action, by)
-        reason = _reason_code(reason_code, kind=DecisionKind.REJECT, required=True)
-        Decision.objects.create(
-            action=action,
-            kind=DecisionKind.REJECT,
-            by=by,
-            reason_code=reason,
-            note=note,
-            action_version=action.version,
-        )
-        action.decided_at = timezone.now()
-        _move(
-            action, Status.REJECTED,
-            actor=Actor.user(by.pk), verb=Verb.ACTION_REJECTED,
-            data={"reason_code": reason_code, "note": note}, request_id=request_id,
+        _close_by_person(
+            action, by=by, kind=DecisionKind.REJECT, status=Status.REJECTED,
+            verb=Verb.ACTION_REJECTED, reason_code=reason_code, note=note, request_id=request_id,
         )  # fmt: skip
     return action
+
+
+def _close_by_person(
+    action: Action, *, by, kind: DecisionKind, status: Status, verb: Verb,
+    reason_code: str | None, note: str, request_id: str,
+) -> None:  # fmt: skip
+    """A person ends an action without executing it: the decision row, its reason, the move."""
+    reason = _reason_code(reason_code, kind=kind, required=True)
+    Decision.objects.create(
+        action=action,
+        kind=kind,
+        by=by,
+        reason_code=reason,
+        note=note,
+        action_version=action.version,
+    )
+    action.decided_at = timezone.now()
+    _move(
+        action, status,
+        actor=Actor.user(by.pk), verb=verb,
+        data={"reason_code": reason_code, "note": note}, request_id=request_id,
+    )  # fmt: skip
 
 
 def action_cancel(*, action_id: Any, agent: Agent, request_id: str = "") -> Action:
@@ -667,19 +678,8 @@ def action_dismiss(
     with transaction.atomic(durable=True):
         action = _lock_proposed(action_id, expected_version=expected_version)
         _check_may_decide(action, by)
-        reason = _reason_code(reason_code, kind=DecisionKind.DISMISS, required=True)
-        Decision.objects.create(
-            action=action,
-            kind=DecisionKind.DISMISS,
-            by=by,
-            reason_code=reason,
-            note=note,
-            action_version=action.version,
-        )
-        action.decided_at = timezone.now()
-        _move(
-            action, Status.DISMISSED,
-            actor=Actor.user(by.pk), verb=Verb.ACTION_DISMISSED,
-            data={"reason_code": reason_code, "note": note}, request_id=request_id,
+        _close_by_person(
+            action, by=by, kind=DecisionKind.DISMISS, status=Status.DISMISSED,
+            verb=Verb.ACTION_DISMISSED, reason_code=reason_code, note=note, request_id=request_id,
         )  # fmt: skip
     return action

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import uuid
 
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -18,6 +17,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from agents import breakers
 from approvals import presenters, services
 from config.errors import ApplicationError, InvalidInput
+from config.http import request_id
 
 
 def _supervisor_required(view):
@@ -78,7 +78,7 @@ def _decide(request, viewer, action_id, service) -> HttpResponse:
             reason_code=request.POST.get("reason_code") or None,
             note=request.POST.get("note", "")[:2000],
             expected_version=_expected_version(request.POST.get("expected_version")),
-            request_id=request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex,
+            request_id=request_id(request),
         )
     except ApplicationError as exc:
         return _flash_error(exc)
@@ -133,7 +133,7 @@ def edit(request, viewer, action_id):
             reason_code=request.POST.get("reason_code") or None,
             note=request.POST.get("note", "")[:2000],
             expected_version=_expected_version(request.POST.get("expected_version")),
-            request_id=request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex,
+            request_id=request_id(request),
         )
     except ApplicationError as exc:
         return _flash_error(exc)
@@ -150,7 +150,7 @@ def breaker_reset(request, viewer, breaker_id):
             by=request.user,
             reason=request.POST.get("reason", "")[:2000],
             agent_name=request.POST.get("agent") or None,
-            request_id=request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex,
+            request_id=request_id(request),
         )
     except ApplicationError as exc:
         return _flash_error(exc)

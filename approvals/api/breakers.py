@@ -10,7 +10,8 @@ from rest_framework.views import APIView
 
 from agents import breakers, selectors
 from approvals.api.serializers import StrictSerializer
-from approvals.api.views import IsHuman, request_id
+from approvals.api.views import IsHuman
+from config.http import request_id
 
 
 class BreakerResetInput(StrictSerializer):

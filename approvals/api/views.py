@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.permissions import BasePermission, IsAuthenticated
@@ -23,6 +21,7 @@ from approvals.api.serializers import (
 from approvals.models import Status
 from config.api import error_body
 from config.errors import InvalidInput
+from config.http import request_id
 
 
 class IsAgent(BasePermission):
@@ -38,10 +37,6 @@ class IsHuman(BasePermission):
     def has_permission(self, request, view) -> bool:
         user = request.user
         return bool(user and user.is_authenticated and not getattr(user, "is_agent", False))
-
-
-def request_id(request) -> str:
-    return request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
 
 
 def action_data(action, *, fresh: bool = False) -> dict:
