@@ -1,5 +1,6 @@
 """Small input and output serializers for the actions API. No business logic lives here."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.models import Action, ReasonCode
@@ -86,6 +87,22 @@ class ApprovalOutput(serializers.Serializer):
     at = serializers.DateTimeField()
 
 
+class DecisionSummaryOutput(serializers.Serializer):
+    mode = serializers.CharField()
+    rule = serializers.CharField(allow_blank=True)
+    explanation = serializers.CharField()
+    policy_version = serializers.IntegerField(allow_null=True)
+    approvals_required = serializers.IntegerField()
+    approver_role = serializers.CharField(allow_blank=True)
+    queue = serializers.CharField(allow_blank=True)
+
+
+class EscalationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    tier = serializers.CharField(allow_blank=True)
+    status = serializers.CharField()
+
+
 class ActionOutput(serializers.ModelSerializer):
     action_type = serializers.CharField(source="action_type.key")
     agent = serializers.CharField(source="agent.name")
@@ -101,6 +118,7 @@ class ActionOutput(serializers.ModelSerializer):
             "finished_at",
         ]  # fmt: skip
 
+    @extend_schema_field(DecisionSummaryOutput)
     def get_decision(self, action: Action) -> dict:
         return {
             "mode": action.mode,
@@ -111,6 +129,16 @@ class ActionOutput(serializers.ModelSerializer):
             "approver_role": action.approver_role,
             "queue": action.queue,
         }
+
+
+class ActionResponse(ActionOutput):
+    """The schema of an action as the API answers it: ActionOutput plus what the views add."""
+
+    approvals = ApprovalOutput(many=True, read_only=True)
+    escalation = EscalationOutput(allow_null=True, read_only=True)
+
+    class Meta(ActionOutput.Meta):
+        fields = [*ActionOutput.Meta.fields, "approvals", "escalation"]
 
 
 class ReasonCodeOutput(serializers.ModelSerializer):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from approvals import selectors, services
 from approvals.api.serializers import (
     ActionOutput,
+    ActionResponse,
     ActionSubmitInput,
     DecisionInput,
     DecisionOutput,
@@ -66,7 +67,7 @@ class ActionSubmitView(APIView):
 
     @extend_schema(
         request=ActionSubmitInput,
-        responses={201: ActionOutput, 200: ActionOutput, 403: None},
+        responses={201: ActionResponse, 200: ActionResponse, 403: None},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER)],
         summary="Submit an action for the permission map to decide",
     )
@@ -95,7 +96,7 @@ class ActionSubmitView(APIView):
 
 
 class ActionDetailView(APIView):
-    @extend_schema(responses=ActionOutput, summary="Current state of an action")
+    @extend_schema(responses=ActionResponse, summary="Current state of an action")
     def get(self, request, action_id):
         action = selectors.action_get_for_principal(action_id=action_id, principal=request.user)
         return action_response(action)
@@ -104,7 +105,7 @@ class ActionDetailView(APIView):
 class ActionCancelView(APIView):
     permission_classes = [IsAuthenticated, IsAgent]
 
-    @extend_schema(request=None, responses=ActionOutput, summary="Withdraw a pending action")
+    @extend_schema(request=None, responses=ActionResponse, summary="Withdraw a pending action")
     def post(self, request, action_id):
         action = services.action_cancel(
             action_id=action_id, agent=request.user.agent, request_id=request_id(request)
@@ -116,7 +117,7 @@ class _DecisionView(APIView):
     permission_classes = [IsAuthenticated, IsHuman]
     service = None
 
-    @extend_schema(request=DecisionInput, responses=ActionOutput)
+    @extend_schema(request=DecisionInput, responses=ActionResponse)
     def post(self, request, action_id):
         payload = DecisionInput(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -157,7 +158,7 @@ class ActionEditView(APIView):
 
     permission_classes = [IsAuthenticated, IsHuman]
 
-    @extend_schema(request=EditInput, responses=ActionOutput)
+    @extend_schema(request=EditInput, responses=ActionResponse)
     def post(self, request, action_id):
         payload = EditInput(data=request.data)
         payload.is_valid(raise_exception=True)
@@ -176,7 +177,9 @@ class ActionEditView(APIView):
 
 class ReasonCodeListView(APIView):
     @extend_schema(
-        responses=ReasonCodeOutput(many=True),
+        responses=inline_serializer(
+            "ReasonCodeList", fields={"results": ReasonCodeOutput(many=True)}
+        ),
         parameters=[OpenApiParameter("kind", str, description="approve, reject, edit ...")],
     )
     def get(self, request):

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET
 from agents.authentication import agent_from_header
 from agents.throttling import ident_for_header, rate_limit_hit
 from approvals import selectors
-from approvals.api.serializers import ActionOutput
+from approvals.api.views import action_data
 from approvals.models import Status
 from approvals.waiting import waiters
 from config.api import json_error
@@ -88,11 +88,7 @@ def _authenticate(header: str | None):
 
 @_in_db_pool
 def _load(action_id: str, agent) -> dict[str, Any]:
-    action = selectors.action_get_for_agent(action_id=action_id, agent=agent)
-    data = ActionOutput(action).data
-    data["approvals"] = selectors.action_approvals(action=action)
-    data["escalation"] = selectors.action_escalation(action=action)
-    return data
+    return action_data(selectors.action_get_for_agent(action_id=action_id, agent=agent))
 
 
 @require_GET
