@@ -87,6 +87,24 @@ def rate_limit_hit(*, ident: str, rate: str | None = None) -> int | None:
     return max(1, math.ceil((window + 1) * period - now))
 
 
+def rate_limit_exceeded(*, ident: str, rate: str | None) -> int | None:
+    """Whole seconds to wait when `ident` has used up `rate` in this window; counts nothing."""
+    parsed = parse_rate(rate)
+    if parsed is None:
+        return None
+    limit, period = parsed
+    now = clock()
+    window = int(now // period)
+    try:
+        count = int(_redis().get(_key(ident, window)) or 0)
+    except redis.RedisError:
+        logger.warning("rate limiter unavailable; letting the request through", exc_info=True)
+        return None
+    if count < limit:
+        return None
+    return max(1, math.ceil((window + 1) * period - now))
+
+
 def ident_for_header(header: str | None) -> str | None:
     """`key:<prefix>` for an `Api-Key cs_<prefix>_<secret>` header, else None."""
     keyword, _, raw = (header or "").partition(" ")

@@ -122,6 +122,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+# Failed sign-ins allowed per client address per window; the next attempt gets 429.
+LOGIN_FAILURE_LIMIT = env.str("LOGIN_FAILURE_LIMIT", default="10/min")
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 

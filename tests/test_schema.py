@@ -13,6 +13,4 @@ def test_the_openapi_schema_validates_without_warnings(tmp_path):
     action = schema["components"]["schemas"]["ActionResponse"]["properties"]
     assert {"approvals", "escalation", "decision"} <= set(action)
     reason_codes = schema["paths"]["/api/v1/reason-codes/"]["get"]["responses"]["200"]
-    assert reason_codes["content"]["application/json"]["schema"]["$ref"].endswith(
-        "/ReasonCodeList"
-    )
+    assert reason_codes["content"]["application/json"]["schema"]["$ref"].endswith("/ReasonCodeList")
