@@ -134,10 +134,12 @@ DEMO_RULES = [
         "action_type": "credentials.reset",
         "condition": "true",
         "mode": Mode.EXECUTE_GATED,
-        "approvals_required": 1,
+        "approvals_required": 2,
         "approver_role": "supervisor",
         "queue": "Account security",
-        "explanation": "credential resets always need a human: needs 1 approval",
+        "explanation": (
+            "credential resets always need a human: needs 2 approvals from different people"
+        ),
     },
     {
         "name": "account-delete-forbidden",
