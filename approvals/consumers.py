@@ -1,4 +1,4 @@
-"""The dashboard websocket: signed-in supervisors get rendered rows as actions change."""
+"""The dashboard websocket: supervisors get rendered rows as the actions of their queues change."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from approvals.live import DASHBOARD_GROUP
+from approvals.live import ALL_QUEUES_GROUP, DASHBOARD_GROUP, queue_group
 from approvals.presenters import Viewer, action_row_html, breaker_banner_html, viewer_for
 
 # Closing before accept turns into an HTTP 403 on the handshake; the code is for tests and logs.
@@ -15,13 +15,17 @@ CLOSE_FORBIDDEN = 4403
 
 
 class DashboardConsumer(AsyncJsonWebsocketConsumer):
-    """Joins the dashboard group; each small `action.changed` event becomes the row partial.
+    """Joins one group per queue the person works (superusers: the all-queues group) and the
+    dashboard group (breaker banners); each small `action.changed` event becomes the row partial.
+
+    The queues are read once, at connect: a change of membership applies from the next connection.
 
     Delivery is best effort: the client resyncs the whole list from the database on reconnect and
     ignores a row older than the one it shows (by `data-version`).
     """
 
     viewer: Viewer | None = None
+    groups_joined: tuple[str, ...] = ()
 
     async def connect(self) -> None:
         viewer = await database_sync_to_async(viewer_for)(self.scope.get("user"))
@@ -29,13 +33,19 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.viewer = viewer
-        await self.channel_layer.group_add(DASHBOARD_GROUP, self.channel_name)
+        if viewer.queues is None:
+            queue_groups = [ALL_QUEUES_GROUP]
+        else:
+            queue_groups = sorted({queue_group(name) for name in viewer.queues})
+        self.groups_joined = (DASHBOARD_GROUP, *queue_groups)
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         await self.send_json({"type": "hello"})
 
     async def disconnect(self, code: int) -> None:
-        if self.viewer is not None:
-            await self.channel_layer.group_discard(DASHBOARD_GROUP, self.channel_name)
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     @classmethod
     async def decode_json(cls, text_data):
@@ -53,6 +63,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "pong"})
 
     async def action_changed(self, event: dict) -> None:
+        if not self.viewer.may_see_queue(event.get("queue", "")):
+            return  # e.g. two queues whose names share a slug
         html = await database_sync_to_async(action_row_html)(
             action_id=event["action_id"], viewer=self.viewer
         )

@@ -1,4 +1,4 @@
-"""The demo catalog: action types, the demo policy, reason codes, roles and sandbox orders.
+"""The demo catalog: action types, the demo policy, reason codes, roles, queues and sandbox orders.
 
 Docs, demos and tests rely on these; `load_demo` applies them and is safe to run again.
 """
@@ -9,13 +9,16 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from agents.breakers import breaker_save
-from approvals.models import ReasonCode
+from approvals.models import Queue, ReasonCode
+from approvals.services import queues_ensure
 from audit.services import Actor
 from policies.models import Mode, PolicyVersion, Rule
 from policies.services import RULE_FIELDS, action_type_upsert, policy_publish
 from sandbox.services import demo_orders_ensure
 
 ROLES = ("supervisor", "senior_supervisor", "qa_reviewer", "policy_admin", "auditor")
+# The queues the demo rules route to, and the default queue of actions whose rule names none.
+DEMO_QUEUES = ("Refunds", "Account security", "Escalations", Queue.DEFAULT_NAME)
 
 _ORDER_ID = {"type": "string", "pattern": "^[A-Z]{2,5}-[0-9]{1,12}$"}
 _CUSTOMER_ID = {"type": "string", "pattern": "^[A-Z]{2,5}-[0-9]{1,12}$"}
@@ -134,10 +137,12 @@ DEMO_RULES = [
         "action_type": "credentials.reset",
         "condition": "true",
         "mode": Mode.EXECUTE_GATED,
-        "approvals_required": 1,
+        "approvals_required": 2,
         "approver_role": "supervisor",
         "queue": "Account security",
-        "explanation": "credential resets always need a human: needs 1 approval",
+        "explanation": (
+            "credential resets always need a human: needs 2 approvals from different people"
+        ),
     },
     {
         "name": "account-delete-forbidden",
@@ -194,10 +199,16 @@ def demo_breakers_ensure() -> int:
     return sum(breaker_save(**spec, actor=Actor.system("load_demo"))[1] for spec in DEMO_BREAKERS)
 
 
+def demo_queues_ensure() -> int:
+    """Create the demo queues that do not exist yet; how many were created."""
+    return queues_ensure(names=DEMO_QUEUES, actor=Actor.system("load_demo"))
+
+
 def demo_load() -> dict[str, int]:
     """Apply the demo catalog. Publishes the demo policy only when the active one differs."""
     for spec in ACTION_TYPES:
         action_type_upsert(**spec)
+    queues = demo_queues_ensure()
     with transaction.atomic():
         for name in ROLES:
             Group.objects.get_or_create(name=name)
@@ -211,4 +222,9 @@ def demo_load() -> dict[str, int]:
         published = 1
     orders = demo_orders_ensure()
     breakers = demo_breakers_ensure()
-    return {"policies_published": published, "orders_created": orders, "breakers_saved": breakers}
+    return {
+        "policies_published": published,
+        "queues_created": queues,
+        "orders_created": orders,
+        "breakers_saved": breakers,
+    }

@@ -18,11 +18,23 @@ from typing import Any
 import redis
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils.text import slugify
+
+from approvals.models import Queue
 
 logger = logging.getLogger(__name__)
 
+# Every dashboard connection joins this group: breaker banners go to everyone who works a queue.
 DASHBOARD_GROUP = "dashboard"
+# Action changes go to the group of the action's queue, and to this one, which only superusers
+# join (they see every queue, even one a rule names but nobody created).
+ALL_QUEUES_GROUP = "queues.all"
 ACTION_CHANNEL_PREFIX = "countersign:action:"
+
+
+def queue_group(queue: str) -> str:
+    """The channel-layer group of a queue, from its name as actions hold it ("" is the default)."""
+    return f"queue.{slugify(queue or Queue.DEFAULT_NAME)[:80]}"
 
 
 def action_channel(action_id: Any) -> str:
@@ -96,9 +108,11 @@ def flush(timeout: float = 5.0) -> None:
 
 
 def publish_action_changed(payload: dict[str, Any]) -> None:
-    """Push one small event; consumers render it, waiters re-read the action."""
+    """Push one small event to the action's queue; consumers render it, waiters re-read it."""
+    event = {"type": "action.changed", **payload}
     try:
-        group_send(DASHBOARD_GROUP, {"type": "action.changed", **payload})
+        group_send(queue_group(payload.get("queue", "")), event)
+        group_send(ALL_QUEUES_GROUP, event)
     except Exception:
         logger.exception("could not hand a push to the channel layer")
     try:

@@ -1,4 +1,4 @@
-"""Actions agents submit, the human decisions on them, and the reason-code catalog."""
+"""Actions agents submit, the human decisions on them, the reason-code catalog and the queues."""
 
 import uuid
 
@@ -49,6 +49,29 @@ class ReasonCode(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+
+class Queue(models.Model):
+    """A queue of actions and the people who work it: its members, and the members of its teams.
+
+    An action belongs to the queue its policy rule names (`Action.queue` holds the name); an action
+    whose rule names none belongs to the default queue, `Queue.DEFAULT_NAME`.
+    """
+
+    DEFAULT_NAME = "General"
+
+    name = models.CharField(max_length=64, unique=True)
+    slug = models.SlugField(max_length=64, unique=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="approval_queues"
+    )
+    teams = models.ManyToManyField("auth.Group", blank=True, related_name="approval_queues")
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class Action(models.Model):

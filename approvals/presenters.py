@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 
 from agents.selectors import breaker_open_trips
 from approvals import selectors
-from approvals.models import Action, Decision, DecisionKind, ReasonCode, Status
+from approvals.models import Action, Decision, DecisionKind, Queue, ReasonCode, Status
 from config.errors import NotFound
 from policies.money import format_money
 from sandbox.selectors import orders_by_id
@@ -46,6 +46,8 @@ class Viewer:
     user_id: int | None
     is_superuser: bool = False
     roles: frozenset[str] = field(default_factory=frozenset)
+    # Names of the queues this person works; None for every queue (superusers).
+    queues: frozenset[str] | None = field(default_factory=frozenset)
 
     @property
     def may_use_dashboard(self) -> bool:
@@ -58,12 +60,21 @@ class Viewer:
         # still decides (and refuses operators of the requesting agent).
         return self.is_superuser or action.approver_role in self.roles
 
+    def may_see_queue(self, queue: str) -> bool:
+        """`queue` as an action holds it: "" is the default queue."""
+        return self.queues is None or (queue or Queue.DEFAULT_NAME) in self.queues
+
 
 def viewer_for(user) -> Viewer:
     if user is None or not user.is_authenticated:
         return Viewer(user_id=None)
     roles = frozenset(user.groups.order_by("name").values_list("name", flat=True))
-    return Viewer(user_id=user.pk, is_superuser=user.is_superuser, roles=roles)
+    return Viewer(
+        user_id=user.pk,
+        is_superuser=user.is_superuser,
+        roles=roles,
+        queues=selectors.user_queue_names(user=user),
+    )
 
 
 def may_use_dashboard(user) -> bool:
@@ -174,27 +185,32 @@ def _split_codes(codes: list[ReasonCode]) -> dict[str, list[ReasonCode]]:
 
 
 def queue_context(viewer: Viewer) -> dict[str, Any]:
-    """Everything the queue page and the list partial show, in a fixed number of queries."""
-    awaiting = list(selectors.actions_awaiting_people())
+    """Everything the queue page and the list partial show, in a fixed number of queries: only the
+    actions of the viewer's queues."""
+    awaiting = list(selectors.actions_awaiting_people(queues=viewer.queues))
     pending = [a for a in awaiting if a.status == Status.PENDING]
     proposed = [a for a in awaiting if a.status != Status.PENDING]
-    recent = list(selectors.recent_actions())
+    recent = list(selectors.recent_actions(queues=viewer.queues))
     rows = action_rows(pending + proposed + recent, viewer)
     return {
         "pending": rows[: len(pending)],
         "proposed": rows[len(pending) : len(pending) + len(proposed)],
         "recent": rows[len(pending) + len(proposed) :],
         "viewer": viewer,
+        "queue_counts": selectors.queue_pending_counts(queues=viewer.queues),
         "breaker_trips": breaker_open_trips(),
         **_split_codes(selectors.reason_codes()),
     }
 
 
 def action_row_html(*, action_id: Any, viewer: Viewer) -> str:
-    """The row partial for one action as `viewer` sees it; empty if the action is gone."""
+    """The row partial for one action as `viewer` sees it; empty if the action is gone or lies
+    outside the viewer's queues."""
     try:
         action = selectors.action_get(action_id=action_id)
     except NotFound:
+        return ""
+    if not viewer.may_see_queue(action.queue):
         return ""
     (row,) = action_rows([action], viewer)
     context = {"row": row, "viewer": viewer, **_split_codes(selectors.reason_codes())}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 
-from approvals.models import Action, ReasonCode, Status
+from approvals.models import Action, Queue, ReasonCode, Status
 from config.errors import NotFound
 from escalations.selectors import escalation_latest_for_action
 from policies.engine import Decision as PolicyDecision
@@ -49,7 +49,73 @@ def action_get_for_principal(*, action_id: Any, principal) -> Action:
     agent = getattr(principal, "agent", None)
     if agent is not None:
         return action_get_for_agent(action_id=action_id, agent=agent)
-    return action_get(action_id=action_id)
+    return action_get_for_user(action_id=action_id, user=principal)
+
+
+# ---------------------------------------------------------------------------------------------
+# queues: a person sees and decides only the actions of the queues they belong to
+
+
+def queue_name_of(action: Action) -> str:
+    """The queue an action belongs to: its rule's, or the default queue when the rule named none."""
+    return action.queue or Queue.DEFAULT_NAME
+
+
+def user_queue_names(*, user) -> frozenset[str] | None:
+    """Names of the queues `user` works, as a member or through a team; None means every queue
+    (superusers), so that an action whose queue has no `Queue` row is never out of everyone's sight.
+    """
+    if user is None or not user.is_authenticated:
+        return frozenset()
+    if user.is_superuser:
+        return None
+    names = (
+        Queue.objects.filter(Q(members=user) | Q(teams__user=user))
+        .order_by("name")
+        .values_list("name", flat=True)
+        .distinct()
+    )
+    return frozenset(names)
+
+
+def _in_queues(qs: QuerySet[Action], queues: frozenset[str] | None) -> QuerySet[Action]:
+    if queues is None:
+        return qs
+    names = set(queues)
+    if Queue.DEFAULT_NAME in names:
+        names.add("")
+    return qs.filter(queue__in=sorted(names))
+
+
+def user_may_see(*, user, action: Action) -> bool:
+    queues = user_queue_names(user=user)
+    return queues is None or queue_name_of(action) in queues
+
+
+def action_get_for_user(*, action_id: Any, user) -> Action:
+    """People see only the actions of their queues; another queue's action reads as unknown, so a
+    queue's contents do not leak to people outside it."""
+    action = action_get(action_id=action_id)
+    if not user_may_see(user=user, action=action):
+        raise NotFound("No such action.", code="action_not_found")
+    return action
+
+
+def queue_pending_counts(*, queues: frozenset[str] | None) -> list[tuple[str, int]]:
+    """(queue name, pending actions) for every queue in `queues` (None: every queue), by name."""
+    pending = (
+        _in_queues(Action.objects.filter(status=Status.PENDING), queues)
+        .values("queue")
+        .annotate(n=Count("id"))
+        .order_by("queue")
+    )
+    counts: dict[str, int] = {}
+    for row in pending:
+        name = row["queue"] or Queue.DEFAULT_NAME
+        counts[name] = counts.get(name, 0) + row["n"]
+    known = Queue.objects.order_by("name").values_list("name", flat=True)
+    names = set(known if queues is None else queues) | set(counts)
+    return [(name, counts.get(name, 0)) for name in sorted(names)]
 
 
 def action_approvals(*, action: Action) -> list[dict[str, Any]]:
@@ -59,17 +125,17 @@ def action_approvals(*, action: Action) -> list[dict[str, Any]]:
     ]
 
 
-def actions_awaiting_people(*, limit: int = 400) -> QuerySet[Action]:
-    """Pending actions, recommendations and drafts, oldest first, in one query."""
-    return _with_relations(
-        Action.objects.filter(status__in=(Status.PENDING, *PROPOSED_STATUSES))
-    ).order_by("created_at", "id")[:limit]
+def actions_awaiting_people(
+    *, queues: frozenset[str] | None = None, limit: int = 400
+) -> QuerySet[Action]:
+    """Pending actions, recommendations and drafts of `queues` (None: all), oldest first."""
+    qs = Action.objects.filter(status__in=(Status.PENDING, *PROPOSED_STATUSES))
+    return _with_relations(_in_queues(qs, queues)).order_by("created_at", "id")[:limit]
 
 
-def recent_actions(*, limit: int = 50) -> QuerySet[Action]:
-    return _with_relations(
-        Action.objects.exclude(status__in=(Status.PENDING, *PROPOSED_STATUSES))
-    ).order_by("-updated_at", "-id")[:limit]
+def recent_actions(*, queues: frozenset[str] | None = None, limit: int = 50) -> QuerySet[Action]:
+    qs = Action.objects.exclude(status__in=(Status.PENDING, *PROPOSED_STATUSES))
+    return _with_relations(_in_queues(qs, queues)).order_by("-updated_at", "-id")[:limit]
 
 
 def action_escalation(*, action: Action) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -17,13 +18,14 @@ from typing import Any
 from celery import current_app
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from agents.breakers import breaker_apply
 from agents.models import Agent
 from approvals import live
 from approvals.executors import ExecutionFailed, executor_for
-from approvals.models import Action, Decision, DecisionKind, ReasonCode, Status
-from approvals.selectors import parse_action_id, policy_decision
+from approvals.models import Action, Decision, DecisionKind, Queue, ReasonCode, Status
+from approvals.selectors import parse_action_id, policy_decision, user_may_see
 from approvals.transitions import check_transition
 from audit.events import Verb
 from audit.services import Actor, audit_record
@@ -127,6 +129,16 @@ def _lock(action_id: Any) -> Action:
         )
     except Action.DoesNotExist as exc:
         raise NotFound("No such action.", code="action_not_found") from exc
+
+
+def _lock_for(action_id: Any, by) -> Action:
+    """Lock an action a person is about to decide. One outside their queues is as unknown to them
+    as a missing one (404 `action_not_found`), for writes as for reads: a refusal must not tell
+    them the action exists, nor its status or version."""
+    action = _lock(action_id)
+    if not user_may_see(user=by, action=action):
+        raise NotFound("No such action.", code="action_not_found")
+    return action
 
 
 def _move(action: Action, target: Status, *, actor: Actor, verb: Verb, data=None, request_id=""):
@@ -335,7 +347,7 @@ def action_approve(
 ) -> Action:
     """Record one approval; the action is approved (and enqueued) once it has enough."""
     with transaction.atomic(durable=True):
-        action = _lock(action_id)
+        action = _lock_for(action_id, by)
         _check_expected_version(action, expected_version)
         check_transition(action.status, Status.APPROVED)
         if action.status != Status.PENDING:
@@ -391,7 +403,7 @@ def action_reject(
     request_id: str = "",
 ) -> Action:
     with transaction.atomic(durable=True):
-        action = _lock(action_id)
+        action = _lock_for(action_id, by)
         _check_expected_version(action, expected_version)
         check_transition(action.status, Status.REJECTED)
         _check_may_decide(action, by)
@@ -494,8 +506,62 @@ def actions_requeue_stalled(*, older_than_seconds: int) -> int:
     return len(stalled)
 
 
-def supervisor_create(*, username: str, password: str, role: str = "supervisor") -> Any:
-    """A person who works the queue, in one of the roles (a Django group)."""
+def _queues_named(names: Sequence[str]) -> list[Queue]:
+    """The queues called `names`, in that order; an unknown name is refused with the known ones."""
+    wanted = [name.strip() for name in names if name.strip()]
+    found = {q.name: q for q in Queue.objects.filter(name__in=wanted).order_by("name")}
+    unknown = [name for name in wanted if name not in found]
+    if unknown:
+        known = list(Queue.objects.order_by("name").values_list("name", flat=True))
+        raise InvalidInput(
+            f"Unknown queue(s): {', '.join(unknown)}; known queues: "
+            f"{', '.join(known) or 'none (run load_demo or create one)'}.",
+            code="unknown_queue",
+            details={"unknown": unknown, "known": known},
+        )
+    return [found[name] for name in dict.fromkeys(wanted)]
+
+
+def queues_ensure(*, names: Sequence[str], actor: Actor) -> int:
+    """Create the queues called `names` that do not exist yet; how many were created."""
+    created = 0
+    with transaction.atomic():
+        for name in names:
+            queue, is_new = Queue.objects.get_or_create(name=name, defaults={"slug": slugify(name)})
+            if is_new:
+                created += 1
+                audit_record(
+                    actor=actor,
+                    verb=Verb.QUEUE_CREATED,
+                    object_type="queue",
+                    object_id=queue.pk,
+                    data={"name": name, "slug": queue.slug},
+                )
+    return created
+
+
+def queue_members_add(*, user, queue_names: Sequence[str], actor: Actor) -> list[str]:
+    """Make `user` a member of the named queues (already a member: nothing changes); the names of
+    the queues they newly joined."""
+    queues = _queues_named(queue_names)
+    with transaction.atomic():
+        joined = [q for q in queues if not q.members.filter(pk=user.pk).exists()]
+        for queue in joined:
+            queue.members.add(user)
+            audit_record(
+                actor=actor,
+                verb=Verb.QUEUE_MEMBER_ADDED,
+                object_type="queue",
+                object_id=queue.pk,
+                data={"queue": queue.name, "user": user.get_username()},
+            )
+    return [q.name for q in joined]
+
+
+def supervisor_create(
+    *, username: str, password: str, role: str = "supervisor", queues: Sequence[str] = ()
+) -> Any:
+    """A person who works the queues named `queues`, in one of the roles (a Django group)."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.contrib.auth.password_validation import validate_password
@@ -507,6 +573,7 @@ def supervisor_create(*, username: str, password: str, role: str = "supervisor")
         raise InvalidInput(
             f"Unknown role {role!r}; one of {', '.join(ROLES)}.", code="unknown_role"
         )
+    queue_objs = _queues_named(queues)
     user_model = get_user_model()
     if user_model.objects.filter(username=username).exists():
         raise Conflict(f"A user named {username!r} already exists.", code="user_exists")
@@ -518,12 +585,14 @@ def supervisor_create(*, username: str, password: str, role: str = "supervisor")
         user = user_model.objects.create_user(username=username, password=password)
         group, _ = Group.objects.get_or_create(name=role)
         user.groups.add(group)
+        for queue in queue_objs:
+            queue.members.add(user)
         audit_record(
             actor=Actor.system("cli"),
             verb=Verb.USER_CREATED,
             object_type="user",
             object_id=user.pk,
-            data={"username": username, "role": role},
+            data={"username": username, "role": role, "queues": [q.name for q in queue_objs]},
         )
     return user
 
@@ -536,8 +605,10 @@ PROPOSED = frozenset({Status.RECOMMENDED, Status.DRAFTED})
 _NOT_ADOPTABLE = frozenset({Mode.FORBIDDEN, Mode.READ_ONLY, Mode.ESCALATE})
 
 
-def _lock_proposed(action_id: Any, *, expected_version: int | None, drafts_only=False) -> Action:
-    action = _lock(action_id)
+def _lock_proposed(
+    action_id: Any, *, by, expected_version: int | None, drafts_only=False
+) -> Action:
+    action = _lock_for(action_id, by)
     _check_expected_version(action, expected_version)
     if action.status not in ({Status.DRAFTED} if drafts_only else PROPOSED):
         what = "a draft" if drafts_only else "a recommendation or a draft"
@@ -562,7 +633,9 @@ def action_edit(
     """A person changes a draft's params before adopting it. The agent's params stay as they were;
     `final_params` holds the edit, validated against the action type's schema."""
     with transaction.atomic(durable=True):
-        action = _lock_proposed(action_id, expected_version=expected_version, drafts_only=True)
+        action = _lock_proposed(
+            action_id, by=by, expected_version=expected_version, drafts_only=True
+        )
         _check_may_decide(action, by)
         reason = _reason_code(reason_code, kind=DecisionKind.EDIT, required=True)
         validate_params(
@@ -614,7 +687,7 @@ def action_adopt(
     approvals the adoption is the first and the action waits (`pending`) for another person.
     """
     with transaction.atomic(durable=True):
-        action = _lock_proposed(action_id, expected_version=expected_version)
+        action = _lock_proposed(action_id, by=by, expected_version=expected_version)
         _, authority = policy_decision(
             agent_name=action.agent.name,
             action_type=action.action_type.key,
@@ -676,7 +749,7 @@ def action_dismiss(
 ) -> Action:
     """A person drops a recommendation or a draft, with a reason code; nothing executes."""
     with transaction.atomic(durable=True):
-        action = _lock_proposed(action_id, expected_version=expected_version)
+        action = _lock_proposed(action_id, by=by, expected_version=expected_version)
         _check_may_decide(action, by)
         _close_by_person(
             action, by=by, kind=DecisionKind.DISMISS, status=Status.DISMISSED,

@@ -24,6 +24,8 @@ class Verb(StrEnum):
     BREAKER_TRIPPED = "breaker.tripped"
     BREAKER_RESET = "breaker.reset"
     USER_CREATED = "user.created"
+    QUEUE_CREATED = "queue.created"
+    QUEUE_MEMBER_ADDED = "queue.member_added"
     POLICY_PUBLISHED = "policy.published"
     POLICY_DRAFT_CREATED = "policy.draft_created"
     POLICY_DRAFT_DISCARDED = "policy.draft_discarded"

@@ -225,7 +225,8 @@ class DemoLogins:
 
 
 def demo_logins_ensure() -> DemoLogins:
-    """The demo supervisor (created once) and a fresh key for the demo agent.
+    """The demo supervisor (created once, a member of every demo queue) and a fresh key for the
+    demo agent.
 
     Keys are stored hashed and shown once, so every start issues a new one to print.
     """
@@ -233,11 +234,19 @@ def demo_logins_ensure() -> DemoLogins:
 
     from agents.models import Agent
     from agents.services import agent_create, agent_issue_key
-    from approvals.services import supervisor_create
+    from approvals.demo import DEMO_QUEUES, demo_queues_ensure
+    from approvals.services import queue_members_add, supervisor_create
+    from audit.services import Actor
 
+    demo_queues_ensure()
     user = get_user_model().objects.filter(username=DEMO_SUPERVISOR).first()
     if user is None:
-        user = supervisor_create(username=DEMO_SUPERVISOR, password=DEMO_SUPERVISOR_PASSWORD)
+        user = supervisor_create(
+            username=DEMO_SUPERVISOR, password=DEMO_SUPERVISOR_PASSWORD, queues=DEMO_QUEUES
+        )
+    else:
+        # A database from before queues existed: the demo supervisor works every demo queue.
+        queue_members_add(user=user, queue_names=DEMO_QUEUES, actor=Actor.system("run"))
     known = user.check_password(DEMO_SUPERVISOR_PASSWORD)
     agent = Agent.objects.filter(name=DEMO_AGENT).first()
     issued = agent_issue_key(agent_id=agent.pk) if agent else agent_create(name=DEMO_AGENT)

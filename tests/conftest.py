@@ -61,10 +61,16 @@ def agent(make_agent) -> AgentWithKey:
 
 @pytest.fixture
 def make_supervisor(db):
+    """make(username, role=..., queues=...): a person in `role` who works `queues` (by default
+    every demo queue, so a test about something else sees every action it submits)."""
+    from approvals.demo import DEMO_QUEUES, demo_queues_ensure
     from approvals.services import supervisor_create
 
-    def make(username: str = "alice", role: str = "supervisor"):
-        return supervisor_create(username=username, password=SUPERVISOR_PASSWORD, role=role)
+    def make(username: str = "alice", role: str = "supervisor", queues=DEMO_QUEUES):
+        demo_queues_ensure()
+        return supervisor_create(
+            username=username, password=SUPERVISOR_PASSWORD, role=role, queues=queues
+        )
 
     return make
 

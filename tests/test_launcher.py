@@ -144,12 +144,15 @@ def test_demo_logins_keep_the_supervisor_and_issue_a_new_working_key_each_start(
     from django.contrib.auth import get_user_model
 
     from agents.services import agent_for_key
+    from approvals.demo import DEMO_QUEUES
 
     first = launcher.demo_logins_ensure()
     second = launcher.demo_logins_ensure()
 
     assert (second.username, second.password) == ("supervisor", launcher.DEMO_SUPERVISOR_PASSWORD)
     assert get_user_model().objects.filter(username="supervisor").count() == 1
+    user = get_user_model().objects.get(username="supervisor")
+    assert sorted(user.approval_queues.values_list("name", flat=True)) == sorted(DEMO_QUEUES)
     assert first.api_key != second.api_key
     assert agent_for_key(raw_key=first.api_key).name == "support-bot"
     assert agent_for_key(raw_key=second.api_key).name == "support-bot"

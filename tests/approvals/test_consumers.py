@@ -142,3 +142,57 @@ async def test_a_signed_in_user_who_is_not_a_supervisor_is_refused(demo):
 def _flush_pushes():
     yield
     live.flush()
+
+
+def submit_credentials_reset(agent) -> str:
+    response = agent.client().post(
+        "/api/v1/actions/",
+        {"action_type": "credentials.reset", "params": {"customer_id": "CUS-1001"}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+async def connected_as(user) -> WebsocketCommunicator:
+    ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(user)), ORIGIN)
+    assert (await ws.connect())[0]
+    assert await ws.receive_json_from() == {"type": "hello"}
+    return ws
+
+
+async def test_a_refund_is_pushed_to_members_of_refunds_and_not_to_others(
+    demo, agent, make_supervisor
+):
+    # Arrange: one supervisor works Refunds, another only Account security
+    refunds = await database_sync_to_async(make_supervisor)("ref", queues=["Refunds"])
+    security = await database_sync_to_async(make_supervisor)("sec", queues=["Account security"])
+    refunds_ws, security_ws = await connected_as(refunds), await connected_as(security)
+
+    # Act: a refund (Refunds)
+    refund_id = await database_sync_to_async(submit_refund)(agent, "damaged")
+
+    # Assert: it reaches the member of Refunds; the other receives nothing within a second
+    assert (await next_push_for(refunds_ws, refund_id))["status"] == "pending"
+    assert await security_ws.receive_nothing(timeout=1.0)
+
+    # Act and assert: a credentials reset (Account security) goes the other way
+    reset_id = await database_sync_to_async(submit_credentials_reset)(agent)
+    assert (await next_push_for(security_ws, reset_id))["status"] == "pending"
+    assert await refunds_ws.receive_nothing(timeout=1.0)
+    await refunds_ws.disconnect()
+    await security_ws.disconnect()
+
+
+async def test_a_superuser_gets_the_pushes_of_every_queue(demo, agent):
+    root = await database_sync_to_async(get_user_model().objects.create_superuser)(
+        "root", password="x-long-enough-pass"
+    )
+    ws = await connected_as(root)
+
+    refund_id = await database_sync_to_async(submit_refund)(agent, "damaged")
+    reset_id = await database_sync_to_async(submit_credentials_reset)(agent)
+
+    assert (await next_push_for(ws, refund_id))["status"] == "pending"
+    assert (await next_push_for(ws, reset_id))["status"] == "pending"
+    await ws.disconnect()

@@ -593,11 +593,15 @@ class TestExecute:
         assert again is None
         assert verbs(action).count("action.execution_started") == 1
 
-    def test_an_action_type_without_executor_fails_with_no_executor(self, submit, supervisor):
+    def test_an_action_type_without_executor_fails_with_no_executor(
+        self, submit, supervisor, make_supervisor
+    ):
         action = submit(
             action_type="credentials.reset", params={"customer_id": "CUS-001", "channel": "email"}
         )
+        # A credential reset needs two approvals from different people.
         services.action_approve(action_id=action.pk, by=supervisor)
+        services.action_approve(action_id=action.pk, by=make_supervisor("bob"))
 
         with mock.patch.dict("approvals.executors._REGISTRY", clear=True):
             done = services.action_execute(action_id=action.pk)

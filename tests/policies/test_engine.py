@@ -94,10 +94,11 @@ class TestDemoRules:
         assert decision.approvals_required == 1
         assert decision.explanation.endswith("(no rule matched; default for order.cancel)")
 
-    def test_a_credentials_reset_always_needs_a_human(self, demo):
+    def test_a_credentials_reset_always_needs_two_people(self, demo):
         decision = decide("credentials.reset", params={"customer_id": "CUS-001"})
 
-        assert (decision.mode, decision.approvals_required) == (Mode.EXECUTE_GATED, 1)
+        assert (decision.mode, decision.approvals_required) == (Mode.EXECUTE_GATED, 2)
+        assert decision.queue == "Account security"
 
     def test_deleting_an_account_is_forbidden(self, demo):
         decision = decide("account.delete", params={"customer_id": "CUS-001"})

@@ -62,7 +62,8 @@ def history(submit) -> dict[str, Action]:
 
 @pytest.fixture
 def stricter_draft(history) -> PolicyVersion:
-    """v2: refunds over 25.00 need approval (were 50.00); credential resets need two people."""
+    """v2: refunds over 25.00 need approval (were 50.00); credential resets need one person (the
+    demo policy asks two)."""
     active = PolicyVersion.objects.get(is_active=True)
     draft = services.policy_draft_create(actor=ACTOR, based_on=active.number)
     rules = {r.name: r for r in draft.rules.all()}
@@ -74,7 +75,7 @@ def stricter_draft(history) -> PolicyVersion:
     )  # fmt: skip
     services.policy_rule_update(
         number=draft.number, rule_id=creds.pk,
-        spec={**creds.spec(), "approvals_required": 2}, actor=ACTOR,
+        spec={**creds.spec(), "approvals_required": 1}, actor=ACTOR,
     )  # fmt: skip
     return draft
 
@@ -139,14 +140,14 @@ def test_the_shifts_and_headlines_say_what_changes_in_plain_words(stricter_draft
 
     assert [s.sentence for s in report.shifts] == [
         "2 refund.issue: execute_limited -> execute_gated (1 approval) (45.00 EUR, 30.00 USD)",
-        "1 credentials.reset: execute_gated (1 approval) -> execute_gated (2 approvals) (no money)",
+        "1 credentials.reset: execute_gated (2 approvals) -> execute_gated (1 approval) (no money)",
     ]
     assert report.headlines() == [
         f"v{stricter_draft.number} would have gated 2 more refund.issue in the last 7 day(s), "
         "45.00 EUR, 30.00 USD at stake"
     ]
     assert [(e.action_type, e.before, e.after) for e in report.examples] == [
-        ("credentials.reset", "execute_gated (1 approval)", "execute_gated (2 approvals)"),
+        ("credentials.reset", "execute_gated (2 approvals)", "execute_gated (1 approval)"),
         ("refund.issue", "execute_limited", "execute_gated (1 approval)"),
         ("refund.issue", "execute_limited", "execute_gated (1 approval)"),
     ]

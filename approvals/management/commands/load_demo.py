@@ -1,4 +1,4 @@
-"""load_demo: the demo policy, reason codes, roles and sandbox orders. Idempotent."""
+"""load_demo: the demo policy, reason codes, roles, queues and sandbox orders. Idempotent."""
 
 from django.core.management.base import BaseCommand
 
@@ -6,7 +6,10 @@ from approvals.demo import demo_load
 
 
 class Command(BaseCommand):
-    help = "Load the demo catalog (action types, policy, reason codes, roles, orders). Idempotent."
+    help = (
+        "Load the demo catalog (action types, policy, reason codes, roles, queues, orders). "
+        "Idempotent."
+    )
 
     def handle(self, *args, **options):
         result = demo_load()
@@ -14,6 +17,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 "demo loaded: "
                 f"{result['policies_published']} policy version(s) published, "
+                f"{result['queues_created']} queue(s) created, "
                 f"{result['orders_created']} order(s) created, "
                 f"{result['breakers_saved']} breaker(s) saved"
             )
