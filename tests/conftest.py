@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -173,9 +174,44 @@ def celery_worker_process(test_database_name, tmp_path_factory) -> Iterator[subp
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("celery worker did not start:\n" + log.read_text()[-3000:])
             time.sleep(0.2)
+        _worker_running.set()
         yield proc
     finally:
+        _worker_running.clear()
         _stop(proc)
+
+
+_worker_running = threading.Event()
+
+
+def _worker_is_busy() -> bool:
+    import redis
+
+    from approvals.models import Action, Status
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    queued = broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE) + broker.hlen("unacked")
+    return bool(queued) or Action.objects.filter(status=Status.EXECUTING).exists()
+
+
+@pytest.fixture(autouse=True)
+def _settle_worker_before_flush(request, _django_db_helper):
+    """Once the session's Celery worker runs, it executes what any later test enqueues. Let it
+    finish before the database is flushed: a worker transaction still open while the flush's
+    TRUNCATE takes its locks can deadlock and leave the next test with this one's rows.
+
+    Depending on pytest-django's `_django_db_helper` sets this up after it, so it tears down first.
+    """
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker and marker.kwargs.get("transaction")) or (
+        "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
+    )
+    if not (transactional and _worker_running.is_set()):
+        return
+    deadline = time.monotonic() + 30
+    while _worker_is_busy() and time.monotonic() < deadline:
+        time.sleep(0.1)
 
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):
