@@ -9,14 +9,14 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from agents.breakers import breaker_save
-from approvals.models import Queue, ReasonCode
+from approvals.models import Queue, ReasonCode, Role
 from approvals.services import queues_ensure
 from audit.services import Actor
 from policies.models import Mode, PolicyVersion, Rule
 from policies.services import RULE_FIELDS, action_type_upsert, policy_publish
 from sandbox.services import demo_orders_ensure
 
-ROLES = ("supervisor", "senior_supervisor", "qa_reviewer", "policy_admin", "auditor")
+ROLES = tuple(Role.values)
 # The queues the demo rules route to, and the default queue of actions whose rule names none.
 DEMO_QUEUES = ("Refunds", "Account security", "Escalations", Queue.DEFAULT_NAME)
 

@@ -6,6 +6,16 @@ from django.conf import settings
 from django.db import models
 
 
+class Role(models.TextChoices):
+    """What a person may do: each role is a Django group of the same name."""
+
+    SUPERVISOR = "supervisor", "Supervisor"
+    SENIOR_SUPERVISOR = "senior_supervisor", "Senior supervisor"
+    QA_REVIEWER = "qa_reviewer", "QA reviewer"
+    POLICY_ADMIN = "policy_admin", "Policy admin"
+    AUDITOR = "auditor", "Auditor"
+
+
 class Status(models.TextChoices):
     SUBMITTED = "submitted", "Submitted"
     BLOCKED = "blocked", "Blocked"

@@ -16,6 +16,10 @@ from datetime import timedelta
 from typing import Any
 
 from celery import current_app
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -24,7 +28,7 @@ from agents.breakers import breaker_apply
 from agents.models import Agent
 from approvals import live
 from approvals.executors import ExecutionFailed, executor_for
-from approvals.models import Action, Decision, DecisionKind, Queue, ReasonCode, Status
+from approvals.models import Action, Decision, DecisionKind, Queue, ReasonCode, Role, Status
 from approvals.selectors import parse_action_id, policy_decision, user_may_see
 from approvals.transitions import check_transition
 from audit.events import Verb
@@ -562,16 +566,9 @@ def supervisor_create(
     *, username: str, password: str, role: str = "supervisor", queues: Sequence[str] = ()
 ) -> Any:
     """A person who works the queues named `queues`, in one of the roles (a Django group)."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
-    from django.contrib.auth.password_validation import validate_password
-    from django.core.exceptions import ValidationError
-
-    from approvals.demo import ROLES
-
-    if role not in ROLES:
+    if role not in Role.values:
         raise InvalidInput(
-            f"Unknown role {role!r}; one of {', '.join(ROLES)}.", code="unknown_role"
+            f"Unknown role {role!r}; one of {', '.join(Role.values)}.", code="unknown_role"
         )
     queue_objs = _queues_named(queues)
     user_model = get_user_model()

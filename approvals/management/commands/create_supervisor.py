@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from approvals.demo import ROLES
+from approvals.models import Role
 from approvals.services import supervisor_create
 from config.errors import ApplicationError
 
@@ -16,7 +16,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("username")
         parser.add_argument("--password", required=True)
-        parser.add_argument("--role", default="supervisor", choices=ROLES)
+        parser.add_argument("--role", default="supervisor", choices=Role.values)
         parser.add_argument(
             "--queues",
             default="",
