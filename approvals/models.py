@@ -36,6 +36,19 @@ class Status(models.TextChoices):
     ROLLBACK_FAILED = "rollback_failed", "Rollback failed"
 
 
+class Priority(models.IntegerChoices):
+    """How urgent an action is for its reviewers; the queue sorts by it, then by SLA due time."""
+
+    LOW = 10, "Low"
+    NORMAL = 20, "Normal"
+    HIGH = 30, "High"
+    URGENT = 40, "Urgent"
+
+
+# Statuses in which an action waits for a person (the queue page lists these).
+AWAITING_STATUSES = ("pending", "recommended", "drafted")
+
+
 class DecisionKind(models.TextChoices):
     APPROVE = "approve", "Approve"
     REJECT = "reject", "Reject"
@@ -122,6 +135,16 @@ class Action(models.Model):
     approvals_required = models.PositiveSmallIntegerField(default=0)
     approver_role = models.CharField(max_length=64, blank=True)
     queue = models.CharField(max_length=64, blank=True)
+    priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
+    # When a person should have decided; set for actions that wait for one (rule SLA or default).
+    sla_due_at = models.DateTimeField(null=True, blank=True)
+
+    # Who is reviewing the action now. A claim past `claim_expires_at` is no claim at all.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
 
     result = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
@@ -152,6 +175,17 @@ class Action(models.Model):
                 condition=models.Q(status="pending"),
                 name="action_pending_queue",
             ),
+            # Keyset pagination of the queue page: one index per sort order, awaiting actions only.
+            models.Index(
+                fields=["sla_due_at", "id"],
+                condition=models.Q(status__in=AWAITING_STATUSES),
+                name="action_awaiting_sla",
+            ),
+            models.Index(
+                fields=["-priority", "sla_due_at", "id"],
+                condition=models.Q(status__in=AWAITING_STATUSES),
+                name="action_awaiting_priority",
+            ),
             models.Index(fields=["agent", "created_at"], name="action_agent_created"),
             models.Index(fields=["status", "updated_at"], name="action_status_updated"),
         ]
@@ -162,6 +196,12 @@ class Action(models.Model):
     @property
     def effective_params(self) -> dict:
         return self.final_params if self.final_params is not None else self.params
+
+    def claim_holder_id(self, now) -> int | None:
+        """The id of the person whose claim is live at `now`, or None."""
+        if self.claimed_by_id and self.claim_expires_at and self.claim_expires_at > now:
+            return self.claimed_by_id
+        return None
 
 
 class Decision(models.Model):

@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import current_app
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
@@ -28,7 +29,17 @@ from agents.breakers import breaker_apply
 from agents.models import Agent
 from approvals import live
 from approvals.executors import ExecutionFailed, executor_for
-from approvals.models import Action, Decision, DecisionKind, Queue, ReasonCode, Role, Status
+from approvals.models import (
+    AWAITING_STATUSES,
+    Action,
+    Decision,
+    DecisionKind,
+    Priority,
+    Queue,
+    ReasonCode,
+    Role,
+    Status,
+)
 from approvals.selectors import parse_action_id, policy_decision, user_may_see
 from approvals.transitions import check_transition
 from audit.events import Verb
@@ -64,6 +75,10 @@ class IdempotencyKeyReused(ApplicationError):
 
 class StaleVersion(Conflict):
     default_code = "stale_version"
+
+
+class ClaimedByOther(Conflict):
+    default_code = "claimed_by_other"
 
 
 @dataclass(frozen=True)
@@ -149,6 +164,8 @@ def _move(action: Action, target: Status, *, actor: Actor, verb: Verb, data=None
     before = action.status
     check_transition(before, target)
     action.status = target
+    if target not in AWAITING_STATUSES:
+        _clear_claim(action)  # nobody reviews what no longer waits for a person
     action.version += 1
     action.save()
     audit_record(
@@ -187,7 +204,31 @@ def _check_expected_version(action: Action, expected_version: int | None) -> Non
         )
 
 
+def _claim_refusal(action: Action, *, now) -> ClaimedByOther:
+    holder = action.claimed_by.get_username()
+    until = action.claim_expires_at
+    return ClaimedByOther(
+        f"{holder} is reviewing this action (claimed until {until:%H:%M:%S} UTC).",
+        details={"claimed_by": holder, "claim_expires_at": until.isoformat()},
+    )
+
+
+def _check_claim(action: Action, user) -> None:
+    """Someone else's live claim keeps everybody else's hands off the action until it ends."""
+    now = timezone.now()
+    holder = action.claim_holder_id(now)
+    if holder is not None and holder != user.pk:
+        raise _claim_refusal(action, now=now)
+
+
+def _clear_claim(action: Action) -> None:
+    action.claimed_by = None
+    action.claimed_at = None
+    action.claim_expires_at = None
+
+
 def _check_may_decide(action: Action, user, role: str | None = None) -> None:
+    _check_claim(action, user)
     role = role or action.approver_role
     if not user.is_superuser and not user.groups.filter(name=role).exists():
         raise Forbidden(
@@ -280,6 +321,23 @@ def _listing_amount(value: Any) -> int | None:
     return None
 
 
+def _priority(context: dict[str, Any]) -> Priority:
+    """The agent may say how urgent an action is (`context.priority`: low, normal, high or
+    urgent); anything else reads as normal. It only orders the queue: it never changes a decision.
+    """
+    stated = context.get("priority")
+    if not isinstance(stated, str):
+        return Priority.NORMAL
+    return {p.label.lower(): p for p in Priority}.get(stated.lower(), Priority.NORMAL)
+
+
+def _sla_due_at(now, decision: PolicyDecision, status: Status):
+    if status not in AWAITING_STATUSES:
+        return None
+    seconds = decision.sla_seconds or settings.COUNTERSIGN["DEFAULT_SLA_SECONDS"]
+    return now + timedelta(seconds=seconds)
+
+
 def _create_decided_action(
     *, agent, action_type, params, context, intent, callback_url, idempotency_key, request_hash,
     decision: PolicyDecision, request_id,
@@ -310,6 +368,8 @@ def _create_decided_action(
         approvals_required=decision.approvals_required,
         approver_role=decision.approver_role,
         queue=decision.queue,
+        priority=_priority(context),
+        sla_due_at=_sla_due_at(now, decision, target),
         decided_at=now if target != Status.PENDING else None,
     )
     audit_record(
@@ -376,8 +436,10 @@ def action_approve(
             "required": action.approvals_required,
         }
         if approvals < action.approvals_required:
+            # The next approver must be someone else: the first one's claim would only hold them up.
+            _clear_claim(action)
             action.version += 1
-            action.save(update_fields=["version", "updated_at"])
+            action.save()
             audit_record(
                 actor=Actor.user(by.pk),
                 verb=Verb.ACTION_APPROVAL_RECORDED,
@@ -487,6 +549,119 @@ def action_execute(*, action_id: Any) -> Action | None:
             _move(action, Status.FAILED, actor=Actor.system("worker"),
                   verb=Verb.ACTION_FAILED, data={"error": error})  # fmt: skip
     return action
+
+
+# ---------------------------------------------------------------------------------------------
+# claims: who is reviewing an action now. A claim is not a decision: it leaves `version` alone, so
+# the version a reviewer decides on stays the one they saw; `updated_at` orders claim pushes.
+
+
+def _claim_seconds() -> int:
+    return settings.COUNTERSIGN["CLAIM_SECONDS"]
+
+
+def _may_take_over(user) -> bool:
+    return user.is_superuser or user.groups.filter(name=Role.SENIOR_SUPERVISOR).exists()
+
+
+def action_claim(*, action_id: Any, by, takeover_reason: str = "", request_id: str = "") -> Action:
+    """Claim an action that waits for a person, for `CLAIM_SECONDS`; claiming it again renews.
+
+    Someone else's live claim is refused with who holds it and until when, unless a senior
+    supervisor takes it over with a reason (audited, and the holder sees it live).
+    """
+    takeover_reason = takeover_reason.strip()
+    with transaction.atomic(durable=True):
+        action = _lock_for(action_id, by)
+        if action.status not in AWAITING_STATUSES:
+            raise Conflict(
+                f"An action that is {action.status} is not waiting for a person.",
+                code="not_awaiting",
+                details={"status": action.status},
+            )
+        now = timezone.now()
+        holder = action.claim_holder_id(now)
+        data: dict[str, Any] = {}
+        if holder is not None and holder != by.pk:
+            if not takeover_reason:
+                raise _claim_refusal(action, now=now)
+            if not _may_take_over(by):
+                raise Forbidden(
+                    "Only a senior supervisor can take over someone else's claim.",
+                    code="takeover_needs_senior",
+                )
+            verb = Verb.ACTION_CLAIM_TAKEN_OVER
+            data = {"previous": action.claimed_by.get_username(), "reason": takeover_reason}
+        else:
+            verb = None if holder == by.pk else Verb.ACTION_CLAIMED
+        if verb is not None:
+            action.claimed_at = now
+        action.claimed_by = by
+        action.claim_expires_at = now + timedelta(seconds=_claim_seconds())
+        action.save(update_fields=["claimed_by", "claimed_at", "claim_expires_at", "updated_at"])
+        if verb is not None:  # a renewal is not news for the audit log
+            audit_record(
+                actor=Actor.user(by.pk),
+                verb=verb,
+                object_type="action",
+                object_id=action.pk,
+                data={"expires_at": action.claim_expires_at.isoformat(), **data},
+                request_id=request_id,
+            )
+        _on_commit_push(action)
+    return action
+
+
+def action_release(*, action_id: Any, by, request_id: str = "") -> Action:
+    """Give up one's own claim. Releasing an action nobody holds changes nothing; someone else's
+    live claim is theirs to release (409 `claimed_by_other`)."""
+    with transaction.atomic(durable=True):
+        action = _lock_for(action_id, by)
+        now = timezone.now()
+        holder = action.claim_holder_id(now)
+        if holder is None:
+            return action
+        if holder != by.pk:
+            raise _claim_refusal(action, now=now)
+        _clear_claim(action)
+        action.save(update_fields=["claimed_by", "claimed_at", "claim_expires_at", "updated_at"])
+        audit_record(
+            actor=Actor.user(by.pk),
+            verb=Verb.ACTION_RELEASED,
+            object_type="action",
+            object_id=action.pk,
+            request_id=request_id,
+        )
+        _on_commit_push(action)
+    return action
+
+
+def actions_release_expired_claims(*, limit: int = 500) -> int:
+    """Clear claims that ran out, so every dashboard shows the action free again (beat)."""
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        expired = list(
+            Action.objects.select_for_update(skip_locked=True)
+            .filter(
+                status__in=AWAITING_STATUSES, claimed_by__isnull=False, claim_expires_at__lte=now
+            )
+            .order_by("claim_expires_at", "id")[:limit]
+        )
+        for action in expired:
+            holder = action.claimed_by_id
+            _clear_claim(action)
+            action.save(
+                update_fields=["claimed_by", "claimed_at", "claim_expires_at", "updated_at"]
+            )
+            audit_record(
+                actor=Actor.system("sweeper"),
+                verb=Verb.ACTION_RELEASED,
+                object_type="action",
+                object_id=action.pk,
+                data={"expired": True, "claimed_by": holder},
+            )
+            _on_commit_push(action)
+    return len(expired)
 
 
 def actions_requeue_stalled(*, older_than_seconds: int) -> int:

@@ -16,3 +16,8 @@ def sweep_stalled_actions() -> int:
     return services.actions_requeue_stalled(
         older_than_seconds=settings.COUNTERSIGN["STALL_AFTER_SECONDS"]
     )
+
+
+@shared_task(name="approvals.tasks.release_expired_claims")
+def release_expired_claims() -> int:
+    return services.actions_release_expired_claims()

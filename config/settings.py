@@ -185,6 +185,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "approvals.tasks.sweep_stalled_actions",
         "schedule": env.float("SWEEP_INTERVAL_SECONDS", default=30.0),
     },
+    "release-expired-claims": {
+        "task": "approvals.tasks.release_expired_claims",
+        "schedule": env.float("CLAIM_SWEEP_INTERVAL_SECONDS", default=15.0),
+    },
 }
 
 COUNTERSIGN = {
@@ -192,6 +196,10 @@ COUNTERSIGN = {
     "STALL_AFTER_SECONDS": env.int("STALL_AFTER_SECONDS", default=60),
     "WAIT_MAX_SECONDS": env.int("WAIT_MAX_SECONDS", default=60),
     "WAIT_DEFAULT_SECONDS": 30,
+    # An action waiting for a person whose rule names no SLA is due this long after submission.
+    "DEFAULT_SLA_SECONDS": env.int("DEFAULT_SLA_SECONDS", default=4 * 3600),
+    # Opening an action claims it for this long; the reviewer's page renews it while open.
+    "CLAIM_SECONDS": env.int("CLAIM_SECONDS", default=300),
 }
 
 SESSION_COOKIE_HTTPONLY = True
