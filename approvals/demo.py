@@ -9,8 +9,8 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from agents.breakers import breaker_save
-from approvals.models import Queue, ReasonCode, Role
-from approvals.services import queues_ensure
+from approvals.models import Queue, Role
+from approvals.services import queues_ensure, reason_code_save
 from audit.services import Actor
 from policies.models import Mode, PolicyVersion, Rule
 from policies.services import RULE_FIELDS, action_type_upsert, policy_publish
@@ -212,10 +212,8 @@ def demo_load() -> dict[str, int]:
     with transaction.atomic():
         for name in ROLES:
             Group.objects.get_or_create(name=name)
-        for code, label, kinds in REASON_CODES:
-            ReasonCode.objects.update_or_create(
-                code=code, defaults={"label": label, "kinds": kinds, "is_active": True}
-            )
+    for code, label, kinds in REASON_CODES:
+        reason_code_save(code=code, label=label, kinds=kinds, actor=Actor.system("load_demo"))
     published = 0
     if not _active_rules_match(DEMO_RULES):
         policy_publish(rules=DEMO_RULES, note="demo policy", actor=Actor.system("load_demo"))

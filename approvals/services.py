@@ -770,6 +770,63 @@ def supervisor_create(
 
 
 # ---------------------------------------------------------------------------------------------
+# the reason-code catalog: codes are retired, never deleted (decisions keep pointing at them)
+
+
+def reason_code_save(
+    *, code: str, label: str, kinds: Sequence[str], is_active: bool = True, actor: Actor
+) -> ReasonCode:
+    """Create or change one reason code: its label, the decision kinds that may use it and
+    whether people can still pick it. Audited with what it was before."""
+    if not code or slugify(code) != code:
+        raise InvalidInput(
+            f"{code!r} is not a usable code: use lowercase letters, digits and dashes.",
+            code="invalid_reason_code",
+        )
+    label = label.strip()
+    if not label:
+        raise InvalidInput("A reason code needs a label people can read.", code="invalid_label")
+    unknown = sorted(set(kinds) - set(DecisionKind.values))
+    if unknown or not kinds:
+        raise InvalidInput(
+            f"Kinds must be some of {', '.join(DecisionKind.values)}"
+            + (f"; unknown: {', '.join(unknown)}." if unknown else "."),
+            code="invalid_kinds",
+            details={"unknown": unknown},
+        )
+    kinds = [k for k in DecisionKind.values if k in set(kinds)]
+    with transaction.atomic(durable=True):
+        reason = ReasonCode.objects.select_for_update().filter(code=code).first()
+        before = (
+            None
+            if reason is None
+            else {"label": reason.label, "kinds": reason.kinds, "is_active": reason.is_active}
+        )
+        after = {"label": label[:120], "kinds": kinds, "is_active": is_active}
+        if before == after:
+            return reason
+        reason, _ = ReasonCode.objects.update_or_create(code=code, defaults=after)
+        audit_record(
+            actor=actor,
+            verb=Verb.REASON_CODE_SAVED,
+            object_type="reason_code",
+            object_id=reason.pk,
+            data={"code": code, "before": before, "after": after},
+        )
+    return reason
+
+
+def reason_code_set_active(*, code: str, is_active: bool, actor: Actor) -> ReasonCode:
+    """Retire a code (people can no longer pick it; past decisions keep it) or bring it back."""
+    reason = ReasonCode.objects.filter(code=code).first()
+    if reason is None:
+        raise NotFound(f"No reason code {code!r}.", code="reason_code_not_found")
+    return reason_code_save(
+        code=code, label=reason.label, kinds=reason.kinds, is_active=is_active, actor=actor
+    )
+
+
+# ---------------------------------------------------------------------------------------------
 # recommendations and drafts: a person adopts, edits (drafts) or dismisses what an agent proposed
 
 PROPOSED = frozenset({Status.RECOMMENDED, Status.DRAFTED})
