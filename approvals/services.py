@@ -564,6 +564,24 @@ def _may_take_over(user) -> bool:
     return user.is_superuser or user.groups.filter(name=Role.SENIOR_SUPERVISOR).exists()
 
 
+def _check_may_claim(action: Action, user) -> None:
+    """A claim keeps everybody else's hands off an action, so only someone who could decide it (or
+    a senior supervisor, who may take claims over) may hold one: not a QA reviewer or an auditor
+    who happens to see the queue, nor an operator of the requesting agent."""
+    role = action.approver_role
+    if not (_may_take_over(user) or user.groups.filter(name=role).exists()):
+        raise Forbidden(
+            f"Claiming this action needs the {role!r} role.",
+            code="missing_role",
+            details={"role": role},
+        )
+    if action.agent.operators.filter(pk=user.pk).exists():
+        raise Forbidden(
+            "You operate the agent that requested this action, so you cannot review it.",
+            code="own_request",
+        )
+
+
 def action_claim(*, action_id: Any, by, takeover_reason: str = "", request_id: str = "") -> Action:
     """Claim an action that waits for a person, for `CLAIM_SECONDS`; claiming it again renews.
 
@@ -579,6 +597,7 @@ def action_claim(*, action_id: Any, by, takeover_reason: str = "", request_id: s
                 code="not_awaiting",
                 details={"status": action.status},
             )
+        _check_may_claim(action, by)
         now = timezone.now()
         holder = action.claim_holder_id(now)
         data: dict[str, Any] = {}
@@ -899,6 +918,7 @@ def action_adopt(
         if authority.mode == Mode.EXECUTE_GATED and authority.approvals_required > 1:
             action.approvals_required = authority.approvals_required
             action.approver_role = role
+            _clear_claim(action)  # the second approver is someone else: the adopter's claim goes
             data.update(approvals=1, required=authority.approvals_required)
             _move(action, Status.PENDING, actor=actor, verb=Verb.ACTION_ADOPTED, data=data,
                   request_id=request_id)  # fmt: skip
