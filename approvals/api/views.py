@@ -155,7 +155,9 @@ class ActionDismissView(_DecisionView):
 
 
 class ActionEditView(APIView):
-    """Change a draft's params (with a reason code of kind `edit`) before adopting it."""
+    """Change the params of a draft (before adopting it) or of a pending action (approve with
+    changes: the policy decides again on the new params, and the edit is the editor's approval),
+    with a reason code of kind `edit`."""
 
     permission_classes = [IsAuthenticated, IsHuman]
 

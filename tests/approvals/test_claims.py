@@ -283,8 +283,11 @@ class TestClaimAndDecisions:
             lambda pk, by: services.action_reject(
                 action_id=pk, by=by, reason_code="outside-policy"
             ),
+            lambda pk, by: services.action_edit(
+                action_id=pk, by=by, params=refund_params(11000), reason_code="amount-corrected"
+            ),
         ],
-        ids=["approve", "reject"],
+        ids=["approve", "reject", "edit"],
     )
     def test_nobody_but_the_holder_decides_while_a_claim_is_live(
         self, submit, supervisor, bob, decide
