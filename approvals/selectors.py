@@ -19,7 +19,7 @@ PROPOSED_STATUSES = (Status.RECOMMENDED, Status.DRAFTED)
 
 
 def _with_relations(qs: QuerySet[Action]) -> QuerySet[Action]:
-    return qs.select_related("agent", "action_type", "policy_version")
+    return qs.select_related("agent", "action_type", "policy_version", "claimed_by")
 
 
 def parse_action_id(action_id: Any) -> uuid.UUID:

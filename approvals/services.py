@@ -243,6 +243,34 @@ def _check_may_decide(action: Action, user, role: str | None = None) -> None:
         )
 
 
+def _approval_count(action: Action) -> tuple[int, bool]:
+    """How many approvals count towards `approvals_required`, and whether fresh eyes saw the params.
+
+    Four eyes over edits: approvals given before the latest edit were for other params and no
+    longer count, except the latest editor's own (editing is approving with changes). And an edited
+    action also needs an approval, given after the latest edit, from someone who edited none of it:
+    nobody gets an action approved on edits of their own alone. Without edits, every approval counts
+    and the second condition holds.
+    """
+    decisions = list(
+        action.decisions.filter(kind__in=[*APPROVAL_KINDS, DecisionKind.EDIT]).order_by(
+            "created_at", "id"
+        )
+    )
+    edits = [d for d in decisions if d.kind == DecisionKind.EDIT]
+    approvals = [d for d in decisions if d.kind in APPROVAL_KINDS]
+    if not edits:
+        return len({d.by_id for d in approvals}), True
+    latest = edits[-1]
+    editors = {d.by_id for d in edits}
+    counted = {
+        d.by_id
+        for d in approvals
+        if d.action_version > latest.action_version or d.by_id == latest.by_id
+    }
+    return len(counted), bool(counted - editors)
+
+
 # ---------------------------------------------------------------------------------------------
 # use cases
 
@@ -419,7 +447,11 @@ def action_approve(
         _check_may_decide(action, by)
         reason = _reason_code(reason_code, kind=DecisionKind.APPROVE, required=False)
         if action.decisions.filter(kind__in=APPROVAL_KINDS, by=by).exists():
-            raise Conflict("You already approved this action.", code="already_approved")
+            raise Conflict(
+                "You already approved this action (editing it counts as approving it); "
+                "someone else must approve it now.",
+                code="already_approved",
+            )
         Decision.objects.create(
             action=action,
             kind=DecisionKind.APPROVE,
@@ -428,14 +460,14 @@ def action_approve(
             note=note,
             action_version=action.version,
         )
-        approvals = action.decisions.filter(kind__in=APPROVAL_KINDS).count()
+        approvals, fresh_eyes = _approval_count(action)
         data = {
             "reason_code": reason_code,
             "note": note,
             "approvals": approvals,
             "required": action.approvals_required,
         }
-        if approvals < action.approvals_required:
+        if approvals < action.approvals_required or not fresh_eyes:
             # The next approver must be someone else: the first one's claim would only hold them up.
             _clear_claim(action)
             action.version += 1
@@ -564,6 +596,24 @@ def _may_take_over(user) -> bool:
     return user.is_superuser or user.groups.filter(name=Role.SENIOR_SUPERVISOR).exists()
 
 
+def _check_may_claim(action: Action, user) -> None:
+    """A claim keeps everybody else's hands off an action, so only someone who could decide it (or
+    a senior supervisor, who may take claims over) may hold one: not a QA reviewer or an auditor
+    who happens to see the queue, nor an operator of the requesting agent."""
+    role = action.approver_role
+    if not (_may_take_over(user) or user.groups.filter(name=role).exists()):
+        raise Forbidden(
+            f"Claiming this action needs the {role!r} role.",
+            code="missing_role",
+            details={"role": role},
+        )
+    if action.agent.operators.filter(pk=user.pk).exists():
+        raise Forbidden(
+            "You operate the agent that requested this action, so you cannot review it.",
+            code="own_request",
+        )
+
+
 def action_claim(*, action_id: Any, by, takeover_reason: str = "", request_id: str = "") -> Action:
     """Claim an action that waits for a person, for `CLAIM_SECONDS`; claiming it again renews.
 
@@ -579,6 +629,7 @@ def action_claim(*, action_id: Any, by, takeover_reason: str = "", request_id: s
                 code="not_awaiting",
                 details={"status": action.status},
             )
+        _check_may_claim(action, by)
         now = timezone.now()
         holder = action.claim_holder_id(now)
         data: dict[str, Any] = {}
@@ -827,23 +878,21 @@ def reason_code_set_active(*, code: str, is_active: bool, actor: Actor) -> Reaso
 
 
 # ---------------------------------------------------------------------------------------------
-# recommendations and drafts: a person adopts, edits (drafts) or dismisses what an agent proposed
+# recommendations and drafts: a person adopts, edits or dismisses what an agent proposed; edits of
+# pending actions (approve with changes) live here too, as they share the draft's edit
 
 PROPOSED = frozenset({Status.RECOMMENDED, Status.DRAFTED})
 # What the policy may still say about a proposal's params that no adoption can override.
 _NOT_ADOPTABLE = frozenset({Mode.FORBIDDEN, Mode.READ_ONLY, Mode.ESCALATE})
 
 
-def _lock_proposed(
-    action_id: Any, *, by, expected_version: int | None, drafts_only=False
-) -> Action:
+def _lock_proposed(action_id: Any, *, by, expected_version: int | None) -> Action:
     action = _lock_for(action_id, by)
     _check_expected_version(action, expected_version)
-    if action.status not in ({Status.DRAFTED} if drafts_only else PROPOSED):
-        what = "a draft" if drafts_only else "a recommendation or a draft"
+    if action.status not in PROPOSED:
         raise Conflict(
-            f"An action that is {action.status} is not {what}.",
-            code="not_a_draft" if drafts_only else "not_a_proposal",
+            f"An action that is {action.status} is not a recommendation or a draft.",
+            code="not_a_proposal",
             details={"status": action.status},
         )
     return action
@@ -859,12 +908,23 @@ def action_edit(
     expected_version: int | None = None,
     request_id: str = "",
 ) -> Action:
-    """A person changes a draft's params before adopting it. The agent's params stay as they were;
-    `final_params` holds the edit, validated against the action type's schema."""
+    """A person changes the params of a draft (before adopting it) or of a pending action
+    ("approve with changes"). The agent's `params` stay as they were; `final_params` holds the
+    edit, validated against the action type's schema; a reason code of kind `edit` is required.
+
+    A pending action's edit is also asked of the policy again, and is its editor's approval: see
+    `_edit_pending`.
+    """
     with transaction.atomic(durable=True):
-        action = _lock_proposed(
-            action_id, by=by, expected_version=expected_version, drafts_only=True
-        )
+        action = _lock_for(action_id, by)
+        _check_expected_version(action, expected_version)
+        if action.status not in (Status.DRAFTED, Status.PENDING):
+            raise Conflict(
+                f"An action that is {action.status} is neither a draft nor pending: it cannot be "
+                "edited.",
+                code="not_a_draft",
+                details={"status": action.status},
+            )
         _check_may_decide(action, by)
         reason = _reason_code(reason_code, kind=DecisionKind.EDIT, required=True)
         validate_params(
@@ -873,6 +933,11 @@ def action_edit(
             params=params,
         )
         before = action.effective_params
+        data: dict[str, Any] = {
+            "before": before, "after": params, "reason_code": reason_code, "note": note,
+        }  # fmt: skip
+        if action.status == Status.PENDING:
+            data["authority"] = _edit_pending(action, by=by, params=params)
         Decision.objects.create(
             action=action,
             kind=DecisionKind.EDIT,
@@ -881,6 +946,16 @@ def action_edit(
             note=note,
             action_version=action.version,
         )
+        if action.status == Status.PENDING:
+            if not action.decisions.filter(kind__in=APPROVAL_KINDS, by=by).exists():
+                Decision.objects.create(
+                    action=action,
+                    kind=DecisionKind.APPROVE,
+                    by=by,
+                    action_version=action.version,
+                )
+            data["approvals"], _ = _approval_count(action)
+            data["required"] = action.approvals_required
         action.final_params = params
         action.amount = _listing_amount(params.get("amount"))
         action.currency = str(params.get("currency", ""))[:3]
@@ -892,11 +967,66 @@ def action_edit(
             verb=Verb.ACTION_EDITED,
             object_type="action",
             object_id=action.pk,
-            data={"before": before, "after": params, "reason_code": reason_code, "note": note},
+            data=data,
             request_id=request_id,
         )
         _on_commit_push(action)
     return action
+
+
+def _edit_pending(action: Action, *, by, params: dict[str, Any]) -> dict[str, Any]:
+    """Give a pending action the authority its edited params need; that authority, for the audit.
+
+    The policy is asked about the new params as if the agent had sent them. What it forbids, keeps
+    read-only or escalates cannot be approved with changes (403 `policy_refuses`, nothing changes).
+    Otherwise the action keeps waiting under the stricter of its authority and the new one:
+    - approvals: the larger of the current number and the new rule's, at least 1;
+    - role and queue: the new rule's when it gates the action: the params now fall under that
+      rule, so its role approves them (the editor must hold it too, as an adopter must) and its
+      queue holds them (routing follows the params). A rule that would not wait for a person names
+      no reviewers, so the action keeps its role and queue;
+    - rule, explanation and policy version: the new decision's, so reviewers see what now gates it.
+    The edit releases the editor's claim: the next approver is someone else. The caller records
+    the edit as its editor's approval too (unless they already approved); `_approval_count` holds
+    the four eyes.
+    """
+    _, authority = policy_decision(
+        agent_name=action.agent.name,
+        action_type=action.action_type.key,
+        params=params,
+        context=action.context,
+    )
+    if authority.mode in _NOT_ADOPTABLE:
+        raise Forbidden(
+            f"The policy does not let these params execute: {authority.explanation}",
+            code="policy_refuses",
+            details={"mode": authority.mode, "rule": authority.rule_name},
+        )
+    gates = authority.mode == Mode.EXECUTE_GATED
+    role = (authority.approver_role if gates else "") or action.approver_role
+    if role != action.approver_role:
+        _check_may_decide(action, by, role=role)
+    required = max(action.approvals_required, authority.approvals_required, 1)
+    explanation = authority.explanation
+    if not gates or authority.approvals_required < required:
+        explanation = f"{explanation}; edited while pending: needs {required} approval(s)"
+    action.approvals_required = required
+    action.approver_role = role
+    if gates:
+        action.queue = authority.queue
+    action.rule_id = authority.rule_id
+    action.rule_name = authority.rule_name
+    action.explanation = explanation[:500]
+    action.policy_version_id = authority.policy_version_id
+    _clear_claim(action)
+    return {
+        "mode": authority.mode,
+        "rule": authority.rule_name,
+        "policy_version": authority.policy_version,
+        "approvals_required": required,
+        "approver_role": role,
+        "queue": action.queue,
+    }
 
 
 def action_adopt(
@@ -956,6 +1086,7 @@ def action_adopt(
         if authority.mode == Mode.EXECUTE_GATED and authority.approvals_required > 1:
             action.approvals_required = authority.approvals_required
             action.approver_role = role
+            _clear_claim(action)  # the second approver is someone else: the adopter's claim goes
             data.update(approvals=1, required=authority.approvals_required)
             _move(action, Status.PENDING, actor=actor, verb=Verb.ACTION_ADOPTED, data=data,
                   request_id=request_id)  # fmt: skip

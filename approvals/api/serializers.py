@@ -1,5 +1,6 @@
 """Small input and output serializers for the actions API. No business logic lives here."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -71,6 +72,13 @@ class EditInput(DecisionInput):
     params = JSONObjectField()
 
 
+class ClaimInput(StrictSerializer):
+    # Only needed to take over someone else's live claim (senior supervisors).
+    takeover_reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=500
+    )
+
+
 class DecisionOutput(serializers.Serializer):
     mode = serializers.CharField()
     rule = serializers.CharField(source="rule_name", allow_blank=True)
@@ -97,6 +105,11 @@ class DecisionSummaryOutput(serializers.Serializer):
     queue = serializers.CharField(allow_blank=True)
 
 
+class ClaimOutput(serializers.Serializer):
+    claimed_by = serializers.CharField(allow_null=True)
+    claim_expires_at = serializers.DateTimeField(allow_null=True)
+
+
 class EscalationOutput(serializers.Serializer):
     id = serializers.IntegerField()
     tier = serializers.CharField(allow_blank=True)
@@ -107,14 +120,15 @@ class ActionOutput(serializers.ModelSerializer):
     action_type = serializers.CharField(source="action_type.key")
     agent = serializers.CharField(source="agent.name")
     decision = serializers.SerializerMethodField()
+    claim = serializers.SerializerMethodField()
     effective_params = serializers.JSONField()
 
     class Meta:
         model = Action
         fields = [
             "id", "status", "version", "action_type", "agent", "params", "final_params",
-            "effective_params", "context", "intent", "callback_url", "decision", "result", "error",
-            "attempts", "created_at", "updated_at", "decided_at", "execution_started_at",
+            "effective_params", "context", "intent", "callback_url", "decision", "claim", "result",
+            "error", "attempts", "created_at", "updated_at", "decided_at", "execution_started_at",
             "finished_at",
         ]  # fmt: skip
 
@@ -128,6 +142,18 @@ class ActionOutput(serializers.ModelSerializer):
             "approvals_required": action.approvals_required,
             "approver_role": action.approver_role,
             "queue": action.queue,
+        }
+
+    @extend_schema_field(ClaimOutput)
+    def get_claim(self, action: Action) -> dict:
+        """Who reviews the action now; a claim that ran out reads as nobody's."""
+        if action.claim_holder_id(timezone.now()) is None:
+            return {"claimed_by": None, "claim_expires_at": None}
+        return {
+            "claimed_by": action.claimed_by.get_username(),
+            "claim_expires_at": serializers.DateTimeField().to_representation(
+                action.claim_expires_at
+            ),
         }
 
 

@@ -19,6 +19,10 @@ urlpatterns = [
         "actions/<str:action_id>/dismiss/", views.ActionDismissView.as_view(), name="action-dismiss"
     ),
     path("actions/<str:action_id>/edit/", views.ActionEditView.as_view(), name="action-edit"),
+    path("actions/<str:action_id>/claim/", views.ActionClaimView.as_view(), name="action-claim"),
+    path(
+        "actions/<str:action_id>/release/", views.ActionReleaseView.as_view(), name="action-release"
+    ),
     path("reason-codes/", views.ReasonCodeListView.as_view(), name="reason-codes"),
     path("policy/check/", views.PolicyCheckView.as_view(), name="policy-check"),
     path("breakers/", breakers.BreakerListView.as_view(), name="breaker-list"),

@@ -13,6 +13,7 @@ from approvals.api.serializers import (
     ActionOutput,
     ActionResponse,
     ActionSubmitInput,
+    ClaimInput,
     DecisionInput,
     DecisionOutput,
     EditInput,
@@ -154,7 +155,9 @@ class ActionDismissView(_DecisionView):
 
 
 class ActionEditView(APIView):
-    """Change a draft's params (with a reason code of kind `edit`) before adopting it."""
+    """Change the params of a draft (before adopting it) or of a pending action (approve with
+    changes: the policy decides again on the new params, and the edit is the editor's approval),
+    with a reason code of kind `edit`."""
 
     permission_classes = [IsAuthenticated, IsHuman]
 
@@ -171,6 +174,38 @@ class ActionEditView(APIView):
             note=data.get("note", ""),
             expected_version=data.get("expected_version"),
             request_id=request_id(request),
+        )
+        return action_response(selectors.action_get(action_id=action.pk))
+
+
+class ActionClaimView(APIView):
+    """Claim an action that waits for a person, or renew one's claim; a senior supervisor takes
+    over someone else's live claim by giving a `takeover_reason`."""
+
+    permission_classes = [IsAuthenticated, IsHuman]
+
+    @extend_schema(request=ClaimInput, responses=ActionResponse, summary="Claim an action")
+    def post(self, request, action_id):
+        payload = ClaimInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        action = services.action_claim(
+            action_id=action_id,
+            by=request.user,
+            takeover_reason=payload.validated_data["takeover_reason"],
+            request_id=request_id(request),
+        )
+        return action_response(selectors.action_get(action_id=action.pk))
+
+
+class ActionReleaseView(APIView):
+    """Give up one's claim on an action (nobody's claim: nothing changes)."""
+
+    permission_classes = [IsAuthenticated, IsHuman]
+
+    @extend_schema(request=None, responses=ActionResponse, summary="Release one's claim")
+    def post(self, request, action_id):
+        action = services.action_release(
+            action_id=action_id, by=request.user, request_id=request_id(request)
         )
         return action_response(selectors.action_get(action_id=action.pk))
 
