@@ -97,21 +97,24 @@ class DiffRow:
 _ABSENT = "—"
 
 
+def _shown_param(name: str, params: Mapping[str, Any]) -> str:
+    """A param as plain text; an amount in minor units also reads as money, so 12000 is not
+    mistaken for twelve thousand dollars."""
+    if name not in params:
+        return _ABSENT
+    if name == "amount" and _money(params):
+        return f"{params[name]} ({_money(params)})"
+    return _shown(params[name])
+
+
 def param_rows(params: Mapping[str, Any]) -> list[ParamRow]:
-    return [ParamRow(name, _shown(value)) for name, value in params.items()]
+    return [ParamRow(name, _shown_param(name, params)) for name in params]
 
 
 def params_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[DiffRow]:
     """Every field of either side, in the order of `old` then the fields only `new` has."""
     names = list(old) + [name for name in new if name not in old]
-    return [
-        DiffRow(
-            name,
-            _shown(old[name]) if name in old else _ABSENT,
-            _shown(new[name]) if name in new else _ABSENT,
-        )
-        for name in names
-    ]
+    return [DiffRow(name, _shown_param(name, old), _shown_param(name, new)) for name in names]
 
 
 # ---------------------------------------------------------------------------------------------

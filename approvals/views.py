@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import json
 
@@ -202,10 +203,9 @@ def action_page(request, viewer, action_id):
                 action_id=action.pk, by=request.user, request_id=request_id(request)
             )
         action = _page_action(viewer, request, action_id)
-    edit = None
-    if request.GET.get("edit") and action.status in detail.EDITABLE_STATUSES:
-        edit = detail.edit_form(action)
-    page = detail.action_page(action, viewer, edit=edit)
+    page = detail.action_page(action, viewer)
+    if request.GET.get("edit") and page.panel.can_edit:  # the queue page's `e` key comes here
+        page = dataclasses.replace(page, edit=detail.edit_form(action))
     return render(request, detail.PAGE_TEMPLATE, {"page": page})
 
 

@@ -469,6 +469,32 @@ def test_edit_param_1_opens_the_form_prefilled_with_the_effective_params(draft, 
     assert "Amount (minor units)" in html
 
 
+def test_edit_param_1_opens_no_form_while_someone_else_reviews_it(
+    draft, supervisor, make_supervisor
+):
+    services.action_claim(action_id=draft.pk, by=supervisor)
+    bob = browser_for(make_supervisor("bob"))
+
+    html = bob.get(url(draft) + "?edit=1").content.decode()
+
+    assert 'id="edit-form"' not in html
+    assert 'id="action-edit" aria-labelledby="edit-title" hidden' in html
+
+
+def test_the_panel_partial_is_what_a_push_refreshes(submit, alice, supervisor):
+    action = submit(12000)
+    claimed = services.action_claim(action_id=action.pk, by=supervisor)
+
+    response = alice.get(url(action, "page/panel/"), **HTMX)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.lstrip().startswith('<section id="action-panel"')
+    assert 'id="claim-mine"' in html
+    assert 'id="lineage"' not in html
+    assert fresh(action).claim_expires_at == claimed.claim_expires_at  # reading claims nothing
+
+
 def test_invalid_values_re_render_the_form_with_per_field_messages(draft, alice):
     response = post(
         alice,
@@ -526,7 +552,7 @@ def test_the_confirm_step_shows_the_diff_and_what_the_policy_would_require(draft
     assert 'id="edit-confirm"' in html
     assert re.search(
         r'<tr class="changed" data-field="amount"><th scope="row">amount</th>'
-        r'<td class="old">3000</td><td class="new">60000</td>',
+        r'<td class="old">3000 \(30.00 USD\)</td><td class="new">60000 \(600.00 USD\)</td>',
         html,
     )
     assert '<tr class="same" data-field="order_id">' in html
@@ -573,7 +599,7 @@ def test_editing_a_draft_end_to_end_keeps_the_original_and_shows_the_diff(draft,
     assert edited.version == draft.version + 1
     assert "What would execute (edited)" in html
     assert re.search(r'id="fact-amount"[^>]*>25\.00 USD<', html)
-    assert '<td class="old">3000</td><td class="new">2500</td>' in html
+    assert '<td class="old">3000 (30.00 USD)</td><td class="new">2500 (25.00 USD)</td>' in html
     assert 'data-verb="action.edited"' in html
     assert "edited the params" in html
 
