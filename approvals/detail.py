@@ -9,6 +9,7 @@ whatever the number of audit events, decisions or earlier actions.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -617,6 +618,8 @@ def params_from_form(
                 params[name] = int(raw.strip())
             elif widget == "number":
                 number = float(raw.strip())
+                if not math.isfinite(number):
+                    raise ValueError(raw)
                 params[name] = int(number) if number.is_integer() else number
             elif widget in ("select", "json"):
                 params[name] = json.loads(raw)
@@ -668,7 +671,7 @@ class PolicyOutlook:
 class EditStep:
     """The edit area: the form (with errors) or the confirm step (diff, outlook, reason)."""
 
-    step: str  # "form" or "confirm"
+    step: str  # "form", "confirm", or "refused" (the viewer may not edit it now)
     fields: Sequence[FormField] = ()
     errors: Sequence[str] = ()
     diff: Sequence[DiffRow] = ()

@@ -185,9 +185,10 @@ def _page_render(request, viewer, action_id, *, message="", code="", status=200,
 def _refusal(exc: ApplicationError) -> tuple[str, str]:
     if exc.code == "stale_version":
         return (
-            "This action changed since you opened it: "
-            f"{exc.message} It is now {exc.details.get('status', 'changed')} "
-            f"(version {exc.details.get('current_version', '?')}); review the fresh state below.",
+            "This action changed since you opened it: it is now "
+            f"{exc.details.get('status', 'changed')} at version "
+            f"{exc.details.get('current_version', '?')}; review the fresh state below and decide "
+            "again.",
             exc.code,
         )
     return exc.message, exc.code
@@ -335,6 +336,14 @@ def page_edit(request, viewer, action_id):
     the form with errors or the confirm step with the diff and what the policy would now say),
     then POST `step=confirm` with a reason code, which saves the edit through the service."""
     action = _page_action(viewer, request, action_id)
+    if not detail.action_panel(action, viewer).can_edit:
+        step = detail.EditStep(
+            step="refused",
+            message="You cannot edit this action now: it is not pending or a draft, someone else "
+            "is reviewing it, or it needs a role you do not have.",
+            message_code="not_editable",
+        )
+        return _edit_answer(request, viewer, action, step, status=409)
     if request.method == "GET":
         return _edit_answer(request, viewer, action, detail.edit_form(action))
     try:
@@ -349,7 +358,10 @@ def page_edit(request, viewer, action_id):
         form = detail.edit_form(action, values=values, version=version)
         return _edit_answer(request, viewer, action, form)
     if step != "confirm":
-        answer, _ = detail.edit_review(action, request.POST, version=version)
+        try:
+            answer, _ = detail.edit_review(action, request.POST, version=version)
+        except ApplicationError as exc:  # the policy could not be asked about the new params
+            answer = detail.edit_form(action, general=[exc.message], version=version)
         return _edit_answer(
             request, viewer, action, answer, status=200 if answer.step == "confirm" else 400
         )

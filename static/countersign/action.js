@@ -91,7 +91,7 @@
   }
 
   async function heartbeat() {
-    if (!claimedByMe() || document.visibilityState === "hidden") return;
+    if (!claimedByMe()) return; // a tab in the background still holds the review it opened
     const body = new FormData();
     body.append("csrfmiddlewaretoken", csrfToken());
     try {

@@ -477,9 +477,12 @@ def test_edit_param_1_opens_no_form_while_someone_else_reviews_it(
     bob = browser_for(make_supervisor("bob"))
 
     html = bob.get(url(draft) + "?edit=1").content.decode()
+    form = bob.get(url(draft, "page/edit/"), **HTMX)
 
     assert 'id="edit-form"' not in html
     assert 'id="action-edit" aria-labelledby="edit-title" hidden' in html
+    assert form.status_code == 409
+    assert "You cannot edit this action now" in form.content.decode()
 
 
 def test_the_panel_partial_is_what_a_push_refreshes(submit, alice, supervisor):
