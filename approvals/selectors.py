@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db.models import Count, Q, QuerySet
 
-from approvals.models import Action, Queue, ReasonCode, Status
+from agents.models import Agent
+from approvals.models import Action, Decision, Queue, ReasonCode, Status
 from config.errors import NotFound
 from escalations.selectors import escalation_latest_for_action
 from policies.engine import Decision as PolicyDecision
@@ -164,3 +167,69 @@ def policy_decision(
 def reason_codes(*, kind: str | None = None) -> list[ReasonCode]:
     codes = ReasonCode.objects.filter(is_active=True).order_by("code")
     return [c for c in codes if kind is None or not c.kinds or kind in c.kinds]
+
+
+# ---------------------------------------------------------------------------------------------
+# the action page: what one action's reviewer reads about it, each a single query
+
+
+def action_get_for_page(*, action_id: Any, user) -> Action:
+    """One action of the viewer's queues with everything its page header shows joined in (the
+    claim holder too); 404 outside their queues, as for `action_get_for_user`."""
+    try:
+        action = (
+            _with_relations(Action.objects.all())
+            .select_related("claimed_by")
+            .get(pk=parse_action_id(action_id))
+        )
+    except Action.DoesNotExist as exc:
+        raise NotFound("No such action.", code="action_not_found") from exc
+    if not user_may_see(user=user, action=action):
+        raise NotFound("No such action.", code="action_not_found")
+    return action
+
+
+def action_decisions(*, action: Action) -> list[Decision]:
+    """Every human decision on `action`, oldest first, with who made it and the reason code."""
+    return list(
+        Decision.objects.filter(action=action)
+        .select_related("by", "reason_code")
+        .order_by("created_at", "id")
+    )
+
+
+def actions_for_customer(
+    *,
+    customer_external_id: str,
+    order_ids: Sequence[str],
+    queues: frozenset[str] | None,
+    exclude_id: Any = None,
+    limit: int = 20,
+) -> list[Action]:
+    """Actions about one customer (on one of their orders, or naming them in params), of the
+    viewer's queues only, newest first: other queues' actions do not leak through a customer."""
+    about = Q(params__customer_id=customer_external_id) if customer_external_id else Q(pk=None)
+    if order_ids:
+        about |= Q(order_ref__in=sorted(order_ids))
+    qs = _in_queues(Action.objects.filter(about), queues)
+    if exclude_id is not None:
+        qs = qs.exclude(pk=exclude_id)
+    return list(_with_relations(qs).order_by("-created_at", "-id")[:limit])
+
+
+def usernames_by_id(*, user_ids: Iterable[Any]) -> dict[str, str]:
+    """{str(user id): username} for the audit log's user actors, in one query."""
+    ids = sorted({int(i) for i in user_ids if str(i).isdigit()})
+    if not ids:
+        return {}
+    users = get_user_model().objects.filter(pk__in=ids).order_by("pk")
+    return {str(u.pk): u.get_username() for u in users}
+
+
+def agent_names_by_id(*, agent_ids: Iterable[Any]) -> dict[str, str]:
+    """{str(agent id): name} for the audit log's agent actors, in one query."""
+    ids = sorted({str(i) for i in agent_ids if i})
+    if not ids:
+        return {}
+    rows = Agent.objects.filter(pk__in=ids).order_by("pk").values_list("pk", "name")
+    return {str(pk): name for pk, name in rows}

@@ -15,3 +15,14 @@ urlpatterns = [
     path("actions/<uuid:action_id>/edit/", views.edit, name="edit"),
     path("breakers/<int:breaker_id>/reset/", views.breaker_reset, name="breaker-reset"),
 ]
+
+# The action page (issue 4); its endpoints answer the page's partials, not queue rows.
+urlpatterns += [
+    path("actions/<uuid:action_id>/", views.action_page, name="action"),
+    path("actions/<uuid:action_id>/page/panel/", views.page_panel, name="page-panel"),
+    path("actions/<uuid:action_id>/page/claim/", views.page_claim, name="page-claim"),
+    path("actions/<uuid:action_id>/page/release/", views.page_release, name="page-release"),
+    path("actions/<uuid:action_id>/page/takeover/", views.page_takeover, name="page-takeover"),
+    path("actions/<uuid:action_id>/page/edit/", views.page_edit, name="page-edit"),
+    path("actions/<uuid:action_id>/page/decide/<str:kind>/", views.page_decide, name="page-decide"),
+]

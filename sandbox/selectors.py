@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Sum, Value
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -93,3 +93,33 @@ def derived_values(*, params: Mapping[str, Any], now: datetime | None = None) ->
             return {}
         return {"customer_tier": row["tier"], "customer_refunds_24h": row["recent"]}
     return {}
+
+
+# ---------------------------------------------------------------------------------------------
+# what a reviewer sees about an action's target, in a fixed number of queries
+
+
+def order_with_ledger(*, order_id: str) -> Order | None:
+    """The order with its customer, payments and refunds (three queries), or None."""
+    if not order_id:
+        return None
+    return (
+        Order.objects.select_related("customer")
+        .prefetch_related(
+            Prefetch("payments", queryset=Payment.objects.order_by("created_at", "id")),
+            Prefetch("refunds", queryset=Refund.objects.order_by("created_at", "id")),
+        )
+        .filter(order_id=order_id)
+        .first()
+    )
+
+
+def customer_get(*, external_id: str) -> Customer | None:
+    if not external_id:
+        return None
+    return Customer.objects.filter(external_id=external_id).first()
+
+
+def customer_order_ids(*, customer: Customer) -> list[str]:
+    orders = Order.objects.filter(customer=customer).order_by("order_id")
+    return list(orders.values_list("order_id", flat=True))
