@@ -15,6 +15,13 @@ class Role(models.TextChoices):
     POLICY_ADMIN = "policy_admin", "Policy admin"
     AUDITOR = "auditor", "Auditor"
 
+    @classmethod
+    def granting(cls, role: str) -> frozenset[str]:
+        """The roles that may act where `role` is asked for: a senior supervisor may do whatever
+        a supervisor may."""
+        seniors = {cls.SUPERVISOR: {cls.SENIOR_SUPERVISOR}}.get(role, set())
+        return frozenset({role, *(str(r) for r in seniors)})
+
 
 class Status(models.TextChoices):
     SUBMITTED = "submitted", "Submitted"

@@ -227,10 +227,14 @@ def _clear_claim(action: Action) -> None:
     action.claim_expires_at = None
 
 
+def _holds_role(user, role: str) -> bool:
+    return user.groups.filter(name__in=sorted(Role.granting(role))).exists()
+
+
 def _check_may_decide(action: Action, user, role: str | None = None) -> None:
     _check_claim(action, user)
     role = role or action.approver_role
-    if not user.is_superuser and not user.groups.filter(name=role).exists():
+    if not user.is_superuser and not _holds_role(user, role):
         raise Forbidden(
             f"Deciding this action needs the {role!r} role.",
             code="missing_role",
@@ -601,7 +605,7 @@ def _check_may_claim(action: Action, user) -> None:
     a senior supervisor, who may take claims over) may hold one: not a QA reviewer or an auditor
     who happens to see the queue, nor an operator of the requesting agent."""
     role = action.approver_role
-    if not (_may_take_over(user) or user.groups.filter(name=role).exists()):
+    if not (_may_take_over(user) or _holds_role(user, role)):
         raise Forbidden(
             f"Claiming this action needs the {role!r} role.",
             code="missing_role",

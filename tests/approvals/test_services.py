@@ -356,6 +356,14 @@ class TestApprove:
         assert refused.value.code == "missing_role"
         assert Action.objects.get(pk=action.pk).status == Status.PENDING
 
+    def test_a_senior_supervisor_may_approve_what_a_supervisor_may(self, submit, make_supervisor):
+        action = submit(12000)
+        senior = make_supervisor("sam", role="senior_supervisor")
+
+        services.action_approve(action_id=action.pk, by=senior)
+
+        assert Action.objects.get(pk=action.pk).status == Status.APPROVED
+
     def test_an_operator_of_the_agent_cannot_approve_its_action(self, submit, agent, supervisor):
         agent.agent.operators.add(supervisor)
         action = submit(12000)
