@@ -112,12 +112,16 @@ def _submission_fingerprint(
 # on-commit side effects
 
 
-def _on_commit_push(action: Action) -> None:
+def _on_commit_push(action: Action, previous_status: str | None = None) -> None:
     payload = {
         "action_id": str(action.pk),
         "status": action.status,
         "version": action.version,
         "queue": action.queue,
+        # Claims change `updated_at`, not the version: consumers key their render cache on both.
+        "updated_at": action.updated_at.isoformat() if action.updated_at else "",
+        # Live per-queue counts apply the move from this status to `status` (same: no move).
+        "previous_status": str(previous_status or action.status),
     }
     transaction.on_commit(lambda: live.publish_action_changed(payload))
 
@@ -176,7 +180,7 @@ def _move(action: Action, target: Status, *, actor: Actor, verb: Verb, data=None
         data={"from": before, "to": str(target), **(data or {})},
         request_id=request_id,
     )
-    _on_commit_push(action)
+    _on_commit_push(action, previous_status=before)
 
 
 def _reason_code(code: str | None, *, kind: DecisionKind, required: bool) -> ReasonCode | None:
@@ -394,7 +398,7 @@ def _create_decided_action(
             reason=decision.explanation,
             actor=Actor.system("policy"),
         )
-    _on_commit_push(action)
+    _on_commit_push(action, previous_status=Status.SUBMITTED)
     if target == Status.APPROVED:
         _on_commit_execute(action)
     return action
@@ -928,3 +932,4 @@ def action_dismiss(
             verb=Verb.ACTION_DISMISSED, reason_code=reason_code, note=note, request_id=request_id,
         )  # fmt: skip
     return action
+
