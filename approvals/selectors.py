@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
@@ -24,7 +25,7 @@ PROPOSED_STATUSES = (Status.RECOMMENDED, Status.DRAFTED)
 
 
 def _with_relations(qs: QuerySet[Action]) -> QuerySet[Action]:
-    return qs.select_related("agent", "action_type", "policy_version")
+    return qs.select_related("agent", "action_type", "policy_version", "claimed_by")
 
 
 def parse_action_id(action_id: Any) -> uuid.UUID:
@@ -247,6 +248,18 @@ def actions_awaiting_page(
     rows = rows[:limit]
     return AwaitingPage(
         actions=rows, next_cursor=_cursor_encode(rows[-1], filters.sort) if more else ""
+    )
+
+
+def action_is_batchable(action: Action) -> bool:
+    """Low risk enough to decide together with others from the queue page: pending, one approval,
+    never edited, and no larger than `COUNTERSIGN["BATCH_MAX_AMOUNT"]` (minor units)."""
+    limit = settings.COUNTERSIGN.get("BATCH_MAX_AMOUNT", 50000)
+    return (
+        action.status == Status.PENDING
+        and action.approvals_required == 1
+        and action.final_params is None
+        and (action.amount is None or action.amount <= limit)
     )
 
 

@@ -58,7 +58,7 @@ async def test_a_supervisor_gets_a_submitted_action_pushed_as_an_escaped_row(
     ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(supervisor)), ORIGIN)
     connected, _ = await ws.connect()
     assert connected
-    assert await ws.receive_json_from() == {"type": "hello"}
+    assert (await ws.receive_json_from())["type"] == "hello"
 
     # Act: an agent submits a refund whose reason carries markup
     action_id = await database_sync_to_async(submit_refund)(agent, '<script>alert("x")</script>')
@@ -157,7 +157,7 @@ def submit_credentials_reset(agent) -> str:
 async def connected_as(user) -> WebsocketCommunicator:
     ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(user)), ORIGIN)
     assert (await ws.connect())[0]
-    assert await ws.receive_json_from() == {"type": "hello"}
+    assert (await ws.receive_json_from())["type"] == "hello"
     return ws
 
 
@@ -196,3 +196,107 @@ async def test_a_superuser_gets_the_pushes_of_every_queue(demo, agent):
     assert (await next_push_for(ws, refund_id))["status"] == "pending"
     assert (await next_push_for(ws, reset_id))["status"] == "pending"
     await ws.disconnect()
+
+
+# ------------------------------------------------------------------------ sequence numbers
+
+
+async def test_hello_carries_the_current_sequence_number_of_each_queue_group(
+    demo, agent, make_supervisor
+):
+    refunds = await database_sync_to_async(make_supervisor)("ref", queues=["Refunds"])
+    await database_sync_to_async(submit_refund)(agent, "damaged")
+    await database_sync_to_async(live.flush)()
+    expected = await database_sync_to_async(live.group_seqs)(["queue.refunds"])
+
+    ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(refunds)), ORIGIN)
+    assert (await ws.connect())[0]
+    hello = await ws.receive_json_from()
+
+    assert hello == {"type": "hello", "seqs": expected}
+    assert expected["queue.refunds"] >= 1
+    await ws.disconnect()
+
+
+async def test_pushes_of_a_group_carry_consecutive_sequence_numbers(demo, agent, make_supervisor):
+    refunds = await database_sync_to_async(make_supervisor)("ref", queues=["Refunds"])
+    ws = await connected_as(refunds)
+
+    first = await next_push_for(ws, await database_sync_to_async(submit_refund)(agent, "a"))
+    second = await next_push_for(ws, await database_sync_to_async(submit_refund)(agent, "b"))
+
+    assert first["group"] == second["group"] == "queue.refunds"
+    assert second["seq"] == first["seq"] + 1
+    assert (first["queue"], first["previous_status"]) == ("Refunds", "submitted")
+    await ws.disconnect()
+
+
+async def test_an_event_the_viewer_may_not_see_still_arrives_as_a_skip(
+    demo, agent, make_supervisor
+):
+    # Arrange: an action of a queue whose name shares its slug (and group) with Refunds
+    from approvals.models import Action
+
+    refunds = await database_sync_to_async(make_supervisor)("ref", queues=["Refunds"])
+    ws = await connected_as(refunds)
+    action_id = await database_sync_to_async(submit_refund)(agent, "a")
+    await next_push_for(ws, action_id)
+    await database_sync_to_async(Action.objects.filter(pk=action_id).update)(queue="Refunds!")
+
+    # Act: a change of it is published to the shared group
+    await database_sync_to_async(live.publish_action_changed)(
+        {"action_id": action_id, "status": "pending", "version": 1, "queue": "Refunds!",
+         "updated_at": "x", "previous_status": "pending"}
+    )  # fmt: skip
+
+    # Assert: no row, but the sequence number, so the page sees no gap
+    message = await ws.receive_json_from(timeout=5)
+    assert message["type"] == "skip"
+    assert message["group"] == "queue.refunds"
+    assert isinstance(message["seq"], int)
+    assert "html" not in message
+    await ws.disconnect()
+
+
+# ------------------------------------------------------------------------ render once
+
+
+async def test_one_push_is_rendered_once_for_every_dashboard_of_the_process(
+    demo, agent, make_supervisor
+):
+    from approvals.consumers import rows
+
+    alice = await database_sync_to_async(make_supervisor)("alice2")
+    bob = await database_sync_to_async(make_supervisor)("bob2")
+    sockets = [await connected_as(alice), await connected_as(bob), await connected_as(alice)]
+    renders = rows.renders
+
+    action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
+    messages = [await next_push_for(ws, action_id) for ws in sockets]
+
+    assert len({m["html"] for m in messages}) == 1
+    assert rows.renders == renders + 1
+    for ws in sockets:
+        await ws.disconnect()
+
+
+async def test_the_row_cache_renders_a_key_once_while_concurrent_callers_wait():
+    from approvals.consumers import RowCache
+
+    cache = RowCache(size=2)
+    calls = []
+
+    async def render():
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        return ("<tr></tr>", "Refunds")
+
+    results = await asyncio.gather(*(cache.get(("a", 1, "t"), render) for _ in range(5)))
+    again = await cache.get(("a", 1, "t"), render)
+    await cache.get(("b", 1, "t"), render)
+    await cache.get(("c", 1, "t"), render)  # the oldest key falls out
+    await cache.get(("a", 1, "t"), render)
+
+    assert results == [("<tr></tr>", "Refunds")] * 5
+    assert again == ("<tr></tr>", "Refunds")
+    assert len(calls) == 4
