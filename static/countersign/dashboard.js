@@ -401,16 +401,6 @@
     }
   });
 
-  // Clear the last refusal when a decision is sent, not when it succeeds: the push for a decided
-  // row can replace the form before its own answer arrives, and events from a detached form never
-  // reach the document.
-  document.addEventListener("htmx:beforeRequest", function (event) {
-    const form = event.detail.elt;
-    if (form.matches && form.matches(ROW_FORMS + ", form.breaker-reset, #batch-form")) {
-      flash().replaceChildren();
-    }
-  });
-
   const ROW_FORMS = "form.decide, form.claim-form, form.release-form";
 
   // After a refusal because the row changed (stale version, someone's claim), show the fresh row.
@@ -426,26 +416,46 @@
     }
   }
 
-  document.addEventListener("htmx:afterRequest", function (event) {
-    const form = event.detail.elt;
-    if (!form.matches) return;
-    if (form.matches("#batch-form")) {
-      resync();
-      return;
-    }
-    if (!form.matches(ROW_FORMS)) return;
-    const xhr = event.detail.xhr;
-    const row = form.closest("tr.action-row");
-    const id = row ? row.id.replace(/^action-/, "") : form.dataset.actionId;
+  // A row form's answer is handled on its request, not by events bubbling from the form: a push
+  // may have replaced the row (and detached the form) before the answer comes back, and events of
+  // a detached form never reach the document, nor does htmx swap their answer into #flash.
+  function onRowAnswer(xhr, form, id) {
+    const attached = document.body.contains(form);
     if (xhr.status >= 200 && xhr.status < 300 && !xhr.getResponseHeader("HX-Redirect")) {
       upsertRow(xhr.responseText, true);
-    } else if (xhr.status === 409 && id) {
-      refetchRow(id);
     } else if (xhr.status >= 500) {
       showError("The server could not record that decision (HTTP " + xhr.status + "). Try again.");
-    } else if (xhr.status >= 400 && !xhr.getResponseHeader("HX-Retarget")) {
+    } else if (xhr.status >= 400 && xhr.getResponseHeader("HX-Retarget")) {
+      if (!attached) flash().replaceChildren(parse(xhr.responseText));
+      if (xhr.status === 409) refetchRow(id);
+    } else if (xhr.status >= 400) {
       showError("That decision was refused (HTTP " + xhr.status + "). Reload the page and try again.");
     }
+  }
+
+  // Clear the last refusal when a decision is sent, not when it succeeds.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const form = event.detail.elt;
+    if (!form.matches) return;
+    if (form.matches(ROW_FORMS + ", form.breaker-reset, #batch-form")) flash().replaceChildren();
+    if (form.matches(ROW_FORMS)) {
+      const xhr = event.detail.xhr;
+      const id = form.closest("tr.action-row").id.replace(/^action-/, "");
+      xhr.addEventListener("loadend", () => onRowAnswer(xhr, form, id));
+      // htmx cannot retarget the answer of a detached form (#flash is not in its tree): skip it.
+      form.addEventListener(
+        "htmx:beforeOnLoad",
+        function (loaded) {
+          if (!document.body.contains(form)) loaded.preventDefault();
+        },
+        { once: true },
+      );
+    }
+  });
+
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const form = event.detail.elt;
+    if (form.matches && form.matches("#batch-form")) resync();
   });
 
   document.addEventListener("htmx:sendError", function () {
