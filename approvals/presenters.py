@@ -270,6 +270,10 @@ class QueueQuery:
         return urlencode(pairs)
 
 
+# Above any real amount, below the bigint column's limit once in minor units.
+_MAX_FILTER_AMOUNT = Decimal(10) ** 15
+
+
 def _minor_units(raw: str, label: str, errors: list[str]) -> int | None:
     if not raw:
         return None
@@ -277,7 +281,12 @@ def _minor_units(raw: str, label: str, errors: list[str]) -> int | None:
         value = Decimal(raw.replace(",", ""))
     except InvalidOperation:
         value = None
-    if value is None or not value.is_finite() or value < 0 or value.as_tuple().exponent < -2:
+    if (
+        value is None
+        or not value.is_finite()
+        or not 0 <= value < _MAX_FILTER_AMOUNT
+        or value.as_tuple().exponent < -2
+    ):
         errors.append(f"The {label} amount must be a number like 12.50 (got {raw[:20]!r}).")
         return None
     # Two decimals: the listing column is in minor units, and most currencies have cents.

@@ -230,6 +230,14 @@ def test_bad_filter_values_are_said_on_the_page_not_a_500(demo, agent, browser):
     assert ids_in(html) == [str(action.pk)]
 
 
+@pytest.mark.parametrize("value", ["1e40", "-3", "NaN", "Infinity", "12,34.5.6"])
+def test_an_amount_out_of_range_or_malformed_is_said_not_queried(demo, browser, value):
+    response = browser.get("/", {"max": value})
+
+    assert response.status_code == 200
+    assert "The maximum amount must be a number like 12.50" in response.content.decode()
+
+
 def test_a_minimum_above_the_maximum_is_refused_with_a_message(demo, agent, browser):
     submit_refund(agent)
 
