@@ -273,3 +273,54 @@ def test_the_pending_count_of_a_queue_changes_live(
     expect(count).to_have_text("1")
     assert Action.objects.filter(status=Status.PENDING).count() == 1
     assert js_errors == []
+
+
+def test_select_all_eligible_then_approve_shows_a_summary_and_moves_the_rows(
+    demo, agent, supervisor, make_supervisor, live_server_url, page, js_errors
+):
+    # Arrange: two small refunds, one claimed by bob (eligible but his), one above the batch limit
+    small = [submit_refund(live_server_url, agent, amount=6000, reason="ok") for _ in range(2)]
+    claimed = submit_refund(live_server_url, agent, amount=7000, reason="ok")
+    services.action_claim(action_id=claimed, by=make_supervisor("bob"))
+    large = submit_refund(live_server_url, agent, amount=50000, reason="big")
+    Action.objects.filter(pk=large).update(amount=50001)
+    sign_in(page, live_server_url)
+    expect(row(page, large).locator(".batch-pick")).to_have_count(0)
+
+    # Act: select all eligible, tick bob's too by hand, approve with one reason code
+    page.check("#batch-all")
+    expect(page.locator("#batch-count")).to_have_text("2 selected")
+    row(page, claimed).locator(".batch-pick").evaluate("box => { box.checked = true }")
+    page.select_option("#batch-form select[name=reason_code]", "verified-eligible")
+    page.click("#batch-form button[value=approve]")
+
+    # Assert: a summary with bob's refusal; the two approved rows move to Recent
+    summary = page.locator("#flash [data-batch-summary]")
+    expect(summary).to_contain_text("2 approved, 1 refused:")
+    expect(summary).to_contain_text("claimed_by_other")
+    for action_id in small:
+        expect(page.locator(f"#recent-rows #action-{action_id}")).to_be_visible()
+    expect(row(page, claimed)).to_have_attribute("data-status", "pending")
+    expect(row(page, large)).to_have_attribute("data-status", "pending")
+    assert js_errors == []
+
+
+def test_c_claims_and_r_then_enter_rejects_the_selected_row(
+    demo, agent, supervisor, live_server_url, page, js_errors
+):
+    action_id = submit_refund(live_server_url, agent, reason="ok")
+    sign_in(page, live_server_url)
+
+    page.keyboard.press("j")
+    page.keyboard.press("c")
+    expect(row(page, action_id).locator("[data-claim-label]")).to_have_text("You are reviewing")
+    page.keyboard.press("r")
+    reason = row(page, action_id).locator("form.decide-reject select")
+    expect(reason).to_be_focused()
+    reason.select_option("duplicate-request")
+    reason.press("Enter")
+
+    expect(page.locator(f"#recent-rows #action-{action_id}")).to_contain_text(
+        "rejected by alice · Duplicate request"
+    )
+    assert js_errors == []
