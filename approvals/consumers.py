@@ -2,13 +2,69 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from approvals.live import ALL_QUEUES_GROUP, DASHBOARD_GROUP, queue_group
-from approvals.presenters import Viewer, action_row_html, breaker_banner_html, viewer_for
+from approvals.live import ALL_QUEUES_GROUP, DASHBOARD_GROUP, group_seqs, queue_group
+from approvals.models import Queue
+from approvals.presenters import Viewer, action_row_render, breaker_banner_html, viewer_for
+
+RowKey = tuple[str, int, str]  # (action id, version, updated_at)
+
+
+class RowCache:
+    """Rendered rows shared by every dashboard connection of this process.
+
+    A push reaches every connected dashboard; the row it carries is the same for all of them (per
+    person bits are data attributes the page applies), so it is rendered once per process and
+    (action, version, updated_at): concurrent consumers await the one render in flight (single
+    flight), later ones find it here. Bounded, least recently used out first. A render may read a
+    state newer than its key; the page orders rows by their own version and time, so that is safe.
+    """
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self.renders = 0
+        self._rows: OrderedDict[RowKey, tuple[str, str]] = OrderedDict()
+        self._inflight: dict[RowKey, asyncio.Task] = {}
+
+    def clear(self) -> None:
+        self._rows.clear()
+        self._inflight.clear()
+        self.renders = 0
+
+    async def get(
+        self, key: RowKey, render: Callable[[], Awaitable[tuple[str, str]]]
+    ) -> tuple[str, str]:
+        if key in self._rows:
+            self._rows.move_to_end(key)
+            return self._rows[key]
+        task = self._inflight.get(key)
+        if task is None or task.get_loop() is not asyncio.get_running_loop():
+            task = asyncio.ensure_future(self._render(key, render))
+            self._inflight[key] = task
+        # Shielded: one consumer going away must not cancel the render the others wait for.
+        return await asyncio.shield(task)
+
+    async def _render(self, key: RowKey, render) -> tuple[str, str]:
+        try:
+            value = await render()
+            self.renders += 1
+            self._rows[key] = value
+            while len(self._rows) > self.size:
+                self._rows.popitem(last=False)
+            return value
+        finally:
+            self._inflight.pop(key, None)
+
+
+rows = RowCache()
 
 # Closing before accept turns into an HTTP 403 on the handshake; the code is for tests and logs.
 CLOSE_FORBIDDEN = 4403
@@ -21,7 +77,10 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     The queues are read once, at connect: a change of membership applies from the next connection.
 
     Delivery is best effort: the client resyncs the whole list from the database on reconnect and
-    ignores a row older than the one it shows (by `data-version`).
+    ignores a row older than the one it shows (by `data-version`, then `data-updated`). Every
+    action event carries its group's sequence number, `hello` the current one of each group, and
+    an event this person may not see still goes out as a small `skip`, so a jump in the numbers
+    means a lost push and the page resyncs.
     """
 
     viewer: Viewer | None = None
@@ -41,7 +100,8 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "hello"})
+        seqs = await sync_to_async(group_seqs)(list(queue_groups))
+        await self.send_json({"type": "hello", "seqs": seqs})
 
     async def disconnect(self, code: int) -> None:
         for group in self.groups_joined:
@@ -62,21 +122,57 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
 
+    async def _skip(self, event: dict) -> None:
+        if event.get("seq") is not None:
+            await self.send_json({"type": "skip", "group": event.get("group"), "seq": event["seq"]})
+
     async def action_changed(self, event: dict) -> None:
-        if not self.viewer.may_see_queue(event.get("queue", "")):
-            return  # e.g. two queues whose names share a slug
-        html = await database_sync_to_async(action_row_html)(
-            action_id=event["action_id"], viewer=self.viewer
+        queue = event.get("queue", "")
+        left = event.get("previous_queue", queue)
+        if event.get("group") == queue_group(left) != queue_group(queue):
+            await self._left_queue(event, queue=queue, left=left)
+            return
+        if not self.viewer.may_see_queue(queue):
+            await self._skip(event)  # e.g. two queues whose names share a slug
+            return
+        action_id = event["action_id"]
+        key = (action_id, event.get("version", 0), event.get("updated_at", ""))
+        html, queue = await rows.get(
+            key, lambda: database_sync_to_async(action_row_render)(action_id=action_id)
         )
-        if not html:
+        if not html or not self.viewer.may_see_queue(queue):
+            await self._skip(event)
             return
         await self.send_json(
             {
                 "type": "action.changed",
-                "action_id": event["action_id"],
+                "action_id": action_id,
                 "status": event["status"],
+                "previous_status": event.get("previous_status", event["status"]),
                 "version": event["version"],
+                "queue": event.get("queue") or Queue.DEFAULT_NAME,
+                "previous_queue": event.get("previous_queue", event.get("queue"))
+                or Queue.DEFAULT_NAME,
+                "group": event.get("group"),
+                "seq": event.get("seq"),
                 "html": html,
+            }
+        )
+
+    async def _left_queue(self, event: dict, *, queue: str, left: str) -> None:
+        """The copy of an event sent to the queue an action left. Who sees its new queue gets the
+        row from that queue's copy; who saw it only here is told to drop it."""
+        if self.viewer.may_see_queue(queue) or not self.viewer.may_see_queue(left):
+            await self._skip(event)
+            return
+        await self.send_json(
+            {
+                "type": "action.removed",
+                "action_id": event["action_id"],
+                "previous_status": event.get("previous_status", event["status"]),
+                "previous_queue": left or Queue.DEFAULT_NAME,
+                "group": event.get("group"),
+                "seq": event.get("seq"),
             }
         )
 

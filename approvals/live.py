@@ -107,12 +107,47 @@ def flush(timeout: float = 5.0) -> None:
     _pusher.flush(timeout)
 
 
+def _seq_key(group: str) -> str:
+    # Under the channel layer's prefix, so parallel deployments (and test runs) never share one.
+    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "countersign")
+    return f"{prefix}:seq:{group}"
+
+
+def group_seqs(groups: list[str]) -> dict[str, int]:
+    """The last sequence number given out in each group (0 if none yet)."""
+    if not groups:
+        return {}
+    values = _redis_client().mget([_seq_key(g) for g in groups])
+    return {g: int(v or 0) for g, v in zip(groups, values, strict=True)}
+
+
+def _next_seqs(groups: list[str]) -> dict[str, int]:
+    pipe = _redis_client().pipeline(transaction=False)
+    for group in groups:
+        pipe.incr(_seq_key(group))
+    return dict(zip(groups, pipe.execute(), strict=True))
+
+
 def publish_action_changed(payload: dict[str, Any]) -> None:
-    """Push one small event to the action's queue; consumers render it, waiters re-read it."""
-    event = {"type": "action.changed", **payload}
+    """Push one small event to the action's queue; consumers render it, waiters re-read it.
+
+    Each group's events carry that group's next sequence number (one Redis round trip for both
+    groups): a dashboard that sees a number jump knows it missed a push and resyncs.
+    """
+    # The queue an action left (an edit re-routed it) hears of it too, so its pages drop the row.
+    queues = dict.fromkeys([payload.get("queue", ""), payload.get("previous_queue", "")])
+    groups = [*dict.fromkeys(queue_group(q) for q in queues), ALL_QUEUES_GROUP]
     try:
-        group_send(queue_group(payload.get("queue", "")), event)
-        group_send(ALL_QUEUES_GROUP, event)
+        seqs = _next_seqs(groups)
+    except redis.RedisError:
+        logger.exception("could not number a push; dashboards will see it unnumbered")
+        seqs = {}
+    try:
+        for group in groups:
+            event = {"type": "action.changed", **payload, "group": group}
+            if group in seqs:
+                event["seq"] = seqs[group]
+            group_send(group, event)
     except Exception:
         logger.exception("could not hand a push to the channel layer")
     try:

@@ -22,6 +22,12 @@ class Role(models.TextChoices):
         seniors = {cls.SUPERVISOR: {cls.SENIOR_SUPERVISOR}}.get(role, set())
         return frozenset({role, *(str(r) for r in seniors)})
 
+    @classmethod
+    def held(cls, groups) -> frozenset[str]:
+        """The roles someone holds given their groups, with the roles those include."""
+        groups = frozenset(groups)
+        return groups | frozenset(r.value for r in cls if groups & cls.granting(r.value))
+
 
 class Status(models.TextChoices):
     SUBMITTED = "submitted", "Submitted"
@@ -192,6 +198,28 @@ class Action(models.Model):
                 fields=["-priority", "sla_due_at", "id"],
                 condition=models.Q(status__in=AWAITING_STATUSES),
                 name="action_awaiting_priority",
+            ),
+            # Keyset pages by priority compare one ascending row, (-priority, sla_due_at, id),
+            # so the rank is an expression; and one index per sort order within a single queue.
+            models.Index(
+                models.F("priority") * -1,
+                "sla_due_at",
+                "id",
+                condition=models.Q(status__in=AWAITING_STATUSES),
+                name="action_awaiting_rank",
+            ),
+            models.Index(
+                fields=["queue", "sla_due_at", "id"],
+                condition=models.Q(status__in=AWAITING_STATUSES),
+                name="action_awaiting_queue_sla",
+            ),
+            models.Index(
+                "queue",
+                models.F("priority") * -1,
+                "sla_due_at",
+                "id",
+                condition=models.Q(status__in=AWAITING_STATUSES),
+                name="action_awaiting_queue_rank",
             ),
             models.Index(fields=["agent", "created_at"], name="action_agent_created"),
             models.Index(fields=["status", "updated_at"], name="action_status_updated"),

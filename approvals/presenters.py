@@ -3,23 +3,41 @@
 The same row partial, `approvals/queue.html#action-row`, renders an action for the page, for the
 answer to an approve/reject post and for a websocket push, so the three can never drift apart.
 Everything agent-provided stays plain text here; the template escapes it.
+
+The row is the same for every viewer, so one render serves every dashboard: what differs per
+person (you approved already, you lack the role, you hold the claim) travels as data attributes
+that the page's script compares with the viewer's own, set on `<body>`. Hiding a button is only
+cosmetic; the services decide.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db.models import Prefetch
 from django.db.models.query import prefetch_related_objects
 from django.template.loader import render_to_string
+from django.utils import timezone
 
 from agents.selectors import breaker_open_trips
 from approvals import selectors
-from approvals.models import Action, Decision, DecisionKind, Queue, ReasonCode, Status
-from config.errors import NotFound
+from approvals.models import (
+    AWAITING_STATUSES,
+    Action,
+    Decision,
+    DecisionKind,
+    Queue,
+    ReasonCode,
+    Role,
+    Status,
+)
+from config.errors import InvalidInput, NotFound
 from policies.money import format_money
 from sandbox.selectors import orders_by_id
 
@@ -68,7 +86,7 @@ class Viewer:
 def viewer_for(user) -> Viewer:
     if user is None or not user.is_authenticated:
         return Viewer(user_id=None)
-    roles = frozenset(user.groups.order_by("name").values_list("name", flat=True))
+    roles = Role.held(user.groups.order_by("name").values_list("name", flat=True))
     return Viewer(
         user_id=user.pk,
         is_superuser=user.is_superuser,
@@ -83,7 +101,10 @@ def may_use_dashboard(user) -> bool:
 
 @dataclass(frozen=True)
 class ActionRow:
-    """One action as a reviewer sees it: figures from validated params, agent text kept apart."""
+    """One action as every reviewer sees it: figures from validated params, agent text kept apart.
+
+    Nothing here depends on who looks; see the module docstring.
+    """
 
     action: Action
     amount: str
@@ -95,17 +116,31 @@ class ActionRow:
     outcome: str
     outcome_reason: str
     is_pending: bool
-    can_decide: bool
-    already_approved: bool
     # Recommendations and drafts: a person adopts or dismisses them, and edits drafts first.
     is_proposed: bool = False
     is_draft: bool = False
-    can_adopt: bool = False
     params_json: str = ""
+    is_awaiting: bool = False
+    # Space-separated ids of the people who approved, for "you approved" on the viewer's side.
+    approver_ids: str = ""
+    claim_holder_id: int | None = None
+    claim_holder_name: str = ""
+    claim_expires_at: Any = None
+    sla_text: str = ""
+    is_overdue: bool = False
+    # Pending, one approval, not edited, small: may be decided with others in one batch.
+    batchable: bool = False
+    # Microseconds of `updated_at`: claims change it and not the version, so the client orders
+    # two renders of one version by it.
+    updated_key: int = 0
 
     @property
     def status_label(self) -> str:
         return self.action.get_status_display().lower()
+
+    @property
+    def queue_name(self) -> str:
+        return self.action.queue or Queue.DEFAULT_NAME
 
 
 def _decisions_prefetch() -> Prefetch:
@@ -123,7 +158,20 @@ def _amount(params: dict[str, Any], action: Action) -> str:
     return format_money(action.amount, action.currency) if action.amount is not None else ""
 
 
-def _row(action: Action, viewer: Viewer, orders: dict[str, Any]) -> ActionRow:
+def sla_text(due_at, now) -> tuple[str, bool]:
+    """("due in 12 min" | "overdue by 3 min", overdue?) as the page first shows it; the script
+    keeps it current."""
+    seconds = int((due_at - now).total_seconds())
+    minutes = max(1, round(abs(seconds) / 60))
+    span = f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
+    return (f"due in {span}", False) if seconds >= 0 else (f"overdue by {span}", True)
+
+
+def batch_max_amount() -> int:
+    return settings.COUNTERSIGN.get("BATCH_MAX_AMOUNT", 50000)
+
+
+def _row(action: Action, orders: dict[str, Any], now) -> ActionRow:
     params = action.effective_params or {}
     decisions = getattr(action, "decision_list", [])
     approvals = [d for d in decisions if d.kind in (DecisionKind.APPROVE, DecisionKind.ADOPT)]
@@ -139,6 +187,11 @@ def _row(action: Action, viewer: Viewer, orders: dict[str, Any]) -> ActionRow:
         outcome_reason = last.reason_code.label if last.reason_code else ""
     elif not (is_pending or is_proposed) and action.decided_at is not None:
         outcome = "decided by policy"
+    is_awaiting = action.status in AWAITING_STATUSES
+    holder = action.claim_holder_id(now) if is_awaiting else None
+    due_text, overdue = (
+        sla_text(action.sla_due_at, now) if is_awaiting and action.sla_due_at else ("", False)
+    )
     return ActionRow(
         action=action,
         amount=_amount(params, action),
@@ -150,25 +203,33 @@ def _row(action: Action, viewer: Viewer, orders: dict[str, Any]) -> ActionRow:
         outcome=outcome,
         outcome_reason=outcome_reason,
         is_pending=is_pending,
-        can_decide=is_pending and viewer.may_decide(action),
-        already_approved=any(d.by_id == viewer.user_id for d in approvals),
         is_proposed=is_proposed,
         is_draft=action.status == Status.DRAFTED,
-        can_adopt=is_proposed and viewer.may_decide(action),
         # What a person edits in a draft: the params that would execute, as JSON for the textarea.
         params_json=json.dumps(params, indent=2, sort_keys=True)
         if action.status == Status.DRAFTED
         else "",
+        is_awaiting=is_awaiting,
+        approver_ids=" ".join(str(d.by_id) for d in approvals),
+        claim_holder_id=holder,
+        claim_holder_name=action.claimed_by.get_username() if holder is not None else "",
+        claim_expires_at=action.claim_expires_at if holder is not None else None,
+        sla_text=due_text,
+        is_overdue=overdue,
+        batchable=selectors.action_is_batchable(action),
+        updated_key=int(action.updated_at.timestamp() * 1_000_000) if action.updated_at else 0,
     )
 
 
-def action_rows(actions: Iterable[Action], viewer: Viewer) -> list[ActionRow]:
-    """Rows for many actions in two queries, whatever their number: decisions and orders."""
+def action_rows(actions: Iterable[Action]) -> list[ActionRow]:
+    """Rows for many actions in two queries, whatever their number: decisions and orders (claim
+    holders come with the actions, by `select_related`)."""
     actions = list(actions)
     prefetch_related_objects(actions, _decisions_prefetch())
     refs = sorted({a.order_ref for a in actions if a.order_ref})
     orders = orders_by_id(order_ids=refs) if refs else {}
-    return [_row(a, viewer, orders) for a in actions]
+    now = timezone.now()
+    return [_row(a, orders, now) for a in actions]
 
 
 def _split_codes(codes: list[ReasonCode]) -> dict[str, list[ReasonCode]]:
@@ -184,37 +245,174 @@ def _split_codes(codes: list[ReasonCode]) -> dict[str, list[ReasonCode]]:
     }
 
 
-def queue_context(viewer: Viewer) -> dict[str, Any]:
-    """Everything the queue page and the list partial show, in a fixed number of queries: only the
-    actions of the viewer's queues."""
-    awaiting = list(selectors.actions_awaiting_people(queues=viewer.queues))
-    pending = [a for a in awaiting if a.status == Status.PENDING]
-    proposed = [a for a in awaiting if a.status != Status.PENDING]
+# ---------------------------------------------------------------------------------------------
+# the queue page's filters: from the query string, checked, as a frozen `QueueFilters`
+
+_FILTER_KEYS = ("sort", "queue", "type", "agent", "status", "min", "max", "q")
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    filters: selectors.QueueFilters
+    cursor: str
+    # The query string values as typed, to fill the form again, and what was wrong with them.
+    values: Mapping[str, str]
+    errors: tuple[str, ...] = ()
+
+    @property
+    def narrowed(self) -> bool:
+        """Anything but the sort order set: the page shows a subset, so live arrivals that may not
+        match are not inserted (updates of rows shown still are)."""
+        return any(self.values.get(k) for k in _FILTER_KEYS if k != "sort")
+
+    def url_query(self, **extra: str) -> str:
+        pairs = [(k, self.values[k]) for k in _FILTER_KEYS if self.values.get(k)]
+        pairs += [(k, v) for k, v in extra.items() if v]
+        return urlencode(pairs)
+
+
+# Above any real amount, below the bigint column's limit once in minor units.
+_MAX_FILTER_AMOUNT = Decimal(10) ** 15
+
+
+def _minor_units(raw: str, label: str, errors: list[str]) -> int | None:
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw.replace(",", ""))
+    except InvalidOperation:
+        value = None
+    if (
+        value is None
+        or not value.is_finite()
+        or not 0 <= value < _MAX_FILTER_AMOUNT
+        or value.as_tuple().exponent < -2
+    ):
+        errors.append(f"The {label} amount must be a number like 12.50 (got {raw[:20]!r}).")
+        return None
+    # Two decimals: the listing column is in minor units, and most currencies have cents.
+    return int(value * 100)
+
+
+def queue_query(params: Mapping[str, str], viewer: Viewer, choices: dict) -> QueueQuery:
+    """The filters of the query string, each checked; a bad value is left out and said why, so
+    the page still answers (the cursor is checked by the selector: a bad one is a 400)."""
+    values = {k: str(params.get(k, "")).strip()[:100] for k in _FILTER_KEYS}
+    errors: list[str] = []
+    sort = values["sort"] or selectors.SORT_SLA
+    if sort not in selectors.SORTS:
+        errors.append(f"Unknown sort order {values['sort']!r}: use sla or priority.")
+        sort, values["sort"] = selectors.SORT_SLA, ""
+    queues = None
+    if values["queue"]:
+        if viewer.may_see_queue(values["queue"]):
+            queues = frozenset({values["queue"]})
+        else:
+            errors.append(f"You do not work the queue {values['queue']!r}.")
+            values["queue"] = ""
+    for key, label, known in (
+        ("type", "action type", choices["action_types"]),
+        ("agent", "agent", choices["agents"]),
+        ("status", "status", AWAITING_STATUSES),
+    ):
+        if values[key] and values[key] not in known:
+            errors.append(f"Unknown {label} {values[key]!r}.")
+            values[key] = ""
+    low = _minor_units(values["min"], "minimum", errors)
+    high = _minor_units(values["max"], "maximum", errors)
+    if low is not None and high is not None and low > high:
+        errors.append("The minimum amount is above the maximum.")
+        low = high = None
+    for key, value in (("min", low), ("max", high)):
+        if value is None:
+            values[key] = ""
+    filters = selectors.QueueFilters(
+        queues=queues,
+        action_type=values["type"],
+        agent=values["agent"],
+        amount_min=low,
+        amount_max=high,
+        status=values["status"],
+        search=values["q"][:64],
+        sort=sort,
+    )
+    cursor = str(params.get("after", ""))[:1000]
+    return QueueQuery(filters=filters, cursor=cursor, values=values, errors=tuple(errors))
+
+
+def queue_context(viewer: Viewer, params: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Everything the queue page and the list partial show, in a fixed number of queries: one
+    page of the awaiting actions of the viewer's queues, as filtered, and the recent ones.
+
+    A cursor that does not verify raises `InvalidInput` (the view answers 400).
+    """
+    choices = selectors.queue_filter_choices()
+    query = queue_query(params or {}, viewer, choices)
+    page = selectors.actions_awaiting_page(
+        queues=viewer.queues, filters=query.filters, cursor=query.cursor
+    )
     recent = list(selectors.recent_actions(queues=viewer.queues))
-    rows = action_rows(pending + proposed + recent, viewer)
+    rows = action_rows(page.actions + recent)
+    counts = selectors.queue_pending_counts(queues=viewer.queues)
+    codes = selectors.reason_codes()
+    code_lists = {**_split_codes(codes), "batch_codes": codes}
     return {
-        "pending": rows[: len(pending)],
-        "proposed": rows[len(pending) : len(pending) + len(proposed)],
-        "recent": rows[len(pending) + len(proposed) :],
+        "pending": rows[: len(page.actions)],
+        "recent": rows[len(page.actions) :],
         "viewer": viewer,
-        "queue_counts": selectors.queue_pending_counts(queues=viewer.queues),
+        "query": query,
+        "filters": query.filters,
+        "choices": choices,
+        "viewer_queue_names": [name for name, _ in counts],
+        "next_query": query.url_query(after=page.next_cursor) if page.next_cursor else "",
+        "live_insert": not query.cursor and not query.narrowed,
+        "queue_counts": counts,
         "breaker_trips": breaker_open_trips(),
-        **_split_codes(selectors.reason_codes()),
+        "batch_max_amount": format_money(batch_max_amount(), "USD"),
+        **code_lists,
     }
 
 
-def action_row_html(*, action_id: Any, viewer: Viewer) -> str:
-    """The row partial for one action as `viewer` sees it; empty if the action is gone or lies
-    outside the viewer's queues."""
+def queue_error_context(viewer: Viewer, exc: InvalidInput) -> dict[str, Any]:
+    """The first page, unfiltered, with what was wrong with the link (a bad cursor)."""
+    context = queue_context(viewer, {})
+    context["page_error"] = exc.message
+    return context
+
+
+def action_row_render(*, action_id: Any) -> tuple[str, str]:
+    """(the row partial, the action's queue as it holds it) for every viewer alike; ("", "") if
+    the action is gone. Callers check the viewer may see that queue before they hand it out."""
     try:
         action = selectors.action_get(action_id=action_id)
     except NotFound:
+        return "", ""
+    (row,) = action_rows([action])
+    context = {"row": row, **_split_codes(selectors.reason_codes())}
+    return render_to_string(ROW_TEMPLATE, context), action.queue
+
+
+def action_row_html(*, action_id: Any, viewer: Viewer) -> str:
+    """The row partial for one action; empty if the action is gone or lies outside the viewer's
+    queues."""
+    html, queue = action_row_render(action_id=action_id)
+    if not html or not viewer.may_see_queue(queue):
         return ""
-    if not viewer.may_see_queue(action.queue):
-        return ""
-    (row,) = action_rows([action], viewer)
-    context = {"row": row, "viewer": viewer, **_split_codes(selectors.reason_codes())}
-    return render_to_string(ROW_TEMPLATE, context)
+    return html
+
+
+_BATCH_VERBS = {DecisionKind.APPROVE: "approved", DecisionKind.REJECT: "rejected"}
+
+
+def batch_summary_html(outcomes: Sequence[Any], kind: str) -> str:
+    """ "12 approved, 1 refused: …" with each refusal's code and words."""
+    done = sum(1 for o in outcomes if o.ok)
+    refused = [o for o in outcomes if not o.ok]
+    summary = f"{done} {_BATCH_VERBS.get(kind, 'decided')}"
+    if refused:
+        summary += f", {len(refused)} refused:"
+    context = {"summary": summary, "refused": refused}
+    return render_to_string("approvals/queue.html#batch-summary", context)
 
 
 def breaker_banner_html(*, viewer: Viewer) -> str:

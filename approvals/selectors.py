@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.core import signing
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 
 from agents.models import Agent
-from approvals.models import Action, Decision, Queue, ReasonCode, Status
-from config.errors import NotFound
+from approvals.models import AWAITING_STATUSES, Action, Decision, Queue, ReasonCode, Status
+from config.errors import InvalidInput, NotFound
 from escalations.selectors import escalation_latest_for_action
 from policies.engine import Decision as PolicyDecision
 from policies.models import ActionType
 from policies.selectors import decision_for
-from sandbox.selectors import derived_values
+from sandbox.selectors import derived_values, order_ids_of_customers_matching
 
 PROPOSED_STATUSES = (Status.RECOMMENDED, Status.DRAFTED)
 
@@ -134,6 +139,138 @@ def actions_awaiting_people(
     """Pending actions, recommendations and drafts of `queues` (None: all), oldest first."""
     qs = Action.objects.filter(status__in=(Status.PENDING, *PROPOSED_STATUSES))
     return _with_relations(_in_queues(qs, queues)).order_by("created_at", "id")[:limit]
+
+
+# ---------------------------------------------------------------------------------------------
+# the queue page: awaiting actions filtered, sorted and read in keyset pages
+
+SORT_SLA = "sla"  # SLA due time first, then id
+SORT_PRIORITY = "priority"  # most urgent first, then SLA due time, then id
+SORTS = (SORT_SLA, SORT_PRIORITY)
+PAGE_SIZE = 50
+_CURSOR_SALT = "countersign.queue-cursor"
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What a reviewer narrowed the queue page to; every field already validated."""
+
+    queues: frozenset[str] | None = None  # None: every queue the viewer works
+    action_type: str = ""  # ActionType.key
+    agent: str = ""  # Agent.name
+    amount_min: int | None = None  # minor units, against `Action.amount`
+    amount_max: int | None = None
+    status: str = ""  # one of AWAITING_STATUSES, "" for all three
+    search: str = ""  # an order id (or its prefix), a customer's external id or part of a name
+    sort: str = SORT_SLA
+
+
+@dataclass(frozen=True)
+class AwaitingPage:
+    actions: list[Action]
+    next_cursor: str  # "" on the last page
+
+
+def _rank() -> F:
+    # The same expression as the `action_awaiting_rank` indexes: an ascending stand-in for
+    # "priority descending", so one row comparison continues a page in index order.
+    return F("priority") * -1
+
+
+def _sort_key(action: Action, sort: str) -> list:
+    key = [action.sla_due_at.isoformat(), str(action.pk)]
+    return [-action.priority, *key] if sort == SORT_PRIORITY else key
+
+
+def _cursor_encode(action: Action, sort: str) -> str:
+    return signing.dumps({"s": sort, "k": _sort_key(action, sort)}, salt=_CURSOR_SALT)
+
+
+def _cursor_decode(cursor: str, sort: str) -> tuple:
+    """The sort key a page continues after. Signed, so a tampered or foreign link is a clear 400
+    instead of a query on made-up values."""
+    message = "That page link is not valid (it may belong to another sort order); start again."
+    try:
+        data = signing.loads(cursor, salt=_CURSOR_SALT)
+        if not isinstance(data, dict) or data.get("s") != sort:
+            raise ValueError("cursor of another sort order")
+        key = data["k"]
+        due, pk = datetime.fromisoformat(key[-2]), uuid.UUID(key[-1])
+        if sort == SORT_PRIORITY:
+            return (int(key[0]), due, pk)
+        return (due, pk)
+    except (signing.BadSignature, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise InvalidInput(message, code="invalid_cursor") from exc
+
+
+def _matching(qs: QuerySet[Action], filters: QueueFilters) -> QuerySet[Action]:
+    if filters.queues is not None:
+        qs = _in_queues(qs, filters.queues)
+    if filters.action_type:
+        qs = qs.filter(action_type__key=filters.action_type)
+    if filters.agent:
+        qs = qs.filter(agent__name=filters.agent)
+    if filters.amount_min is not None:
+        qs = qs.filter(amount__gte=filters.amount_min)
+    if filters.amount_max is not None:
+        qs = qs.filter(amount__lte=filters.amount_max)
+    if filters.search:
+        # One subquery, not one query per customer: the page's query count stays fixed.
+        customer_orders = order_ids_of_customers_matching(text=filters.search)
+        qs = qs.filter(Q(order_ref__startswith=filters.search) | Q(order_ref__in=customer_orders))
+    return qs
+
+
+def actions_awaiting_page(
+    *,
+    queues: frozenset[str] | None,
+    filters: QueueFilters,
+    cursor: str = "",
+    limit: int = PAGE_SIZE,
+) -> AwaitingPage:
+    """One page of the actions of `queues` (None: all) that wait for a person, after `cursor`.
+
+    Keyset pagination over a unique sort key (the id breaks ties of SLA time), so pages neither
+    overlap nor skip rows however many share a due time, and a deep page costs what the first does:
+    an index range scan of the partial `action_awaiting_*` indexes.
+    """
+    statuses = [filters.status] if filters.status else list(AWAITING_STATUSES)
+    qs = _matching(_in_queues(Action.objects.filter(status__in=statuses), queues), filters)
+    if filters.sort == SORT_PRIORITY:
+        qs = qs.alias(rank=_rank())
+        columns = (F("rank"), F("sla_due_at"), F("id"))
+        order = ("rank", "sla_due_at", "id")
+    else:
+        columns = (F("sla_due_at"), F("id"))
+        order = ("sla_due_at", "id")
+    if cursor:
+        qs = qs.filter(TupleGreaterThan(Tuple(*columns), _cursor_decode(cursor, filters.sort)))
+    rows = list(_with_relations(qs).order_by(*order)[: limit + 1])
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AwaitingPage(
+        actions=rows, next_cursor=_cursor_encode(rows[-1], filters.sort) if more else ""
+    )
+
+
+def action_is_batchable(action: Action) -> bool:
+    """Low risk enough to decide together with others from the queue page: pending, one approval,
+    never edited, and no larger than `COUNTERSIGN["BATCH_MAX_AMOUNT"]` (minor units)."""
+    limit = settings.COUNTERSIGN.get("BATCH_MAX_AMOUNT", 50000)
+    return (
+        action.status == Status.PENDING
+        and action.approvals_required == 1
+        and action.final_params is None
+        and (action.amount is None or action.amount <= limit)
+    )
+
+
+def queue_filter_choices() -> dict[str, list[str]]:
+    """Action types and agents for the filter form's menus (bounded: two queries)."""
+    return {
+        "action_types": list(ActionType.objects.order_by("key").values_list("key", flat=True)),
+        "agents": list(Agent.objects.order_by("name").values_list("name", flat=True)[:500]),
+    }
 
 
 def recent_actions(*, queues: frozenset[str] | None = None, limit: int = 50) -> QuerySet[Action]:

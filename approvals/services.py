@@ -40,7 +40,14 @@ from approvals.models import (
     Role,
     Status,
 )
-from approvals.selectors import parse_action_id, policy_decision, user_may_see
+from approvals.selectors import (
+    action_is_batchable,
+    parse_action_id,
+    policy_decision,
+    queue_name_of,
+    user_may_see,
+    user_queue_names,
+)
 from approvals.transitions import check_transition
 from audit.events import Verb
 from audit.services import Actor, audit_record
@@ -112,12 +119,20 @@ def _submission_fingerprint(
 # on-commit side effects
 
 
-def _on_commit_push(action: Action) -> None:
+def _on_commit_push(
+    action: Action, previous_status: str | None = None, previous_queue: str | None = None
+) -> None:
     payload = {
         "action_id": str(action.pk),
         "status": action.status,
         "version": action.version,
         "queue": action.queue,
+        # Claims change `updated_at`, not the version: consumers key their render cache on both.
+        "updated_at": action.updated_at.isoformat() if action.updated_at else "",
+        # Live per-queue counts apply the move from this status to `status` (same: no move).
+        "previous_status": str(previous_status or action.status),
+        # An edit can route an action to another queue: that queue's dashboards must drop it.
+        "previous_queue": action.queue if previous_queue is None else previous_queue,
     }
     transaction.on_commit(lambda: live.publish_action_changed(payload))
 
@@ -176,7 +191,7 @@ def _move(action: Action, target: Status, *, actor: Actor, verb: Verb, data=None
         data={"from": before, "to": str(target), **(data or {})},
         request_id=request_id,
     )
-    _on_commit_push(action)
+    _on_commit_push(action, previous_status=before)
 
 
 def _reason_code(code: str | None, *, kind: DecisionKind, required: bool) -> ReasonCode | None:
@@ -426,7 +441,7 @@ def _create_decided_action(
             reason=decision.explanation,
             actor=Actor.system("policy"),
         )
-    _on_commit_push(action)
+    _on_commit_push(action, previous_status=Status.SUBMITTED)
     if target == Status.APPROVED:
         _on_commit_execute(action)
     return action
@@ -937,6 +952,7 @@ def action_edit(
             params=params,
         )
         before = action.effective_params
+        previous_queue = action.queue
         data: dict[str, Any] = {
             "before": before, "after": params, "reason_code": reason_code, "note": note,
         }  # fmt: skip
@@ -974,7 +990,7 @@ def action_edit(
             data=data,
             request_id=request_id,
         )
-        _on_commit_push(action)
+        _on_commit_push(action, previous_queue=previous_queue)
     return action
 
 
@@ -1120,3 +1136,83 @@ def action_dismiss(
             verb=Verb.ACTION_DISMISSED, reason_code=reason_code, note=note, request_id=request_id,
         )  # fmt: skip
     return action
+
+
+# ---------------------------------------------------------------------------------------------
+# batches: a reviewer approves or rejects many low-risk actions at once. Each is its own decision,
+# made by the per-action service in its own durable transaction (audit and push included), so one
+# refusal stops nothing else and every action's history reads as if it had been decided alone.
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    action_id: str
+    ok: bool
+    code: str = ""  # the refusal's code when not ok, e.g. not_batchable, claimed_by_other
+    message: str = ""
+
+
+_BATCH_KINDS = (DecisionKind.APPROVE, DecisionKind.REJECT)
+_NOT_BATCHABLE = "Decide this one on its own: batches take pending, unedited, small actions."
+
+
+def actions_decide_batch(
+    *,
+    action_ids: Sequence[Any],
+    by,
+    kind: str,
+    reason_code: str | None,
+    note: str = "",
+    request_id: str = "",
+) -> list[BatchOutcome]:
+    """Approve or reject each of `action_ids` with one reason code; one outcome per distinct id,
+    in the order given. Only batchable actions (see `action_is_batchable`) are decided; each on
+    the version read here, so one that changed meanwhile is refused as `stale_version`.
+    """
+    if kind not in _BATCH_KINDS:
+        raise InvalidInput("A batch approves or rejects.", code="invalid_batch_kind")
+    ids = list(dict.fromkeys(str(i) for i in action_ids))
+    if not ids:
+        raise InvalidInput("Select at least one action for the batch.", code="empty_batch")
+    most = settings.COUNTERSIGN.get("BATCH_MAX_SIZE", 100)
+    if len(ids) > most:
+        raise InvalidInput(
+            f"A batch holds at most {most} actions; {len(ids)} were selected.",
+            code="batch_too_large",
+            details={"max": most, "selected": len(ids)},
+        )
+    # One code for the whole batch: a bad one is refused once, not once per action.
+    _reason_code(reason_code, kind=DecisionKind(kind), required=kind == DecisionKind.REJECT)
+    valid = {}
+    for raw in ids:
+        try:
+            valid[raw] = parse_action_id(raw)
+        except NotFound:
+            continue
+    read = Action.objects.filter(pk__in=list(valid.values())).order_by("id")
+    snapshot = {a.pk: a for a in read}
+    queues = user_queue_names(user=by)
+    decide = action_approve if kind == DecisionKind.APPROVE else action_reject
+    outcomes = []
+    for raw in ids:
+        action = snapshot.get(valid.get(raw))
+        if action is None or (queues is not None and queue_name_of(action) not in queues):
+            outcomes.append(BatchOutcome(raw, False, "action_not_found", "No such action."))
+            continue
+        if not action_is_batchable(action):
+            outcomes.append(BatchOutcome(raw, False, "not_batchable", _NOT_BATCHABLE))
+            continue
+        try:
+            decide(
+                action_id=action.pk,
+                by=by,
+                reason_code=reason_code,
+                note=note,
+                expected_version=action.version,
+                request_id=request_id,
+            )
+        except ApplicationError as exc:
+            outcomes.append(BatchOutcome(raw, False, exc.code, exc.message))
+        else:
+            outcomes.append(BatchOutcome(raw, True))
+    return outcomes

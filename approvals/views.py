@@ -39,17 +39,37 @@ def _supervisor_required(view):
     return wrapped
 
 
+def _queue_render(request, viewer, template: str) -> HttpResponse:
+    """The page or its lists for the filters, sort and page of the query string. A bad filter is
+    said on the page; a bad page link (cursor) is a 400 showing the first page and why."""
+    try:
+        return render(request, template, presenters.queue_context(viewer, request.GET))
+    except InvalidInput as exc:
+        context = presenters.queue_error_context(viewer, exc)
+        return render(request, template, context, status=exc.status_code)
+
+
 @require_GET
 @_supervisor_required
 def queue(request, viewer):
-    return render(request, "approvals/queue.html", presenters.queue_context(viewer))
+    return _queue_render(request, viewer, "approvals/queue.html")
 
 
 @require_GET
 @_supervisor_required
 def queue_rows(request, viewer):
-    """The list partial, for resync after a websocket reconnect."""
-    return render(request, presenters.LISTS_TEMPLATE, presenters.queue_context(viewer))
+    """The list partial, for resync after a websocket reconnect (same query string as the page)."""
+    return _queue_render(request, viewer, presenters.LISTS_TEMPLATE)
+
+
+@require_GET
+@_supervisor_required
+def action_row(request, viewer, action_id):
+    """One row as it stands, for a page that learned its copy is stale (a 409 on a decision)."""
+    html = presenters.action_row_html(action_id=action_id, viewer=viewer)
+    if not html:
+        return _flash_error(NotFound("No such action.", code="action_not_found"))
+    return HttpResponse(html)
 
 
 def _expected_version(raw: str | None) -> int | None:
@@ -140,6 +160,49 @@ def edit(request, viewer, action_id):
     except ApplicationError as exc:
         return _flash_error(exc)
     return HttpResponse(presenters.action_row_html(action_id=action_id, viewer=viewer))
+
+
+@require_POST
+@_supervisor_required
+def claim(request, viewer, action_id):
+    """Claim a row (or renew one's claim); answers with the row, like a decision."""
+    try:
+        services.action_claim(action_id=action_id, by=request.user, request_id=request_id(request))
+    except ApplicationError as exc:
+        return _flash_error(exc)
+    return HttpResponse(presenters.action_row_html(action_id=action_id, viewer=viewer))
+
+
+@require_POST
+@_supervisor_required
+def release(request, viewer, action_id):
+    try:
+        services.action_release(
+            action_id=action_id, by=request.user, request_id=request_id(request)
+        )
+    except ApplicationError as exc:
+        return _flash_error(exc)
+    return HttpResponse(presenters.action_row_html(action_id=action_id, viewer=viewer))
+
+
+@require_POST
+@_supervisor_required
+def batch(request, viewer):
+    """Approve or reject the ticked rows with one reason code; answers with a summary for #flash
+    (each row still changes on its own, by its push)."""
+    kind = request.POST.get("kind", "")
+    try:
+        outcomes = services.actions_decide_batch(
+            action_ids=request.POST.getlist("action_ids"),
+            by=request.user,
+            kind=kind,
+            reason_code=request.POST.get("reason_code") or None,
+            note=request.POST.get("note", "")[:2000],
+            request_id=request_id(request),
+        )
+    except ApplicationError as exc:
+        return _flash_error(exc)
+    return HttpResponse(presenters.batch_summary_html(outcomes, kind))
 
 
 @require_POST

@@ -200,6 +200,10 @@ COUNTERSIGN = {
     "DEFAULT_SLA_SECONDS": env.int("DEFAULT_SLA_SECONDS", default=4 * 3600),
     # Opening an action claims it for this long; the reviewer's page renews it while open.
     "CLAIM_SECONDS": env.int("CLAIM_SECONDS", default=300),
+    # The queue page batch-approves or rejects only single-approval pending actions up to this
+    # amount (minor units); larger ones need a look each.
+    "BATCH_MAX_AMOUNT": env.int("BATCH_MAX_AMOUNT", default=50000),
+    "BATCH_MAX_SIZE": env.int("BATCH_MAX_SIZE", default=100),
 }
 
 SESSION_COOKIE_HTTPONLY = True

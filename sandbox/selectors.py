@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Subquery, Sum, Value
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -29,6 +29,13 @@ def order_get(*, order_id: str) -> Order | None:
 def orders_by_id(*, order_ids: list[str]) -> dict[str, Order]:
     orders = Order.objects.select_related("customer").filter(order_id__in=order_ids)
     return {o.order_id: o for o in orders.order_by("order_id")}
+
+
+def order_ids_of_customers_matching(*, text: str, limit: int = 200):
+    """Order ids (a lazy query, fit for a subquery) of the customers whose external id is `text`
+    or whose name contains it, so a reviewer can find a customer's actions by who they are."""
+    matching = Q(customer__external_id__iexact=text) | Q(customer__name__icontains=text)
+    return Order.objects.filter(matching).order_by("order_id").values("order_id")[:limit]
 
 
 def _total(queryset, field: str, group_by: str) -> Coalesce:

@@ -2,20 +2,34 @@
 //
 // Rows always come from the server (the page, a decision's answer, a push or a resync) and are
 // already escaped there. Text this file writes itself goes through textContent.
+//
+// A row is the same for every viewer; what depends on who looks (you approved, you lack the role,
+// you hold the claim) is worked out here from the row's data attributes and the viewer's own on
+// <body>. That is cosmetic: the server refuses what a person may not do.
 (function () {
   "use strict";
 
   const RECENT_LIMIT = 50;
   const PING_MS = 25000;
   const MAX_BACKOFF_MS = 30000;
+  const TICK_MS = 5000;
+  const AWAITING = ["pending", "recommended", "drafted"];
 
   const status = document.getElementById("live-status");
+  const me = document.body.dataset.userId || "";
+  const myRoles = (document.body.dataset.roles || "").split(" ").filter(Boolean);
+  const superuser = document.body.dataset.superuser === "1";
+  const defaultQueue = document.body.dataset.defaultQueue || "General";
   let socket = null;
   let attempt = 0;
   let pingTimer = null;
   let resyncing = false;
+  let resyncAgain = false;
   let buffered = [];
   let bufferedBanner = null;
+  // The last sequence number seen per channel-layer group; a jump means a push was lost.
+  let lastSeq = {};
+  let selectedId = null;
 
   // ---------------------------------------------------------------- connection indicator
 
@@ -66,8 +80,70 @@
     return parseInt(row.dataset.version || "0", 10);
   }
 
+  // Claims change a row without changing its version: the update time orders those.
+  function isNewer(incoming, current, orSame) {
+    const a = version(incoming), b = version(current);
+    if (a !== b) return a > b;
+    const ua = Number(incoming.dataset.updated || 0), ub = Number(current.dataset.updated || 0);
+    return orSame ? ua >= ub : ua > ub;
+  }
+
+  // What this viewer may do with a row, from its data attributes (see the top of this file).
+  function applyViewer(row) {
+    if (row.dataset.approverRole === undefined) return; // not waiting for a person
+    const approved = (row.dataset.approvedBy || "").split(" ").includes(me);
+    const role = row.dataset.approverRole;
+    const mayDecide = superuser || (role !== "" && myRoles.includes(role));
+    row.dataset.viewer = approved ? "approved" : mayDecide ? "may-decide" : "no-role";
+    applyClaim(row, Date.now());
+  }
+
+  function applyClaim(row, now) {
+    const holder = row.dataset.claimedBy;
+    const expires = Date.parse(row.dataset.claimExpires || "");
+    const live = Boolean(holder) && !Number.isNaN(expires) && expires > now;
+    row.dataset.claim = !live ? "none" : holder === me ? "mine" : "other";
+    const label = row.querySelector("[data-claim-label]");
+    if (!label) return;
+    label.hidden = !live;
+    label.textContent =
+      row.dataset.claim === "mine" ? "You are reviewing" : "Being reviewed by " + label.dataset.holderName;
+  }
+
+  function span(seconds) {
+    const minutes = Math.max(1, Math.round(Math.abs(seconds) / 60));
+    if (minutes < 120) return minutes + " min";
+    return Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+  }
+
+  function updateSla(root) {
+    const now = Date.now();
+    for (const el of (root || document).querySelectorAll("time[data-sla-due]")) {
+      const due = Date.parse(el.dataset.slaDue);
+      if (Number.isNaN(due)) continue;
+      const seconds = (due - now) / 1000;
+      const overdue = seconds < 0;
+      el.textContent = overdue ? "overdue by " + span(seconds) : "due in " + span(seconds);
+      el.closest("tr.action-row")?.classList.toggle("overdue", overdue);
+    }
+  }
+
+  function tick() {
+    const now = Date.now();
+    updateAges();
+    updateSla();
+    for (const row of document.querySelectorAll("tr.action-row[data-claimed-by]")) applyClaim(row, now);
+  }
+
+  function prepare(root) {
+    const rows = root.matches && root.matches("tr.action-row") ? [root] : root.querySelectorAll("tr.action-row");
+    for (const row of rows) applyViewer(row);
+    updateAges(root);
+    updateSla(root);
+  }
+
   function refreshCounts() {
-    for (const name of ["pending", "proposed", "recent"]) {
+    for (const name of ["pending", "recent"]) {
       const body = document.getElementById(name + "-rows");
       if (!body) continue;
       const n = body.rows.length;
@@ -76,6 +152,7 @@
       if (count) count.textContent = String(n);
       if (empty) empty.hidden = n > 0;
     }
+    updateBatchCount();
   }
 
   function trimRecent() {
@@ -83,30 +160,86 @@
     while (body && body.rows.length > RECENT_LIMIT) body.deleteRow(-1);
   }
 
-  // Where each status is listed; anything not named here goes to Recent.
-  const SECTIONS = { pending: "pending-rows", recommended: "proposed-rows", drafted: "proposed-rows" };
+  // The page's sort order, as a comparable key: SLA due then id, or priority first.
+  function sortKey(row, sort) {
+    const due = Date.parse(row.dataset.slaDue || "") || 0;
+    const key = [due, row.id];
+    return sort === "priority" ? [-parseInt(row.dataset.priority || "0", 10), ...key] : key;
+  }
 
-  // Put a row where its status says: pending rows in the queue and recommendations and drafts
-  // in theirs (oldest first, so new ones go last), everything else at the top of Recent. An
-  // older version never replaces a newer one.
-  function upsertRow(html) {
+  function before(a, b) {
+    for (let i = 0; i < a.length; i++) {
+      if (a[i] < b[i]) return true;
+      if (a[i] > b[i]) return false;
+    }
+    return false;
+  }
+
+  function insertSorted(body, row) {
+    const key = sortKey(row, body.dataset.sort);
+    for (const other of body.rows) {
+      if (before(key, sortKey(other, body.dataset.sort))) {
+        other.before(row);
+        return;
+      }
+    }
+    body.append(row);
+  }
+
+  // Put a row where its status says: actions waiting for a person in the queue (in the page's
+  // sort order; a new one only on an unfiltered first page, since it may not match the filters),
+  // everything else at the top of Recent. An older version never replaces a newer one.
+  function upsertRow(html, force) {
     const incoming = parse(html).querySelector("tr.action-row");
     if (!incoming || !incoming.id) return;
     const current = document.getElementById(incoming.id);
-    if (current && version(current) >= version(incoming)) return;
-    const waiting = Object.hasOwn(SECTIONS, incoming.dataset.status);
-    const body = document.getElementById(waiting ? SECTIONS[incoming.dataset.status] : "recent-rows");
+    if (current && !isNewer(incoming, current, force)) return;
+    const waiting = AWAITING.includes(incoming.dataset.status);
+    const body = document.getElementById(waiting ? "pending-rows" : "recent-rows");
     if (!body) return;
+    const wasSelected = current && current.id === selectedId;
+    const nextId = wasSelected && current.nextElementSibling ? current.nextElementSibling.id : null;
     if (current && current.parentElement === body) {
+      const pick = current.querySelector(".batch-pick");
       current.replaceWith(incoming);
+      const twin = incoming.querySelector(".batch-pick");
+      if (pick && twin) twin.checked = pick.checked;
     } else {
       if (current) current.remove();
-      if (waiting) body.append(incoming);
+      if (waiting && !("liveInsert" in body.dataset)) return refreshCounts();
+      if (waiting) insertSorted(body, incoming);
       else body.prepend(incoming);
     }
     htmx.process(incoming);
-    updateAges(incoming);
+    prepare(incoming);
+    if (wasSelected) select(incoming.parentElement === body && waiting ? incoming.id : nextId, false);
     trimRecent();
+    refreshCounts();
+  }
+
+  // A pending count per queue, moved by each push (+1 into pending, -1 out of it); a resync
+  // reads them again, so any drift is short-lived.
+  function applyCountDelta(message) {
+    const from = message.previous_status === "pending" ? message.previous_queue || message.queue || defaultQueue : null;
+    const to = message.status === "pending" ? message.queue || defaultQueue : null;
+    if (from === to) return;
+    if (from) bumpCount(from, -1);
+    if (to) bumpCount(to, 1);
+  }
+
+  function bumpCount(name, delta) {
+    for (const item of document.querySelectorAll("#queue-counts li[data-queue]")) {
+      if (item.dataset.queue !== name) continue;
+      const count = item.querySelector(".count");
+      count.textContent = String(Math.max(0, parseInt(count.textContent || "0", 10) + delta));
+    }
+  }
+
+  // An edit routed the action to a queue this person does not work: it leaves their page.
+  function removeRow(message) {
+    const row = document.getElementById("action-" + message.action_id);
+    if (row) row.remove();
+    applyCountDelta({ previous_status: message.previous_status, previous_queue: message.previous_queue, status: "" });
     refreshCounts();
   }
 
@@ -154,7 +287,11 @@
   // Pushes that arrive while the list is in flight are replayed on top of it (by version).
   async function resync() {
     const lists = document.getElementById("queue-lists");
-    if (!lists || resyncing) return;
+    if (!lists) return;
+    if (resyncing) {
+      resyncAgain = true;
+      return;
+    }
     resyncing = true;
     buffered = [];
     try {
@@ -169,10 +306,14 @@
       if (!response.ok) throw new Error("HTTP " + response.status);
       const fresh = parse(await response.text()).querySelector("#queue-lists");
       if (fresh) {
+        const picked = new Set(Array.from(document.querySelectorAll(".batch-pick:checked"), (b) => b.value));
         document.getElementById("queue-lists").replaceWith(fresh);
+        for (const box of fresh.querySelectorAll(".batch-pick")) box.checked = picked.has(box.value);
         htmx.process(fresh);
-        updateAges(fresh);
+        prepare(fresh);
+        if (selectedId) select(document.getElementById(selectedId) ? selectedId : null, false);
         refreshCounts();
+        document.body.dataset.resyncs = String(parseInt(document.body.dataset.resyncs || "0", 10) + 1);
       }
     } catch (error) {
       showError("Could not refresh the queue (" + error.message + "). Reload the page to be sure.");
@@ -180,13 +321,25 @@
       resyncing = false;
       const replay = buffered;
       buffered = [];
-      replay.forEach(upsertRow);
+      replay.forEach((html) => upsertRow(html));
       if (bufferedBanner !== null) replaceBanner(bufferedBanner);
       bufferedBanner = null;
+      if (resyncAgain) {
+        resyncAgain = false;
+        resync();
+      }
     }
   }
 
   // ---------------------------------------------------------------- websocket
+
+  // Returns true when `seq` shows that a push of `group` was lost on the way.
+  function seen(group, seq) {
+    if (!group || typeof seq !== "number") return false;
+    const last = lastSeq[group];
+    if (last === undefined || seq > last) lastSeq[group] = seq;
+    return last !== undefined && seq > last + 1;
+  }
 
   function onMessage(event) {
     let message;
@@ -195,15 +348,39 @@
     } catch {
       return;
     }
+    if (message.type === "hello") {
+      lastSeq = Object.assign({}, message.seqs || {});
+      return;
+    }
+    if (message.type === "skip") {
+      if (seen(message.group, message.seq)) resync();
+      return;
+    }
     if (message.type === "breaker.changed" && typeof message.html === "string") {
       if (resyncing) bufferedBanner = message.html;
       else replaceBanner(message.html);
       return;
     }
+    if (message.type === "action.removed") {
+      const gap = seen(message.group, message.seq);
+      if (!resyncing) removeRow(message);
+      if (gap || resyncing) resync();
+      return;
+    }
     if (message.type !== "action.changed" || !message.html) return;
+    const gap = seen(message.group, message.seq);
     if (resyncing) buffered.push(message.html);
-    else upsertRow(message.html);
+    else {
+      applyCountDelta(message);
+      upsertRow(message.html);
+    }
+    if (gap) resync();
   }
+
+  // Tests close the socket from the page to simulate a dropped connection.
+  window.countersignSocket = function () {
+    return socket;
+  };
 
   function connect() {
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
@@ -241,37 +418,207 @@
     }
   });
 
-  // Clear the last refusal when a decision is sent, not when it succeeds: the push for a decided
-  // row can replace the form before its own answer arrives, and events from a detached form never
-  // reach the document.
+  const ROW_FORMS = "form.decide, form.claim-form, form.release-form";
+
+  // After a refusal because the row changed (stale version, someone's claim), show the fresh row.
+  async function refetchRow(id) {
+    try {
+      const response = await fetch("/actions/" + id + "/row/", {
+        headers: { "HX-Request": "true" },
+        credentials: "same-origin",
+      });
+      if (response.ok) upsertRow(await response.text(), true);
+    } catch {
+      // the flash already says what happened; the next push or resync brings the row
+    }
+  }
+
+  // A row form's answer is handled on its request, not by events bubbling from the form: a push
+  // may have replaced the row (and detached the form) before the answer comes back, and events of
+  // a detached form never reach the document, nor does htmx swap their answer into #flash.
+  function onRowAnswer(xhr, form, id) {
+    const attached = document.body.contains(form);
+    if (xhr.status >= 200 && xhr.status < 300 && !xhr.getResponseHeader("HX-Redirect")) {
+      upsertRow(xhr.responseText, true);
+    } else if (xhr.status >= 500) {
+      showError("The server could not record that decision (HTTP " + xhr.status + "). Try again.");
+    } else if (xhr.status >= 400 && xhr.getResponseHeader("HX-Retarget")) {
+      if (!attached) flash().replaceChildren(parse(xhr.responseText));
+      if (xhr.status === 409) refetchRow(id);
+    } else if (xhr.status >= 400) {
+      showError("That decision was refused (HTTP " + xhr.status + "). Reload the page and try again.");
+    }
+  }
+
+  // Clear the last refusal when a decision is sent, not when it succeeds.
   document.addEventListener("htmx:beforeRequest", function (event) {
     const form = event.detail.elt;
-    if (form.matches && form.matches("form.decide, form.breaker-reset")) flash().replaceChildren();
+    if (!form.matches) return;
+    if (form.matches(ROW_FORMS + ", form.breaker-reset, #batch-form")) flash().replaceChildren();
+    if (form.matches(ROW_FORMS)) {
+      const xhr = event.detail.xhr;
+      const id = form.closest("tr.action-row").id.replace(/^action-/, "");
+      xhr.addEventListener("loadend", () => onRowAnswer(xhr, form, id));
+      // htmx cannot retarget the answer of a detached form (#flash is not in its tree): skip it.
+      form.addEventListener(
+        "htmx:beforeOnLoad",
+        function (loaded) {
+          if (!document.body.contains(form)) loaded.preventDefault();
+        },
+        { once: true },
+      );
+    }
   });
 
   document.addEventListener("htmx:afterRequest", function (event) {
     const form = event.detail.elt;
-    if (!form.matches || !form.matches("form.decide")) return;
-    const xhr = event.detail.xhr;
-    if (xhr.status >= 200 && xhr.status < 300 && !xhr.getResponseHeader("HX-Redirect")) {
-      upsertRow(xhr.responseText);
-    } else if (xhr.status >= 500) {
-      showError("The server could not record that decision (HTTP " + xhr.status + "). Try again.");
-    } else if (xhr.status >= 400 && !xhr.getResponseHeader("HX-Retarget")) {
-      showError("That decision was refused (HTTP " + xhr.status + "). Reload the page and try again.");
-    }
+    if (form.matches && form.matches("#batch-form")) resync();
   });
 
   document.addEventListener("htmx:sendError", function () {
     showError("Could not reach Countersign. Check the connection and try again.");
   });
 
+  // ---------------------------------------------------------------- batch
+
+  function updateBatchCount() {
+    const n = document.querySelectorAll(".batch-pick:checked").length;
+    const label = document.getElementById("batch-count");
+    if (label) label.textContent = n + " selected";
+  }
+
+  function eligiblePicks() {
+    return Array.from(document.querySelectorAll("#pending-rows .batch-pick")).filter(function (box) {
+      const row = box.closest("tr.action-row");
+      return row.dataset.viewer === "may-decide" && row.dataset.claim !== "other";
+    });
+  }
+
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "batch-all") {
+      for (const box of eligiblePicks()) box.checked = event.target.checked;
+    }
+    if (event.target.matches(".batch-pick, #batch-all")) updateBatchCount();
+  });
+
+  // ---------------------------------------------------------------- keyboard
+
+  function rows() {
+    const body = document.getElementById("pending-rows");
+    return body ? Array.from(body.rows) : [];
+  }
+
+  function select(id, scroll) {
+    for (const row of document.querySelectorAll("tr.action-row.selected")) {
+      row.classList.remove("selected");
+      row.removeAttribute("aria-selected");
+    }
+    selectedId = id;
+    const row = id && document.getElementById(id);
+    if (!row) {
+      selectedId = null;
+      return;
+    }
+    row.classList.add("selected");
+    row.setAttribute("aria-selected", "true");
+    if (scroll !== false) row.scrollIntoView({ block: "nearest" });
+  }
+
+  function move(step) {
+    const list = rows();
+    if (!list.length) return;
+    const at = list.findIndex((row) => row.id === selectedId);
+    const next = at === -1 ? (step > 0 ? 0 : list.length - 1) : Math.min(list.length - 1, Math.max(0, at + step));
+    select(list[next].id);
+  }
+
+  function submit(row, selector, what) {
+    const form = row.querySelector(selector);
+    if (!form || form.offsetParent === null) {
+      showError("You cannot " + what + " this action from here.");
+      return;
+    }
+    form.requestSubmit();
+  }
+
+  function toggleHelp(show) {
+    const help = document.getElementById("keys-help");
+    if (!help) return;
+    help.hidden = show === undefined ? !help.hidden : !show;
+    if (!help.hidden) help.querySelector("[data-close-help]")?.focus();
+  }
+
+  const TYPING = "input, select, textarea, [contenteditable], [contenteditable=''], [contenteditable='true']";
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") {
+      toggleHelp(false);
+      return;
+    }
+    // Enter on a row's reason code sends its form: `r` leads here.
+    if (event.key === "Enter" && event.target.matches("form.decide select")) {
+      event.preventDefault();
+      event.target.form.requestSubmit();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    if (event.target.closest && event.target.closest(TYPING)) return;
+    if (event.key === "?") {
+      event.preventDefault();
+      toggleHelp();
+      return;
+    }
+    if (event.shiftKey) return;
+    const row = selectedId && document.getElementById(selectedId);
+    switch (event.key) {
+      case "j":
+        move(1);
+        break;
+      case "k":
+        move(-1);
+        break;
+      case "a":
+        if (row) submit(row, "form.decide-approve, form.decide-adopt", "approve");
+        break;
+      case "r": {
+        const reason = row && row.querySelector("form.decide-reject select, form.decide-dismiss select");
+        if (reason && reason.offsetParent !== null) reason.focus();
+        else if (row) showError("You cannot reject this action from here.");
+        break;
+      }
+      case "e":
+        if (row) window.location.assign("/actions/" + row.id.replace(/^action-/, "") + "/?edit=1");
+        break;
+      case "c":
+        if (row) submit(row, row.dataset.claim === "mine" ? "form.release-form" : "form.claim-form", "claim");
+        break;
+      case "x": {
+        const box = row && row.querySelector(".batch-pick");
+        if (box) {
+          box.checked = !box.checked;
+          updateBatchCount();
+        }
+        break;
+      }
+      default:
+        return;
+    }
+    event.preventDefault();
+  });
+
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-close-help]")) toggleHelp(false);
+    if (event.target.closest("#keys-button")) toggleHelp();
+    const row = event.target.closest("#pending-rows tr.action-row");
+    if (row && !event.target.closest("a, button, input, select, textarea, summary")) select(row.id, false);
+  });
+
   // ---------------------------------------------------------------- start
 
   function start() {
+    prepare(document);
     refreshCounts();
-    updateAges();
-    setInterval(updateAges, 30000);
+    setInterval(tick, TICK_MS);
     connect();
   }
 

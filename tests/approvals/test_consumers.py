@@ -58,7 +58,7 @@ async def test_a_supervisor_gets_a_submitted_action_pushed_as_an_escaped_row(
     ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(supervisor)), ORIGIN)
     connected, _ = await ws.connect()
     assert connected
-    assert await ws.receive_json_from() == {"type": "hello"}
+    assert (await ws.receive_json_from())["type"] == "hello"
 
     # Act: an agent submits a refund whose reason carries markup
     action_id = await database_sync_to_async(submit_refund)(agent, '<script>alert("x")</script>')
@@ -157,7 +157,7 @@ def submit_credentials_reset(agent) -> str:
 async def connected_as(user) -> WebsocketCommunicator:
     ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(user)), ORIGIN)
     assert (await ws.connect())[0]
-    assert await ws.receive_json_from() == {"type": "hello"}
+    assert (await ws.receive_json_from())["type"] == "hello"
     return ws
 
 
@@ -196,3 +196,162 @@ async def test_a_superuser_gets_the_pushes_of_every_queue(demo, agent):
     assert (await next_push_for(ws, refund_id))["status"] == "pending"
     assert (await next_push_for(ws, reset_id))["status"] == "pending"
     await ws.disconnect()
+
+
+# ------------------------------------------------------------------------ sequence numbers
+
+
+async def test_hello_carries_the_current_sequence_number_of_each_queue_group(
+    demo, agent, make_supervisor
+):
+    refunds = await database_sync_to_async(make_supervisor)("ref", queues=["Refunds"])
+    await database_sync_to_async(submit_refund)(agent, "damaged")
+    await database_sync_to_async(live.flush)()
+    expected = await database_sync_to_async(live.group_seqs)(["queue.refunds"])
+
+    ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(refunds)), ORIGIN)
+    assert (await ws.connect())[0]
+    hello = await ws.receive_json_from()
+
+    assert hello == {"type": "hello", "seqs": expected}
+    assert expected["queue.refunds"] >= 1
+    await ws.disconnect()
+
+
+async def test_pushes_of_a_group_carry_consecutive_sequence_numbers(demo, agent, make_supervisor):
+    refunds = await database_sync_to_async(make_supervisor)("ref", queues=["Refunds"])
+    ws = await connected_as(refunds)
+
+    first = await next_push_for(ws, await database_sync_to_async(submit_refund)(agent, "a"))
+    second = await next_push_for(ws, await database_sync_to_async(submit_refund)(agent, "b"))
+
+    assert first["group"] == second["group"] == "queue.refunds"
+    assert second["seq"] == first["seq"] + 1
+    assert (first["queue"], first["previous_status"]) == ("Refunds", "submitted")
+    await ws.disconnect()
+
+
+async def test_an_event_the_viewer_may_not_see_still_arrives_as_a_skip(
+    demo, agent, make_supervisor
+):
+    # Arrange: an action of a queue whose name shares its slug (and group) with Refunds
+    from approvals.models import Action
+
+    refunds = await database_sync_to_async(make_supervisor)("ref", queues=["Refunds"])
+    ws = await connected_as(refunds)
+    action_id = await database_sync_to_async(submit_refund)(agent, "a")
+    await next_push_for(ws, action_id)
+    await database_sync_to_async(Action.objects.filter(pk=action_id).update)(queue="Refunds!")
+
+    # Act: a change of it is published to the shared group
+    await database_sync_to_async(live.publish_action_changed)(
+        {"action_id": action_id, "status": "pending", "version": 1, "queue": "Refunds!",
+         "updated_at": "x", "previous_status": "pending"}
+    )  # fmt: skip
+
+    # Assert: no row, but the sequence number, so the page sees no gap
+    message = await ws.receive_json_from(timeout=5)
+    assert message["type"] == "skip"
+    assert message["group"] == "queue.refunds"
+    assert isinstance(message["seq"], int)
+    assert "html" not in message
+    await ws.disconnect()
+
+
+# ------------------------------------------------------------------------ render once
+
+
+async def test_one_push_is_rendered_once_for_every_dashboard_of_the_process(
+    demo, agent, make_supervisor
+):
+    from approvals.consumers import rows
+
+    alice = await database_sync_to_async(make_supervisor)("alice2")
+    bob = await database_sync_to_async(make_supervisor)("bob2")
+    sockets = [await connected_as(alice), await connected_as(bob), await connected_as(alice)]
+    renders = rows.renders
+
+    action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
+    messages = [await next_push_for(ws, action_id) for ws in sockets]
+
+    assert len({m["html"] for m in messages}) == 1
+    assert rows.renders == renders + 1
+    for ws in sockets:
+        await ws.disconnect()
+
+
+async def test_the_row_cache_renders_a_key_once_while_concurrent_callers_wait():
+    from approvals.consumers import RowCache
+
+    cache = RowCache(size=2)
+    calls = []
+
+    async def render():
+        calls.append(1)
+        await asyncio.sleep(0.05)
+        return ("<tr></tr>", "Refunds")
+
+    results = await asyncio.gather(*(cache.get(("a", 1, "t"), render) for _ in range(5)))
+    again = await cache.get(("a", 1, "t"), render)
+    await cache.get(("b", 1, "t"), render)
+    await cache.get(("c", 1, "t"), render)  # the oldest key falls out
+    await cache.get(("a", 1, "t"), render)
+
+    assert results == [("<tr></tr>", "Refunds")] * 5
+    assert again == ("<tr></tr>", "Refunds")
+    assert len(calls) == 4
+
+
+async def next_message_about(ws: WebsocketCommunicator, action_id: str, timeout: float = 10.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        message = await ws.receive_json_from(timeout=max(0.1, deadline - loop.time()))
+        if message.get("action_id") == action_id:
+            return message
+
+
+async def test_an_edit_that_reroutes_an_action_drops_it_from_the_queue_it_left(
+    demo, agent, make_supervisor
+):
+    # Arrange: a policy that sends refunds over 200.00 to two seniors in Escalations; a 120.00
+    # refund waits in Refunds. Rita works only Refunds, Erin only Escalations, Sam both.
+    from approvals import services
+    from audit.services import Actor
+    from policies.services import policy_publish
+    from tests.approvals.test_edit_pending import BIG_REFUND_RULE, DEMO_RULES
+
+    await database_sync_to_async(policy_publish)(
+        rules=[DEMO_RULES[0], BIG_REFUND_RULE, *DEMO_RULES[1:]], actor=Actor.system("test")
+    )
+    rita = await database_sync_to_async(make_supervisor)("rita", queues=["Refunds"])
+    erin = await database_sync_to_async(make_supervisor)(
+        "erin", role="senior_supervisor", queues=["Escalations"]
+    )
+    sam = await database_sync_to_async(make_supervisor)(
+        "sam", role="senior_supervisor", queues=["Refunds", "Escalations"]
+    )
+    action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
+    rita_ws, erin_ws, sam_ws = [await connected_as(u) for u in (rita, erin, sam)]
+
+    # Act: Sam edits the refund to 300.00, which re-routes it to Escalations
+    await database_sync_to_async(services.action_edit)(
+        action_id=action_id,
+        by=sam,
+        params={"order_id": "ORD-1001", "amount": 30000, "currency": "USD", "reason": "x"},
+        reason_code="amount-corrected",
+    )
+
+    # Assert: Rita is told to drop it (and her Refunds count), Erin gets the row with the queue
+    # it came from, and Sam, who works both queues, gets the row once and a skip for the other copy
+    removed = await next_message_about(rita_ws, action_id)
+    assert removed["type"] == "action.removed"
+    assert (removed["previous_queue"], removed["previous_status"]) == ("Refunds", "pending")
+    arrived = await next_message_about(erin_ws, action_id)
+    assert arrived["type"] == "action.changed"
+    assert (arrived["queue"], arrived["previous_queue"]) == ("Escalations", "Refunds")
+    sams = [await sam_ws.receive_json_from(timeout=5) for _ in range(2)]
+    assert sorted(m["type"] for m in sams) == ["action.changed", "skip"]
+    assert await sam_ws.receive_nothing(timeout=0.5)
+    for ws in (rita_ws, erin_ws, sam_ws):
+        await ws.disconnect()

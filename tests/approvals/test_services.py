@@ -83,7 +83,14 @@ class TestSubmit:
         assert action.decided_at is None
         assert enqueued == []
         assert pushes == [
-            {"action_id": str(action.pk), "status": "pending", "version": 1, "queue": "Refunds"}
+            {
+                "action_id": str(action.pk),
+                "status": "pending",
+                "version": 1,
+                "queue": "Refunds",
+                "updated_at": action.updated_at.isoformat(),
+                "previous_status": "submitted",
+            }
         ]
 
     def test_a_high_value_refund_is_escalated_with_an_escalation_case(
@@ -278,7 +285,14 @@ class TestApprove:
         assert approved.decided_at is not None
         assert enqueued == [str(action.pk)]
         assert pushes == [
-            {"action_id": str(action.pk), "status": "approved", "version": 2, "queue": "Refunds"}
+            {
+                "action_id": str(action.pk),
+                "status": "approved",
+                "version": 2,
+                "queue": "Refunds",
+                "updated_at": approved.updated_at.isoformat(),
+                "previous_status": "pending",
+            }
         ]
         assert verbs(action) == ["action.submitted", "action.approved"]
         decision = Decision.objects.get(action=action)
