@@ -90,6 +90,7 @@ class TestSubmit:
                 "queue": "Refunds",
                 "updated_at": action.updated_at.isoformat(),
                 "previous_status": "submitted",
+                "previous_queue": "Refunds",
             }
         ]
 
@@ -292,6 +293,7 @@ class TestApprove:
                 "queue": "Refunds",
                 "updated_at": approved.updated_at.isoformat(),
                 "previous_status": "pending",
+                "previous_queue": "Refunds",
             }
         ]
         assert verbs(action) == ["action.submitted", "action.approved"]
