@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery import current_app
@@ -682,14 +682,23 @@ def action_claim(*, action_id: Any, by, takeover_reason: str = "", request_id: s
     return action
 
 
-def action_release(*, action_id: Any, by, request_id: str = "") -> Action:
+def action_release(
+    *, action_id: Any, by, if_expires_at: datetime | None = None, request_id: str = ""
+) -> Action:
     """Give up one's own claim. Releasing an action nobody holds changes nothing; someone else's
-    live claim is theirs to release (409 `claimed_by_other`)."""
+    live claim is theirs to release (409 `claimed_by_other`).
+
+    `if_expires_at` releases only a claim nobody renewed since it was read: a page that is left
+    sends the expiry it knew, so when the same person opens the action again (a reload, or the
+    edit form) the release that the old page sends on its way out keeps the new page's claim.
+    """
     with transaction.atomic(durable=True):
         action = _lock_for(action_id, by)
         now = timezone.now()
         holder = action.claim_holder_id(now)
         if holder is None:
+            return action
+        if holder == by.pk and if_expires_at and action.claim_expires_at > if_expires_at:
             return action
         if holder != by.pk:
             raise _claim_refusal(action, now=now)

@@ -13,6 +13,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -337,8 +338,13 @@ def page_release(request, viewer, action_id):
     _page_action(viewer, request, action_id)
     try:
         services.action_release(
-            action_id=action_id, by=request.user, request_id=request_id(request)
+            action_id=action_id,
+            by=request.user,
+            if_expires_at=parse_datetime(request.POST.get("claim_expires_at") or "") or None,
+            request_id=request_id(request),
         )
+    except ValueError:
+        return HttpResponse("claim_expires_at is not a date and time.", status=400)
     except ApplicationError as exc:
         message, code = _refusal(exc)
         return _page_render(

@@ -113,6 +113,8 @@
     const body = new FormData();
     body.append("csrfmiddlewaretoken", csrfToken());
     body.append("beacon", "1");
+    // Only the claim this page knew: if the reviewer opened the action again, that page renewed it.
+    body.append("claim_expires_at", panel().dataset.claimExpires || "");
     navigator.sendBeacon(page().dataset.releaseUrl, body);
   });
 

@@ -301,6 +301,37 @@ def test_a_release_beacon_answers_no_content(submit, alice):
     assert fresh(action).claimed_by is None
 
 
+def test_the_beacon_of_a_page_left_for_the_same_action_keeps_the_new_pages_claim(submit, alice):
+    # The reviewer opens the action, then its edit form: the old page's beacon, sent on its way
+    # out, arrives after the new page renewed the claim.
+    action = submit(12000)
+    old_page = alice.get(url(action)).content.decode()
+    seen = re.search(r'data-claim-expires="([^"]+)"', old_page).group(1)
+    alice.get(url(action) + "?edit=1")
+
+    response = post(
+        alice, url(action, "page/release/"), {"beacon": "1", "claim_expires_at": seen}, htmx=False
+    )
+
+    assert response.status_code == 204
+    assert fresh(action).claimed_by is not None
+
+
+def test_a_release_with_a_garbled_expiry_is_a_400(submit, alice):
+    action = submit(12000)
+    alice.get(url(action))
+
+    response = post(
+        alice,
+        url(action, "page/release/"),
+        {"beacon": "1", "claim_expires_at": "2026-13-45T99:00:00"},
+        htmx=False,
+    )
+
+    assert response.status_code == 400
+    assert fresh(action).claimed_by is not None
+
+
 def test_a_senior_supervisor_takes_over_with_a_reason(submit, supervisor, make_supervisor):
     action = submit(12000)
     services.action_claim(action_id=action.pk, by=supervisor)

@@ -261,6 +261,23 @@ class TestRelease:
         assert pushes == []
         assert events(action, "action.released") == []
 
+    def test_a_release_of_a_claim_renewed_since_keeps_it(self, submit, supervisor):
+        action = submit(12000)
+        seen = services.action_claim(action_id=action.pk, by=supervisor).claim_expires_at
+        renewed = services.action_claim(action_id=action.pk, by=supervisor).claim_expires_at
+
+        services.action_release(action_id=action.pk, by=supervisor, if_expires_at=seen)
+
+        assert Action.objects.get(pk=action.pk).claim_expires_at == renewed > seen
+
+    def test_a_release_of_the_claim_as_it_was_read_frees_it(self, submit, supervisor):
+        action = submit(12000)
+        seen = services.action_claim(action_id=action.pk, by=supervisor).claim_expires_at
+
+        services.action_release(action_id=action.pk, by=supervisor, if_expires_at=seen)
+
+        assert Action.objects.get(pk=action.pk).claimed_by is None
+
     def test_releasing_someone_elses_claim_is_refused(self, submit, supervisor, bob):
         action = submit(12000)
         services.action_claim(action_id=action.pk, by=supervisor)
