@@ -326,15 +326,16 @@ def refund(i: int, run: str) -> dict:
 
 
 def submitter_main(args) -> None:
-    """The submitter process: submits at a steady rate, prints one JSON line per submission
-    (action id, wall-clock time after commit), then a summary line."""
+    """One submitter process: submission number k, k + s, k + 2s ... of a shared schedule that
+    starts at wall-clock `--start`; prints one JSON line per submission (action id, wall-clock
+    time after commit), then a summary line."""
     django_setup()
     from agents.models import Agent
     from approvals import live
     from approvals.services import action_submit
 
     agent = Agent.objects.get(name=AGENT)
-    n = int(args.rate * args.seconds)
+    total = int(args.rate * args.seconds)
     interval = 1.0 / args.rate
     out = sys.stdout
     late = 0
@@ -347,16 +348,18 @@ def submitter_main(args) -> None:
             base_url=args.base, headers={"Authorization": f"Api-Key {args.key}"}, timeout=30
         )
     # one untimed submission: connections and caches warm
-    action_submit(agent=agent, action_type="refund.issue", params=refund(0, args.run + "w"))
+    action_submit(
+        agent=agent, action_type="refund.issue", params=refund(args.offset, args.run + "w")
+    )
     live.flush()
-    started = time.perf_counter()
-    for i in range(n):
-        due = started + i * interval
-        now = time.perf_counter()
+    sent = 0
+    for i in range(args.offset, total, args.submitters):
+        due = args.start + i * interval
+        now = time.time()
         if due > now:
             time.sleep(due - now)
-        elif now - due > interval:
-            late += 1
+        elif now - due > interval * args.submitters:
+            late += 1  # more than one of this process's intervals behind schedule
         if client is None:
             result = action_submit(
                 agent=agent, action_type="refund.issue", params=refund(i, args.run)
@@ -371,15 +374,16 @@ def submitter_main(args) -> None:
             action_id, status = body["id"], body["status"]
         committed = time.time()
         out.write(json.dumps({"id": action_id, "t": committed, "status": status}) + "\n")
-    wall = time.perf_counter() - started
+        sent += 1
     live.flush()
-    out.write(json.dumps({"done": n, "wall": wall, "late": late}) + "\n")
+    out.write(json.dumps({"done": sent, "late": late}) + "\n")
     out.flush()
 
 
 async def dashboard_client(uri: str, origin: str, cookie: str, received: dict, ready) -> None:
     """One dashboard: records the first receipt time of each action id's `action.changed`."""
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
 
     async with connect(
         uri,
@@ -389,11 +393,12 @@ async def dashboard_client(uri: str, origin: str, cookie: str, received: dict, r
         ping_interval=None,
     ) as ws:
         ready.set_result(True)
-        async for message in ws:
-            t = time.time()
-            data = json.loads(message)
-            if data.get("type") == "action.changed":
-                received.setdefault(data.get("action_id"), t)
+        with contextlib.suppress(ConnectionClosed):
+            async for message in ws:
+                t = time.time()
+                data = json.loads(message)
+                if data.get("type") == "action.changed":
+                    received.setdefault(data.get("action_id"), t)
 
 
 async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, run: str) -> dict:
@@ -406,7 +411,10 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
         asyncio.create_task(dashboard_client(uri, origin, cookie, received[i], readies[i]))
         for i in range(dashboards)
     ]
-    submitter = None
+    submitters: list[asyncio.subprocess.Process] = []
+    submitted: dict[str, float] = {}
+    statuses: dict[str, int] = {}
+    summary: dict = {}
     try:
         await asyncio.wait(
             [asyncio.gather(*readies), *clients], timeout=30, return_when=asyncio.FIRST_COMPLETED
@@ -417,41 +425,72 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
         if not all(ready.done() for ready in readies):
             raise SystemExit("dashboards did not connect within 30 s")
         await asyncio.sleep(0.5)  # every consumer has joined its groups and sent `hello`
-        submitter = await asyncio.create_subprocess_exec(
-            PYTHON, __file__, "--_submitter", "--rate", str(args.rate),
-            "--seconds", str(args.seconds), "--run", run, "--submit-via", args.submit_via,
-            "--base", base, "--key", key,
-            stdout=asyncio.subprocess.PIPE, env={**os.environ}, cwd=ROOT,
-        )  # fmt: skip
-        submitted: dict[str, float] = {}
-        statuses: dict[str, int] = {}
-        summary: dict = {}
-        assert submitter.stdout is not None
-        async for line in submitter.stdout:
-            record = json.loads(line)
-            if "done" in record:
-                summary = record
-            else:
-                submitted[record["id"]] = record["t"]
-                statuses[record["status"]] = statuses.get(record["status"], 0) + 1
-        await submitter.wait()
-        if submitter.returncode != 0:
-            raise SystemExit(f"the submitter failed with exit code {submitter.returncode}")
+        # The submitters start on a shared schedule once Django is set up in each of them.
+        start = time.time() + 3.0
+        for k in range(args.submitters):
+            submitters.append(
+                await asyncio.create_subprocess_exec(
+                    PYTHON,
+                    __file__,
+                    "--_submitter",
+                    "--rate",
+                    str(args.rate),
+                    "--seconds",
+                    str(args.seconds),
+                    "--run",
+                    run,
+                    "--submit-via",
+                    args.submit_via,
+                    "--base",
+                    base,
+                    "--key",
+                    key,
+                    "--start",
+                    repr(start),
+                    "--submitters",
+                    str(args.submitters),
+                    "--offset",
+                    str(k),
+                    stdout=asyncio.subprocess.PIPE,
+                    env={**os.environ},
+                    cwd=ROOT,
+                )
+            )
+
+        async def read(proc) -> None:
+            assert proc.stdout is not None
+            async for line in proc.stdout:
+                record = json.loads(line)
+                if "done" in record:
+                    summary["late"] = summary.get("late", 0) + record["late"]
+                else:
+                    submitted[record["id"]] = record["t"]
+                    statuses[record["status"]] = statuses.get(record["status"], 0) + 1
+            await proc.wait()
+            if proc.returncode != 0:
+                raise SystemExit(f"a submitter failed with exit code {proc.returncode}")
+
+        await asyncio.gather(*(read(proc) for proc in submitters))
         # Give the last submissions the full deadline to arrive.
         await asyncio.sleep(args.deadline)
     finally:
-        if submitter is not None and submitter.returncode is None:
-            submitter.terminate()
-            await submitter.wait()
+        for proc in submitters:
+            if proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
+        # Only the server ends a connection before the bench cancels its client.
+        closed = sum(task.done() for task in clients)
         for task in clients:
             task.cancel()
         await asyncio.gather(*clients, return_exceptions=True)
 
     latencies: list[float] = []
     missed = 0
+    arrived_at_all = 0
     for seen in received:
         for action_id, committed in submitted.items():
             arrived = seen.get(action_id)
+            arrived_at_all += arrived is not None
             if arrived is None or arrived - committed > args.deadline:
                 missed += 1
             else:
@@ -459,7 +498,10 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
     return {
         "dashboards": dashboards,
         "submitted": len(submitted),
-        "rate": len(submitted) / summary["wall"] if summary.get("wall") else 0.0,
+        # from the first scheduled submission to the last commit
+        "rate": len(submitted) / (max(submitted.values()) - start) if submitted else 0.0,
+        "received": arrived_at_all,
+        "closed": closed,
         "late": summary.get("late", 0),
         "statuses": statuses,
         "latencies": latencies,
@@ -488,7 +530,8 @@ def server_cpu_seconds(pid: int) -> float:
 def bench_fanout(args, base: str, cookie: str, key: str, server_pid: int) -> None:
     print(
         f"\n2. submit-to-screen: {args.rate}/s for {args.seconds} s via "
-        f"{'action_submit in a separate process' if args.submit_via == 'service' else 'HTTP'}"
+        f"{'action_submit' if args.submit_via == 'service' else 'HTTP POST'} from "
+        f"{args.submitters} submitter process(es)"
         f", deadline {args.deadline} s per pair",
         flush=True,
     )
@@ -501,16 +544,17 @@ def bench_fanout(args, base: str, cookie: str, key: str, server_pid: int) -> Non
         print(f"   {dashboards} dashboard(s) done", flush=True)
     print(
         f"\n{'dashboards':>10} {'submitted':>9} {'rate/s':>7} {'late':>5} {'pairs':>7} "
-        f"{'missed':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} {'srv cpu s':>9}"
-        f"   statuses"
+        f"{'arrived':>7} {'missed':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+        f"{'srv cpu s':>9} {'closed':>6}   statuses"
     )
     for r in results:
         lat = r["latencies"] or [float("nan")]
         codes = ",".join(f"{k}x{v}" for k, v in sorted(r["statuses"].items()))
         print(
             f"{r['dashboards']:>10} {r['submitted']:>9} {r['rate']:>7.1f} {r['late']:>5} "
-            f"{r['expected']:>7} {r['missed']:>7} {pct(lat, 50):>8.1f} {pct(lat, 95):>8.1f} "
-            f"{pct(lat, 99):>8.1f} {max(lat):>8.1f} {r['server_cpu']:>9.1f}   {codes}"
+            f"{r['expected']:>7} {r['received']:>7} {r['missed']:>7} {pct(lat, 50):>8.1f} "
+            f"{pct(lat, 95):>8.1f} {pct(lat, 99):>8.1f} {max(lat):>8.1f} "
+            f"{r['server_cpu']:>9.1f} {r['closed']:>6}   {codes}"
         )
     one, many = results
     if one["latencies"] and many["latencies"]:
@@ -522,8 +566,10 @@ def bench_fanout(args, base: str, cookie: str, key: str, server_pid: int) -> Non
             f"{many['missed']} of {many['expected']} pairs missed"
         )
     print(
-        "   ('late': submissions started more than one interval behind schedule; 'srv cpu s': "
-        "CPU the server processes used from connect to close, deadline wait included)"
+        "   ('late': submissions started more than one interval behind schedule; 'arrived': "
+        "pairs received at all, 'missed': not within the deadline; 'srv cpu s': CPU the server "
+        "processes used from connect to close, deadline wait included; 'closed': connections "
+        "the server closed during the phase)"
     )
 
 
@@ -616,6 +662,9 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=5.0, help="s before a pair is missed")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--submit-via", choices=("service", "http"), default="service")
+    parser.add_argument(
+        "--submitters", type=int, default=2, help="processes sharing the submission schedule"
+    )
     parser.add_argument("--skip-page", action="store_true")
     parser.add_argument("--skip-fanout", action="store_true")
     parser.add_argument(
@@ -630,6 +679,8 @@ def main() -> None:
     parser.add_argument("--run", default="", help=argparse.SUPPRESS)
     parser.add_argument("--base", default="", help=argparse.SUPPRESS)
     parser.add_argument("--key", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--start", type=float, default=0.0, help=argparse.SUPPRESS)
+    parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._submitter:
         submitter_main(args)
