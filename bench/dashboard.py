@@ -82,6 +82,8 @@ def bench_env(args) -> dict[str, str]:
         "CHANNEL_PREFIX": args.prefix,  # nor push into its dashboards
         "API_RATE_LIMIT": "",  # the bench measures the server, not the per-key rate limit
         "PYTHONUNBUFFERED": "1",
+        # whitenoise's note that `collectstatic` never ran here; pages are served all the same
+        "PYTHONWARNINGS": "ignore:No directory at",
     }
 
 
@@ -326,9 +328,9 @@ def refund(i: int, run: str) -> dict:
 
 
 def submitter_main(args) -> None:
-    """One submitter process: submission number k, k + s, k + 2s ... of a shared schedule that
-    starts at wall-clock `--start`; prints one JSON line per submission (action id, wall-clock
-    time after commit), then a summary line."""
+    """One submitter process: submissions k, k + s, k + 2s ... of a shared schedule. Says it is
+    ready, reads the wall-clock start from stdin, prints one JSON line per submission (action id,
+    wall-clock time after commit), then a summary line."""
     django_setup()
     from agents.models import Agent
     from approvals import live
@@ -352,9 +354,12 @@ def submitter_main(args) -> None:
         agent=agent, action_type="refund.issue", params=refund(args.offset, args.run + "w")
     )
     live.flush()
+    out.write(json.dumps({"ready": args.offset}) + "\n")
+    out.flush()
+    start = float(sys.stdin.readline())
     sent = 0
     for i in range(args.offset, total, args.submitters):
-        due = args.start + i * interval
+        due = start + i * interval
         now = time.time()
         if due > now:
             time.sleep(due - now)
@@ -380,25 +385,55 @@ def submitter_main(args) -> None:
     out.flush()
 
 
-async def dashboard_client(uri: str, origin: str, cookie: str, received: dict, ready) -> None:
-    """One dashboard: records the first receipt time of each action id's `action.changed`."""
+async def dashboard_client(
+    uri: str, origin: str, cookie: str, received: dict, ready, closes: list
+) -> None:
+    """One dashboard: records the first receipt time of each action id's `action.changed`.
+    Like the page's script, it reconnects when the server closes the socket (and counts it)."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
 
-    async with connect(
-        uri,
-        origin=origin,
-        additional_headers={"Cookie": f"sessionid={cookie}"},
-        max_size=2**22,
-        ping_interval=None,
-    ) as ws:
-        ready.set_result(True)
-        with contextlib.suppress(ConnectionClosed):
-            async for message in ws:
-                t = time.time()
-                data = json.loads(message)
-                if data.get("type") == "action.changed":
-                    received.setdefault(data.get("action_id"), t)
+    while True:
+        async with connect(
+            uri,
+            origin=origin,
+            additional_headers={"Cookie": f"sessionid={cookie}"},
+            max_size=2**22,
+            ping_interval=None,
+        ) as ws:
+            if not ready.done():
+                ready.set_result(True)
+            with contextlib.suppress(ConnectionClosed):
+                async for message in ws:
+                    t = time.time()
+                    data = json.loads(message)
+                    if data.get("type") == "action.changed":
+                        received.setdefault(data.get("action_id"), t)
+        # Only the server ends a connection before the bench cancels this task.
+        closes.append(ws.close_code)
+        await asyncio.sleep(0.25)
+
+
+async def start_submitters(args, base: str, key: str, run: str, procs: list) -> None:
+    """Start the submitter processes into `procs` (so the caller can always stop them) and wait
+    until each is set up and warm, waiting on stdin for the start time."""
+    options = {
+        "--rate": args.rate, "--seconds": args.seconds, "--run": run,
+        "--submit-via": args.submit_via, "--base": base, "--key": key,
+        "--submitters": args.submitters,
+    }  # fmt: skip
+    argv = [item for option, value in options.items() for item in (option, str(value))]
+    for k in range(args.submitters):
+        proc = await asyncio.create_subprocess_exec(
+            PYTHON, __file__, "--_submitter", *argv, "--offset", str(k),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            env={**os.environ}, cwd=ROOT,
+        )  # fmt: skip
+        procs.append(proc)
+    for proc in procs:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=120)
+        if not line or "ready" not in json.loads(line):
+            raise SystemExit("a submitter did not get ready")
 
 
 async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, run: str) -> dict:
@@ -406,16 +441,22 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
     uri, origin = f"ws://127.0.0.1:{port}/ws/dashboard/", f"http://127.0.0.1:{port}"
     loop = asyncio.get_running_loop()
     received: list[dict] = [{} for _ in range(dashboards)]
+    closes: list[int | None] = []
     readies = [loop.create_future() for _ in range(dashboards)]
-    clients = [
-        asyncio.create_task(dashboard_client(uri, origin, cookie, received[i], readies[i]))
-        for i in range(dashboards)
-    ]
+    clients: list[asyncio.Task] = []
     submitters: list[asyncio.subprocess.Process] = []
     submitted: dict[str, float] = {}
     statuses: dict[str, int] = {}
-    summary: dict = {}
+    late = 0
+    start = 0.0
     try:
+        await start_submitters(args, base, key, run, submitters)
+        clients = [
+            asyncio.create_task(
+                dashboard_client(uri, origin, cookie, received[i], readies[i], closes)
+            )
+            for i in range(dashboards)
+        ]
         await asyncio.wait(
             [asyncio.gather(*readies), *clients], timeout=30, return_when=asyncio.FIRST_COMPLETED
         )
@@ -425,44 +466,18 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
         if not all(ready.done() for ready in readies):
             raise SystemExit("dashboards did not connect within 30 s")
         await asyncio.sleep(0.5)  # every consumer has joined its groups and sent `hello`
-        # The submitters start on a shared schedule once Django is set up in each of them.
-        start = time.time() + 3.0
-        for k in range(args.submitters):
-            submitters.append(
-                await asyncio.create_subprocess_exec(
-                    PYTHON,
-                    __file__,
-                    "--_submitter",
-                    "--rate",
-                    str(args.rate),
-                    "--seconds",
-                    str(args.seconds),
-                    "--run",
-                    run,
-                    "--submit-via",
-                    args.submit_via,
-                    "--base",
-                    base,
-                    "--key",
-                    key,
-                    "--start",
-                    repr(start),
-                    "--submitters",
-                    str(args.submitters),
-                    "--offset",
-                    str(k),
-                    stdout=asyncio.subprocess.PIPE,
-                    env={**os.environ},
-                    cwd=ROOT,
-                )
-            )
+        # One shared schedule: submission i is due at start + i / rate, whichever process sends it.
+        start = time.time() + 0.2
+        for proc in submitters:
+            proc.stdin.write(f"{start!r}\n".encode())
+            await proc.stdin.drain()
 
         async def read(proc) -> None:
-            assert proc.stdout is not None
+            nonlocal late
             async for line in proc.stdout:
                 record = json.loads(line)
                 if "done" in record:
-                    summary["late"] = summary.get("late", 0) + record["late"]
+                    late += record["late"]
                 else:
                     submitted[record["id"]] = record["t"]
                     statuses[record["status"]] = statuses.get(record["status"], 0) + 1
@@ -478,8 +493,6 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
             if proc.returncode is None:
                 proc.terminate()
                 await proc.wait()
-        # Only the server ends a connection before the bench cancels its client.
-        closed = sum(task.done() for task in clients)
         for task in clients:
             task.cancel()
         await asyncio.gather(*clients, return_exceptions=True)
@@ -501,8 +514,8 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
         # from the first scheduled submission to the last commit
         "rate": len(submitted) / (max(submitted.values()) - start) if submitted else 0.0,
         "received": arrived_at_all,
-        "closed": closed,
-        "late": summary.get("late", 0),
+        "closed": len(closes),
+        "late": late,
         "statuses": statuses,
         "latencies": latencies,
         "missed": missed,
@@ -569,7 +582,7 @@ def bench_fanout(args, base: str, cookie: str, key: str, server_pid: int) -> Non
         "   ('late': submissions started more than one interval behind schedule; 'arrived': "
         "pairs received at all, 'missed': not within the deadline; 'srv cpu s': CPU the server "
         "processes used from connect to close, deadline wait included; 'closed': connections "
-        "the server closed during the phase)"
+        "the server closed during the phase, each reconnected after 0.25 s)"
     )
 
 
@@ -679,7 +692,6 @@ def main() -> None:
     parser.add_argument("--run", default="", help=argparse.SUPPRESS)
     parser.add_argument("--base", default="", help=argparse.SUPPRESS)
     parser.add_argument("--key", default="", help=argparse.SUPPRESS)
-    parser.add_argument("--start", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--offset", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args._submitter:
