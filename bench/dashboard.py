@@ -23,6 +23,8 @@ supervisor who works every demo queue and the agent `support-bot`, starts uvicor
    (goal: p99 under 100 ms with 50 dashboards at 100 submissions/s).
 3. What one pushed row costs the server: in-process, the queries and time of
    `presenters.action_row_html`, which the consumer calls once per event per connection.
+4. The channel layer alone, the floor under 2: `group_send` at `--rate` to one group of 1 and of
+   `--dashboards` channels held by one process, received with no rendering and no database.
 
 The submitter calls the service in its own process rather than POSTing to the API, so that the
 rate it keeps does not depend on how busy the one server process is with the fan-out it measures
@@ -621,6 +623,74 @@ def bench_row_render(samples: int = 200) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
+# 4. the channel layer alone
+
+
+async def _layer_fanout(receivers: int, rate: float, seconds: float, deadline: float) -> dict:
+    """`receivers` channels of this process in one group, as consumers hold them; a sender thread
+    with its own loop and layer (as `approvals.live` sends) does `group_send` at `rate`."""
+    import threading
+
+    from channels.layers import channel_layers, get_channel_layer
+
+    layer = get_channel_layer()
+    group = f"bench.layer.{time.time_ns()}"
+    channels = [await layer.new_channel() for _ in range(receivers)]
+    for channel in channels:
+        await layer.group_add(group, channel)
+    arrivals: list[list[float]] = [[] for _ in range(receivers)]
+    total = int(rate * seconds)
+
+    async def receive(i: int) -> None:
+        while True:
+            message = await layer.receive(channels[i])
+            arrivals[i].append(time.time() - message["t"])
+
+    def send() -> None:
+        async def sender() -> None:
+            own = channel_layers.make_backend("default")
+            start = time.time() + 0.2
+            for n in range(total):
+                delay = start + n / rate - time.time()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                await own.group_send(group, {"type": "bench", "t": time.time()})
+
+        asyncio.run(sender())
+
+    tasks = [asyncio.create_task(receive(i)) for i in range(receivers)]
+    thread = threading.Thread(target=send, daemon=True)
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    await asyncio.sleep(deadline)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for channel in channels:
+        await layer.group_discard(group, channel)
+    latencies = [t * 1000 for seen in arrivals for t in seen if t <= deadline]
+    return {"latencies": latencies, "expected": total * receivers}
+
+
+def bench_layer(args) -> None:
+    """The floor the consumer cannot beat: channels_redis delivering one message per receiving
+    channel, with no rendering and no database."""
+    print(
+        f"\n4. channel layer alone: group_send at {args.rate}/s for {args.seconds} s from a "
+        f"thread, received on N channels of one process (no rendering, no database)"
+    )
+    print(f"{'receivers':>10} {'pairs':>7} {'missed':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for receivers in (1, args.dashboards):
+        r = asyncio.run(_layer_fanout(receivers, args.rate, args.seconds, args.deadline))
+        lat = r["latencies"] or [float("nan")]
+        print(
+            f"{receivers:>10} {r['expected']:>7} {r['expected'] - len(r['latencies']):>7} "
+            f"{pct(lat, 50):>8.1f} {pct(lat, 95):>8.1f} {pct(lat, 99):>8.1f}",
+            flush=True,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 # the server
 
 
@@ -680,6 +750,7 @@ def main() -> None:
     )
     parser.add_argument("--skip-page", action="store_true")
     parser.add_argument("--skip-fanout", action="store_true")
+    parser.add_argument("--skip-layer", action="store_true")
     parser.add_argument(
         "--server", default=os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
     )
@@ -725,6 +796,8 @@ def main() -> None:
         if not args.skip_fanout:
             bench_fanout(args, base, cookie, key, proc.pid)
         bench_row_render()
+        if not args.skip_layer:
+            bench_layer(args)
     finally:
         if proc is not None:
             stop(proc)
