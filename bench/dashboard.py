@@ -734,6 +734,15 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
 
 
+def clear_channel_layer(prefix: str) -> None:
+    """Delete this run's channel-layer keys (group memberships expire only after a day)."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    for key in client.scan_iter(match=f"{prefix}*", count=1000):
+        client.delete(key)
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -811,6 +820,7 @@ def main() -> None:
             connections.close_all()
         if not args.keep_db:
             drop_database(args.server, args.database)
+            clear_channel_layer(args.prefix)
     print(f"\ntotal {time.monotonic() - started:.1f} s")
 
 
