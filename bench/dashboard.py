@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/dashboard.py [--pending 100000] [--dashboards 50] [--rate 100]
                                         [--seconds 20] [--requests 200] [--workers 1]
+                                        [--submitters 2] [--submit-via service|http] [--keep-db]
 
 Creates a fresh database (`countersign_dashboard_bench`), migrates it, loads the demo, creates a
 supervisor who works every demo queue and the agent `support-bot`, starts uvicorn
@@ -14,11 +15,13 @@ supervisor who works every demo queue and the agent `support-bot`, starts uvicor
    the ratios. Also the SQL queries the page makes, counted in-process (Django test client) at
    both sizes: a page that scales must make the same number (goal: p95 under 150 ms at 100k).
 2. Submit-to-screen: dashboards connected to `/ws/dashboard/` with the supervisor's session,
-   while a separate submitter process calls `approvals.services.action_submit` at a steady
-   `--rate` for `--seconds` (refunds of 50.01-500.00 USD: pending in `Refunds`). Latency is the
+   while `--submitters` processes (set up and warm before the clock starts) call
+   `approvals.services.action_submit` on one shared schedule at a steady `--rate` for
+   `--seconds` (refunds of 50.01-500.00 USD: pending in `Refunds`). Latency is the
    time from the submit's commit (taken in the submitter right after the service returns; all
    processes share the clock) to the receipt of its `action.changed` message, over every
-   (action, dashboard) pair; a pair not received within `--deadline` seconds is missed. Measured
+   (action, dashboard) pair; a pair not received within `--deadline` seconds is missed. Like the
+   page's script, a dashboard the server disconnects reconnects (counted as `closed`). Measured
    with one dashboard (the baseline) and with `--dashboards` of them, at the same rate
    (goal: p99 under 100 ms with 50 dashboards at 100 submissions/s).
 3. What one pushed row costs the server: in-process, the queries and time of
@@ -26,10 +29,11 @@ supervisor who works every demo queue and the agent `support-bot`, starts uvicor
 4. The channel layer alone, the floor under 2: `group_send` at `--rate` to one group of 1 and of
    `--dashboards` channels held by one process, received with no rendering and no database.
 
-The submitter calls the service in its own process rather than POSTing to the API, so that the
-rate it keeps does not depend on how busy the one server process is with the fan-out it measures
-(`--submit-via http` POSTs to `/api/v1/actions/` instead). Figures only: nothing here passes or
-fails on speed.
+The submitters call the service in their own processes rather than POSTing to the API, so that
+the rate they keep does not depend on how busy the one server process is with the fan-out it
+measures (`--submit-via http` POSTs to `/api/v1/actions/` instead); one process could not keep
+100/s on two shared cores. Figures only: nothing here passes or fails on speed. The database and
+this run's channel-layer keys are dropped at the end unless `--keep-db`.
 """
 
 from __future__ import annotations
