@@ -105,7 +105,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # channels_redis reads a channel with a blocking pop that waits up to 5 s, redis-py's
+            # default read timeout: without a longer one every idle dashboard drops every 5 s.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15, "socket_connect_timeout": 5}],
             # channels_redis silently drops messages above `capacity` (default 100); a burst of
             # submissions must not vanish, and clients resync from the database anyway.
             "capacity": env.int("CHANNEL_CAPACITY", default=5000),

@@ -355,3 +355,17 @@ async def test_an_edit_that_reroutes_an_action_drops_it_from_the_queue_it_left(
     assert await sam_ws.receive_nothing(timeout=0.5)
     for ws in (rita_ws, erin_ws, sam_ws):
         await ws.disconnect()
+
+
+async def test_a_dashboard_idle_longer_than_the_layers_receive_wait_stays_connected(
+    demo, agent, supervisor
+):
+    # channels_redis waits 5 s per blocking read of a channel: the Redis client must not time out
+    # that read, or every quiet dashboard is dropped (and reloads its list) every 5 s.
+    ws = await connected_as(supervisor)
+
+    assert await ws.receive_nothing(timeout=7.0)
+    action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
+
+    assert (await next_push_for(ws, action_id))["status"] == "pending"
+    await ws.disconnect()
