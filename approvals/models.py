@@ -183,21 +183,11 @@ class Action(models.Model):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["created_at", "id"],
-                condition=models.Q(status="pending"),
-                name="action_pending_queue",
-            ),
             # Keyset pagination of the queue page: one index per sort order, awaiting actions only.
             models.Index(
                 fields=["sla_due_at", "id"],
                 condition=models.Q(status__in=AWAITING_STATUSES),
                 name="action_awaiting_sla",
-            ),
-            models.Index(
-                fields=["-priority", "sla_due_at", "id"],
-                condition=models.Q(status__in=AWAITING_STATUSES),
-                name="action_awaiting_priority",
             ),
             # Keyset pages by priority compare one ascending row, (-priority, sla_due_at, id),
             # so the rank is an expression; and one index per sort order within a single queue.
@@ -220,6 +210,18 @@ class Action(models.Model):
                 "id",
                 condition=models.Q(status__in=AWAITING_STATUSES),
                 name="action_awaiting_queue_rank",
+            ),
+            # The queue page's pending count per queue: an index-only scan, capped per queue.
+            models.Index(
+                fields=["queue"],
+                condition=models.Q(status="pending"),
+                name="action_pending_by_queue",
+            ),
+            # The queue page's recent list: what no longer waits for a person, latest change first.
+            models.Index(
+                fields=["-updated_at", "-id"],
+                condition=~models.Q(status__in=AWAITING_STATUSES),
+                name="action_recent",
             ),
             models.Index(fields=["agent", "created_at"], name="action_agent_created"),
             models.Index(fields=["status", "updated_at"], name="action_status_updated"),

@@ -363,7 +363,7 @@ def queue_context(viewer: Viewer, params: Mapping[str, str] | None = None) -> di
         "query": query,
         "filters": query.filters,
         "choices": choices,
-        "viewer_queue_names": [name for name, _ in counts],
+        "viewer_queue_names": [c.name for c in counts],
         "next_query": query.url_query(after=page.next_cursor) if page.next_cursor else "",
         "live_insert": not query.cursor and not query.narrowed,
         "queue_counts": counts,

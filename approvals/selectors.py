@@ -11,7 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.db.models import Count, F, Q, QuerySet
+from django.db import connection
+from django.db.models import F, Q, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 
 from agents.models import Agent
@@ -109,21 +110,39 @@ def action_get_for_user(*, action_id: Any, user) -> Action:
     return action
 
 
-def queue_pending_counts(*, queues: frozenset[str] | None) -> list[tuple[str, int]]:
-    """(queue name, pending actions) for every queue in `queues` (None: every queue), by name."""
-    pending = (
-        _in_queues(Action.objects.filter(status=Status.PENDING), queues)
-        .values("queue")
-        .annotate(n=Count("id"))
-        .order_by("queue")
+# Counting stops here per queue, so the page costs the same with a million pending actions.
+PENDING_COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class QueueCount:
+    name: str
+    count: int
+    capped: bool  # there are more than `count` (= PENDING_COUNT_CAP)
+
+
+def queue_pending_counts(*, queues: frozenset[str] | None) -> list[QueueCount]:
+    """Pending actions per queue in `queues` (None: every queue that exists), by name: one query,
+    an index-only scan of at most PENDING_COUNT_CAP entries per queue (`action_pending_by_queue`).
+    The default queue also counts the actions whose rule named no queue ("")."""
+    names = sorted(
+        Queue.objects.order_by("name").values_list("name", flat=True) if queues is None else queues
     )
-    counts: dict[str, int] = {}
-    for row in pending:
-        name = row["queue"] or Queue.DEFAULT_NAME
-        counts[name] = counts.get(name, 0) + row["n"]
-    known = Queue.objects.order_by("name").values_list("name", flat=True)
-    names = set(known if queues is None else queues) | set(counts)
-    return [(name, counts.get(name, 0)) for name in sorted(names)]
+    stored = sorted({*names, *([""] if Queue.DEFAULT_NAME in names else [])})
+    table = Action._meta.db_table
+    sql = (
+        f"SELECT q.name, (SELECT count(*) FROM (SELECT 1 FROM {table} a "  # noqa: S608
+        "WHERE a.status = %s AND a.queue = q.name LIMIT %s) capped) "
+        "FROM unnest(%s::varchar[]) AS q(name) ORDER BY q.name"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [Status.PENDING.value, PENDING_COUNT_CAP + 1, stored])
+        found = dict(cursor.fetchall()) if stored else {}
+    counts = []
+    for name in names:
+        n = found.get(name, 0) + (found.get("", 0) if name == Queue.DEFAULT_NAME else 0)
+        counts.append(QueueCount(name, min(n, PENDING_COUNT_CAP), n > PENDING_COUNT_CAP))
+    return counts
 
 
 def action_approvals(*, action: Action) -> list[dict[str, Any]]:
@@ -274,7 +293,8 @@ def queue_filter_choices() -> dict[str, list[str]]:
 
 
 def recent_actions(*, queues: frozenset[str] | None = None, limit: int = 50) -> QuerySet[Action]:
-    qs = Action.objects.exclude(status__in=(Status.PENDING, *PROPOSED_STATUSES))
+    """What no longer waits for a person, latest change first (index `action_recent`)."""
+    qs = Action.objects.exclude(status__in=AWAITING_STATUSES)
     return _with_relations(_in_queues(qs, queues)).order_by("-updated_at", "-id")[:limit]
 
 

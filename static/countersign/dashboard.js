@@ -229,7 +229,7 @@
 
   function bumpCount(name, delta) {
     for (const item of document.querySelectorAll("#queue-counts li[data-queue]")) {
-      if (item.dataset.queue !== name) continue;
+      if (item.dataset.queue !== name || item.hasAttribute("data-capped")) continue; // "10000+" stays
       const count = item.querySelector(".count");
       count.textContent = String(Math.max(0, parseInt(count.textContent || "0", 10) + delta));
     }

@@ -72,6 +72,35 @@ def test_the_queue_page_counts_the_pending_actions_of_each_queue_the_user_works(
     assert 'data-queue="Escalations"' not in html
 
 
+def test_a_count_stops_at_the_cap_and_says_there_are_more(submit, make_supervisor, monkeypatch):
+    from approvals import selectors
+
+    monkeypatch.setattr(selectors, "PENDING_COUNT_CAP", 2)
+    for amount in (12000, 9000, 8000):
+        submit(amount)
+    pat = make_supervisor("pat", queues=["Refunds"])
+
+    html = page_client(pat).get("/queue/rows/").content.decode()
+
+    assert '<li data-queue="Refunds" data-capped>Refunds <span class="count">2+</span>' in html
+
+
+def test_the_general_count_includes_actions_whose_rule_named_no_queue(submit, make_supervisor):
+    from approvals import selectors
+    from approvals.models import Action
+
+    action = submit(12000)
+    Action.objects.filter(pk=action.pk).update(queue="")
+    submit(9000)
+
+    counts = selectors.queue_pending_counts(queues=frozenset({"General", "Refunds"}))
+
+    assert [(c.name, c.count, c.capped) for c in counts] == [
+        ("General", 1, False),
+        ("Refunds", 1, False),
+    ]
+
+
 def test_an_action_whose_rule_names_no_queue_belongs_to_the_general_queue(submit, make_supervisor):
     # No demo rule matches a cancellation without a failed payment: the type's default applies.
     cancel = submit(action_type="order.cancel", params={"order_id": "ORD-1002", "reason": "r"})
