@@ -581,7 +581,7 @@ def action_execute(*, action_id: Any) -> Action | None:
         )  # fmt: skip
 
     try:
-        result, error = executor_for(action.action_type.key)(action), None
+        result, error = executor_for(action.action_type.key).execute(action), None
     except ExecutionFailed as exc:
         result, error = None, {"code": exc.code, "message": exc.message, "details": exc.details}
     except Exception as exc:
