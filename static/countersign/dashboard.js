@@ -189,6 +189,35 @@
   // Put a row where its status says: actions waiting for a person in the queue (in the page's
   // sort order; a new one only on an unfiltered first page, since it may not match the filters),
   // everything else at the top of Recent. An older version never replaces a newer one.
+  // A push or a resync re-renders rows under the reviewer's hands: the reason code they picked, the
+  // note they typed and the field they were in carry over to the fresh row (by row, form, name).
+  const FIELDS = "tr.action-row form select[name], tr.action-row form input[name]:not([type=hidden]):not([type=checkbox]), tr.action-row form textarea[name]";
+
+  function saveFields(root) {
+    const saved = [];
+    for (const field of root.querySelectorAll(FIELDS)) {
+      const focused = field === document.activeElement;
+      const changed = field.tagName === "SELECT" ? !field.options[field.selectedIndex]?.defaultSelected : field.value !== field.defaultValue;
+      if (!focused && !changed) continue;
+      const row = field.closest("tr.action-row");
+      saved.push({ row: row.id, form: field.form.className, name: field.name, value: field.value, focused: focused });
+    }
+    return saved;
+  }
+
+  function restoreFields(saved) {
+    for (const entry of saved) {
+      const row = document.getElementById(entry.row);
+      const form = row && Array.from(row.querySelectorAll("form")).find((f) => f.className === entry.form);
+      const field = form && form.elements.namedItem(entry.name);
+      if (!field || field.type === "hidden") continue;
+      if (field.tagName !== "SELECT" || Array.from(field.options).some((o) => o.value === entry.value)) {
+        field.value = entry.value;
+      }
+      if (entry.focused) field.focus();
+    }
+  }
+
   function upsertRow(html, force) {
     const incoming = parse(html).querySelector("tr.action-row");
     if (!incoming || !incoming.id) return;
@@ -199,6 +228,7 @@
     if (!body) return;
     const wasSelected = current && current.id === selectedId;
     const nextId = wasSelected && current.nextElementSibling ? current.nextElementSibling.id : null;
+    const fields = current ? saveFields(current) : [];
     if (current && current.parentElement === body) {
       const pick = current.querySelector(".batch-pick");
       current.replaceWith(incoming);
@@ -212,6 +242,7 @@
     }
     htmx.process(incoming);
     prepare(incoming);
+    if (waiting) restoreFields(fields); // a decided row's forms are gone: nothing to carry
     if (wasSelected) select(incoming.parentElement === body && waiting ? incoming.id : nextId, false);
     trimRecent();
     refreshCounts();
@@ -307,10 +338,12 @@
       const fresh = parse(await response.text()).querySelector("#queue-lists");
       if (fresh) {
         const picked = new Set(Array.from(document.querySelectorAll(".batch-pick:checked"), (b) => b.value));
+        const fields = saveFields(document.getElementById("queue-lists"));
         document.getElementById("queue-lists").replaceWith(fresh);
         for (const box of fresh.querySelectorAll(".batch-pick")) box.checked = picked.has(box.value);
         htmx.process(fresh);
         prepare(fresh);
+        restoreFields(fields);
         if (selectedId) select(document.getElementById(selectedId) ? selectedId : null, false);
         refreshCounts();
         document.body.dataset.resyncs = String(parseInt(document.body.dataset.resyncs || "0", 10) + 1);

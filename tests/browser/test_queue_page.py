@@ -324,3 +324,29 @@ def test_c_claims_and_r_then_enter_rejects_the_selected_row(
         "rejected by alice · Duplicate request"
     )
     assert js_errors == []
+
+
+def test_a_resync_keeps_the_reason_code_being_picked_and_its_focus(
+    demo, agent, supervisor, live_server_url, page, js_errors
+):
+    # Arrange: the reviewer has picked a reason to reject, the select still focused
+    action_id = submit_refund(live_server_url, agent, reason="ok")
+    sign_in(page, live_server_url)
+    reason = row(page, action_id).locator("form.decide-reject select")
+    reason.select_option("duplicate-request")
+    reason.focus()
+    resyncs = page.evaluate("document.body.dataset.resyncs")
+
+    # Act: the socket drops, and the reconnect re-reads and replaces the whole list
+    page.evaluate("window.countersignSocket().close()")
+    expect(page.locator("body")).not_to_have_attribute("data-resyncs", resyncs or "")
+
+    # Assert: the fresh row has the pick and the focus, and Enter sends it
+    fresh = row(page, action_id).locator("form.decide-reject select")
+    expect(fresh).to_have_value("duplicate-request")
+    expect(fresh).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#recent-rows #action-{action_id}")).to_contain_text(
+        "rejected by alice · Duplicate request"
+    )
+    assert js_errors == []
