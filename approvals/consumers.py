@@ -66,6 +66,40 @@ class RowCache:
 
 rows = RowCache()
 
+# The text of one pushed row message, encoded once per process: every connection of a group gets
+# the same event (same group and sequence number) and the same row, so the same frame.
+_frames: OrderedDict[tuple, str] = OrderedDict()
+FRAME_CACHE_SIZE = 512
+
+
+def action_changed_frame(event: dict, html: str) -> str:
+    key = (
+        event.get("group"), event.get("seq"), event["action_id"], event["version"],
+        event.get("updated_at", ""),
+    )  # fmt: skip
+    frame = _frames.get(key)
+    if frame is None:
+        frame = json.dumps(
+            {
+                "type": "action.changed",
+                "action_id": event["action_id"],
+                "status": event["status"],
+                "previous_status": event.get("previous_status", event["status"]),
+                "version": event["version"],
+                "queue": event.get("queue") or Queue.DEFAULT_NAME,
+                "previous_queue": event.get("previous_queue", event.get("queue"))
+                or Queue.DEFAULT_NAME,
+                "group": event.get("group"),
+                "seq": event.get("seq"),
+                "html": html,
+            }
+        )
+        _frames[key] = frame
+        while len(_frames) > FRAME_CACHE_SIZE:
+            _frames.popitem(last=False)
+    return frame
+
+
 # Closing before accept turns into an HTTP 403 on the handshake; the code is for tests and logs.
 CLOSE_FORBIDDEN = 4403
 
@@ -143,21 +177,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         if not html or not self.viewer.may_see_queue(queue):
             await self._skip(event)
             return
-        await self.send_json(
-            {
-                "type": "action.changed",
-                "action_id": action_id,
-                "status": event["status"],
-                "previous_status": event.get("previous_status", event["status"]),
-                "version": event["version"],
-                "queue": event.get("queue") or Queue.DEFAULT_NAME,
-                "previous_queue": event.get("previous_queue", event.get("queue"))
-                or Queue.DEFAULT_NAME,
-                "group": event.get("group"),
-                "seq": event.get("seq"),
-                "html": html,
-            }
-        )
+        await self.send(text_data=action_changed_frame(event, html))
 
     async def _left_queue(self, event: dict, *, queue: str, left: str) -> None:
         """The copy of an event sent to the queue an action left. Who sees its new queue gets the
