@@ -248,16 +248,23 @@ def _holds_role(user, role: str) -> bool:
 
 def _check_may_decide(action: Action, user, role: str | None = None) -> None:
     _check_claim(action, user)
-    role = role or action.approver_role
-    if not user.is_superuser and not _holds_role(user, role):
+    _check_role_and_operator(
+        action, user, role=role or action.approver_role, doing="Deciding", may=user.is_superuser
+    )
+
+
+def _check_role_and_operator(action: Action, user, *, role: str, doing: str, may: bool) -> None:
+    """`user` needs `role` (unless `may` already lets them), and must not operate the agent that
+    requested the action: nobody reviews their own request."""
+    if not may and not _holds_role(user, role):
         raise Forbidden(
-            f"Deciding this action needs the {role!r} role.",
+            f"{doing} this action needs the {role!r} role.",
             code="missing_role",
             details={"role": role},
         )
     if action.agent.operators.filter(pk=user.pk).exists():
         raise Forbidden(
-            "You operate the agent that requested this action, so you cannot decide it.",
+            "You operate the agent that requested this action, so you cannot review or decide it.",
             code="own_request",
         )
 
@@ -619,18 +626,9 @@ def _check_may_claim(action: Action, user) -> None:
     """A claim keeps everybody else's hands off an action, so only someone who could decide it (or
     a senior supervisor, who may take claims over) may hold one: not a QA reviewer or an auditor
     who happens to see the queue, nor an operator of the requesting agent."""
-    role = action.approver_role
-    if not (_may_take_over(user) or _holds_role(user, role)):
-        raise Forbidden(
-            f"Claiming this action needs the {role!r} role.",
-            code="missing_role",
-            details={"role": role},
-        )
-    if action.agent.operators.filter(pk=user.pk).exists():
-        raise Forbidden(
-            "You operate the agent that requested this action, so you cannot review it.",
-            code="own_request",
-        )
+    _check_role_and_operator(
+        action, user, role=action.approver_role, doing="Claiming", may=_may_take_over(user)
+    )
 
 
 def action_claim(*, action_id: Any, by, takeover_reason: str = "", request_id: str = "") -> Action:

@@ -93,16 +93,20 @@ def _flash_error(exc: ApplicationError) -> HttpResponse:
     return response
 
 
+def _decision_input(request) -> dict:
+    """What every decision form posts: reason code, note and the version the reviewer saw."""
+    return {
+        "by": request.user,
+        "reason_code": request.POST.get("reason_code") or None,
+        "note": request.POST.get("note", "")[:2000],
+        "expected_version": _expected_version(request.POST.get("expected_version")),
+        "request_id": request_id(request),
+    }
+
+
 def _decide(request, viewer, action_id, service) -> HttpResponse:
     try:
-        service(
-            action_id=action_id,
-            by=request.user,
-            reason_code=request.POST.get("reason_code") or None,
-            note=request.POST.get("note", "")[:2000],
-            expected_version=_expected_version(request.POST.get("expected_version")),
-            request_id=request_id(request),
-        )
+        service(action_id=action_id, **_decision_input(request))
     except ApplicationError as exc:
         return _flash_error(exc)
     return HttpResponse(presenters.action_row_html(action_id=action_id, viewer=viewer))
@@ -373,14 +377,7 @@ def page_decide(request, viewer, action_id, kind):
         raise Http404("No such decision.")
     _page_action(viewer, request, action_id)
     try:
-        service(
-            action_id=action_id,
-            by=request.user,
-            reason_code=request.POST.get("reason_code") or None,
-            note=request.POST.get("note", "")[:2000],
-            expected_version=_expected_version(request.POST.get("expected_version")),
-            request_id=request_id(request),
-        )
+        service(action_id=action_id, **_decision_input(request))
     except ApplicationError as exc:
         message, code = _refusal(exc)
         return _page_render(

@@ -5,16 +5,10 @@
   "use strict";
 
   const HEARTBEAT_MS = 60000;
-  const PING_MS = 25000;
-  const MAX_BACKOFF_MS = 30000;
 
   const root = document.getElementById("action-page");
   if (!root) return;
   const actionId = root.dataset.actionId;
-  const status = document.getElementById("live-status");
-  let socket = null;
-  let attempt = 0;
-  let pingTimer = null;
   let refreshing = null;
   let refreshAgain = false;
 
@@ -28,12 +22,6 @@
 
   function csrfToken() {
     return page().dataset.csrfToken || "";
-  }
-
-  function setState(state) {
-    if (!status) return;
-    status.dataset.state = state;
-    status.textContent = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…" }[state] || state;
   }
 
   function parse(html) {
@@ -148,31 +136,9 @@
     refreshPanel();
   }
 
-  function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + window.location.host + "/ws/dashboard/");
-    socket.addEventListener("open", function () {
-      attempt = 0;
-      setState("live");
-      refreshPanel(); // whatever changed before the socket joined was never pushed here
-      clearInterval(pingTimer);
-      pingTimer = setInterval(function () {
-        if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
-      }, PING_MS);
-    });
-    socket.addEventListener("message", onMessage);
-    socket.addEventListener("close", function () {
-      clearInterval(pingTimer);
-      setState("reconnecting");
-      const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-      attempt += 1;
-      setTimeout(connect, delay);
-    });
-  }
-
   function start() {
     setInterval(heartbeat, HEARTBEAT_MS);
-    connect();
+    window.countersignConnect({ onOpen: refreshPanel, onMessage: onMessage });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

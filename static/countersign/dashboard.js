@@ -10,19 +10,14 @@
   "use strict";
 
   const RECENT_LIMIT = 50;
-  const PING_MS = 25000;
-  const MAX_BACKOFF_MS = 30000;
   const TICK_MS = 5000;
   const AWAITING = ["pending", "recommended", "drafted"];
 
-  const status = document.getElementById("live-status");
   const me = document.body.dataset.userId || "";
   const myRoles = (document.body.dataset.roles || "").split(" ").filter(Boolean);
   const superuser = document.body.dataset.superuser === "1";
   const defaultQueue = document.body.dataset.defaultQueue || "General";
-  let socket = null;
-  let attempt = 0;
-  let pingTimer = null;
+  let live = null;
   let resyncing = false;
   let resyncAgain = false;
   let buffered = [];
@@ -30,16 +25,6 @@
   // The last sequence number seen per channel-layer group; a jump means a push was lost.
   let lastSeq = {};
   let selectedId = null;
-
-  // ---------------------------------------------------------------- connection indicator
-
-  const LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…" };
-
-  function setState(state) {
-    if (!status) return;
-    status.dataset.state = state;
-    status.textContent = LABELS[state] || state;
-  }
 
   // ---------------------------------------------------------------- flash
 
@@ -412,33 +397,8 @@
 
   // Tests close the socket from the page to simulate a dropped connection.
   window.countersignSocket = function () {
-    return socket;
+    return live && live.socket();
   };
-
-  function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-    socket = new WebSocket(scheme + window.location.host + "/ws/dashboard/");
-    socket.addEventListener("open", function () {
-      attempt = 0;
-      setState("live");
-      // Resync on every open, the first too: whatever changed between rendering the page and
-      // joining the group was never pushed to this tab.
-      resync();
-      clearInterval(pingTimer);
-      pingTimer = setInterval(function () {
-        if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
-      }, PING_MS);
-    });
-    socket.addEventListener("message", onMessage);
-    socket.addEventListener("close", function () {
-      clearInterval(pingTimer);
-      setState("reconnecting");
-      // Exponential backoff with jitter, so a restarted server is not hit by every tab at once.
-      const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-      attempt += 1;
-      setTimeout(connect, delay);
-    });
-  }
 
   // ---------------------------------------------------------------- decisions (htmx)
 
@@ -652,7 +612,7 @@
     prepare(document);
     refreshCounts();
     setInterval(tick, TICK_MS);
-    connect();
+    live = window.countersignConnect({ onOpen: resync, onMessage: onMessage });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

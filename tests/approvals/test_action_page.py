@@ -697,5 +697,6 @@ def test_agent_text_is_escaped_everywhere_on_the_page(submit, alice):
     assert "onerror=alert(1)>" not in html
     assert re.findall(r"<script[^>]*>", html) == [
         '<script src="/static/django_htmx/htmx-2.min.js" defer>',
+        '<script src="/static/countersign/live.js" defer>',
         '<script src="/static/countersign/action.js" defer>',
     ]

@@ -1,0 +1,55 @@
+// The dashboard websocket, shared by the queue page and the action page: it connects, pings to
+// keep idle proxies from closing it, reconnects with backoff and shows the state in #live-status.
+// Each page gives what to do on every (re)connect and with each message.
+(function () {
+  "use strict";
+
+  const PING_MS = 25000;
+  const MAX_BACKOFF_MS = 30000;
+  const LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…" };
+
+  function setState(state) {
+    const status = document.getElementById("live-status");
+    if (!status) return;
+    status.dataset.state = state;
+    status.textContent = LABELS[state] || state;
+  }
+
+  // countersignConnect({onOpen, onMessage}) -> {socket()}: onOpen runs on every open, the first too,
+  // since whatever changed before the socket joined its groups was never pushed to the page.
+  window.countersignConnect = function (handlers) {
+    let socket = null;
+    let attempt = 0;
+    let pingTimer = null;
+
+    function connect() {
+      const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+      socket = new WebSocket(scheme + window.location.host + "/ws/dashboard/");
+      socket.addEventListener("open", function () {
+        attempt = 0;
+        setState("live");
+        handlers.onOpen();
+        clearInterval(pingTimer);
+        pingTimer = setInterval(function () {
+          if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+        }, PING_MS);
+      });
+      socket.addEventListener("message", handlers.onMessage);
+      socket.addEventListener("close", function () {
+        clearInterval(pingTimer);
+        setState("reconnecting");
+        // Exponential backoff with jitter, so a restarted server is not hit by every tab at once.
+        const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        attempt += 1;
+        setTimeout(connect, delay);
+      });
+    }
+
+    connect();
+    return {
+      socket: function () {
+        return socket;
+      },
+    };
+  };
+})();
