@@ -912,6 +912,25 @@ PROPOSED = frozenset({Status.RECOMMENDED, Status.DRAFTED})
 _NOT_ADOPTABLE = frozenset({Mode.FORBIDDEN, Mode.READ_ONLY, Mode.ESCALATE})
 
 
+def _authority_to_execute(action: Action, params: dict[str, Any]) -> PolicyDecision:
+    """The active policy asked again about `params`, as if the agent wanted them executed (an
+    edit or a newer policy may have raised the stakes); what it forbids, keeps read-only or
+    escalates cannot be executed on a person's authority (403 `policy_refuses`)."""
+    _, authority = policy_decision(
+        agent_name=action.agent.name,
+        action_type=action.action_type.key,
+        params=params,
+        context=action.context,
+    )
+    if authority.mode in _NOT_ADOPTABLE:
+        raise Forbidden(
+            f"The policy does not let these params execute: {authority.explanation}",
+            code="policy_refuses",
+            details={"mode": authority.mode, "rule": authority.rule_name},
+        )
+    return authority
+
+
 def _lock_proposed(action_id: Any, *, by, expected_version: int | None) -> Action:
     action = _lock_for(action_id, by)
     _check_expected_version(action, expected_version)
@@ -1017,18 +1036,7 @@ def _edit_pending(action: Action, *, by, params: dict[str, Any]) -> dict[str, An
     the edit as its editor's approval too (unless they already approved); `_approval_count` holds
     the four eyes.
     """
-    _, authority = policy_decision(
-        agent_name=action.agent.name,
-        action_type=action.action_type.key,
-        params=params,
-        context=action.context,
-    )
-    if authority.mode in _NOT_ADOPTABLE:
-        raise Forbidden(
-            f"The policy does not let these params execute: {authority.explanation}",
-            code="policy_refuses",
-            details={"mode": authority.mode, "rule": authority.rule_name},
-        )
+    authority = _authority_to_execute(action, params)
     gates = authority.mode == Mode.EXECUTE_GATED
     role = (authority.approver_role if gates else "") or action.approver_role
     if role != action.approver_role:
@@ -1074,18 +1082,7 @@ def action_adopt(
     """
     with transaction.atomic(durable=True):
         action = _lock_proposed(action_id, by=by, expected_version=expected_version)
-        _, authority = policy_decision(
-            agent_name=action.agent.name,
-            action_type=action.action_type.key,
-            params=action.effective_params,
-            context=action.context,
-        )
-        if authority.mode in _NOT_ADOPTABLE:
-            raise Forbidden(
-                f"The policy does not let these params execute: {authority.explanation}",
-                code="policy_refuses",
-                details={"mode": authority.mode, "rule": authority.rule_name},
-            )
+        authority = _authority_to_execute(action, action.effective_params)
         role = authority.approver_role or action.approver_role
         _check_may_decide(action, by, role=role)
         reason = _reason_code(reason_code, kind=DecisionKind.ADOPT, required=False)

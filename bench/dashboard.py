@@ -45,14 +45,13 @@ import json
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import time
 import warnings
 from pathlib import Path
 
-import psycopg
+from common import drop_database, fresh_database, pct
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -62,12 +61,6 @@ AGENT = "support-bot"
 SUPERVISOR = "bench-supervisor"
 PASSWORD = "correct-horse-battery-staple"
 BASELINE_PENDING = 1000
-
-
-def pct(values: list[float], p: int) -> float:
-    if len(values) == 1:
-        return values[0]
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
 def ratio(a: float, b: float) -> str:
@@ -91,17 +84,6 @@ def bench_env(args) -> dict[str, str]:
         # whitenoise's note that `collectstatic` never ran here; pages are served all the same
         "PYTHONWARNINGS": "ignore:No directory at",
     }
-
-
-def fresh_database(server: str, name: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(server: str, name: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def django_setup() -> None:

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg
+from common import drop_database, fresh_database, pct
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -114,23 +114,8 @@ def realistic_rules(n: int, *, match_first: bool, seed: int = 7) -> list[dict]:
     return [*rules, matching, fallback]
 
 
-def pct(values: list[float], p: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
-
-
 # ---------------------------------------------------------------------------------------------
 # setup
-
-
-def fresh_database(server: str, name: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(server: str, name: str) -> None:
-    with psycopg.connect(f"{server}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def django_setup(server: str, database: str) -> None:
