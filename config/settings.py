@@ -206,6 +206,9 @@ COUNTERSIGN = {
     # amount (minor units); larger ones need a look each.
     "BATCH_MAX_AMOUNT": env.int("BATCH_MAX_AMOUNT", default=50000),
     "BATCH_MAX_SIZE": env.int("BATCH_MAX_SIZE", default=100),
+    # HTTP connectors, by action type: a JSON object, or the path of a file holding one (see the
+    # README's "HTTP connector"). Empty: every action type runs its built-in sandbox executor.
+    "CONNECTORS": env.str("COUNTERSIGN_CONNECTORS", default=""),
 }
 
 SESSION_COOKIE_HTTPONLY = True
