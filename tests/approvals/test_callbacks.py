@@ -4,9 +4,11 @@ with the status change, delivered after commit by a Celery task, retried, and fa
 from __future__ import annotations
 
 from datetime import timedelta
+from io import StringIO
 from unittest import mock
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from approvals import callbacks, services
@@ -403,3 +405,14 @@ def test_a_worker_calls_the_agent_back_signed_when_its_action_is_approved_then_s
     assert set(
         CallbackDelivery.objects.filter(action_id=action_id).values_list("attempts", flat=True)
     ) == {1}
+
+
+@pytest.mark.django_db
+def test_the_callback_secret_command_prints_the_agents_signing_key(agent, settings):
+    settings.COUNTERSIGN = {**settings.COUNTERSIGN, "CALLBACK_SIGNING_SECRET": "deployment-key"}
+    out = StringIO()
+
+    call_command("callback_secret", agent.agent.name, stdout=out)
+
+    assert out.getvalue().strip() == agent_signing_secret(agent.agent.pk)
+    assert agent_signing_secret(agent.agent.pk) != agent_signing_secret(agent.agent.pk + 1)
