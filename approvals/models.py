@@ -268,3 +268,38 @@ class Decision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.action_id} by {self.by_id}"
+
+
+class CallbackDelivery(models.Model):
+    """One event to POST to an action's `callback_url`: written in the transaction that changed the
+    action, so no committed change goes untold, and delivered (with retries) after commit."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="callbacks")
+    event = models.CharField(max_length=32)
+    payload = models.JSONField()
+    status = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When the next attempt is due; while one is in flight, when it counts as lost.
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            # The sweeper's scan: pending deliveries by due time.
+            models.Index(
+                fields=["next_attempt_at", "id"],
+                condition=models.Q(status="pending"),
+                name="callback_pending_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} of {self.action_id} ({self.status})"

@@ -27,7 +27,7 @@ from django.utils.text import slugify
 
 from agents.breakers import breaker_apply
 from agents.models import Agent
-from approvals import live
+from approvals import callbacks, live
 from approvals.executors import ExecutionFailed, executor_for
 from approvals.models import (
     AWAITING_STATUSES,
@@ -192,6 +192,7 @@ def _move(action: Action, target: Status, *, actor: Actor, verb: Verb, data=None
         request_id=request_id,
     )
     _on_commit_push(action, previous_status=before)
+    callbacks.schedule(action, event=target, data=data)  # in this transaction: never lost
 
 
 def _reason_code(code: str | None, *, kind: DecisionKind, required: bool) -> ReasonCode | None:

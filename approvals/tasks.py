@@ -3,7 +3,7 @@
 from celery import shared_task
 from django.conf import settings
 
-from approvals import services
+from approvals import callbacks, services
 
 
 @shared_task(name="approvals.tasks.execute_action", acks_late=True)
@@ -21,3 +21,18 @@ def sweep_stalled_actions() -> int:
 @shared_task(name="approvals.tasks.release_expired_claims")
 def release_expired_claims() -> int:
     return services.actions_release_expired_claims()
+
+
+@shared_task(bind=True, name="approvals.tasks.deliver_callback", acks_late=True, max_retries=None)
+def deliver_callback(self, *, delivery_id: int) -> None:
+    # The service bounds the attempts (CALLBACK_MAX_ATTEMPTS) and says when the next one is due.
+    retry_in = callbacks.callback_deliver(delivery_id=delivery_id)
+    if retry_in is not None:
+        raise self.retry(countdown=retry_in)
+
+
+@shared_task(name="approvals.tasks.sweep_callbacks")
+def sweep_callbacks() -> int:
+    return callbacks.callbacks_requeue_due(
+        grace_seconds=settings.COUNTERSIGN["CALLBACK_SWEEP_GRACE_SECONDS"]
+    )

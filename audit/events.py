@@ -19,6 +19,7 @@ class Verb(StrEnum):
     ACTION_CLAIMED = "action.claimed"
     ACTION_CLAIM_TAKEN_OVER = "action.claim_taken_over"
     ACTION_RELEASED = "action.released"
+    CALLBACK_FAILED = "callback.failed"
     ESCALATION_OPENED = "escalation.opened"
     AGENT_CREATED = "agent.created"
     API_KEY_ISSUED = "agent.api_key_issued"

@@ -191,6 +191,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "approvals.tasks.release_expired_claims",
         "schedule": env.float("CLAIM_SWEEP_INTERVAL_SECONDS", default=15.0),
     },
+    "sweep-callbacks": {
+        "task": "approvals.tasks.sweep_callbacks",
+        "schedule": env.float("CALLBACK_SWEEP_INTERVAL_SECONDS", default=30.0),
+    },
 }
 
 COUNTERSIGN = {
@@ -206,6 +210,21 @@ COUNTERSIGN = {
     # amount (minor units); larger ones need a look each.
     "BATCH_MAX_AMOUNT": env.int("BATCH_MAX_AMOUNT", default=50000),
     "BATCH_MAX_SIZE": env.int("BATCH_MAX_SIZE", default=100),
+    # HTTP connectors, by action type: a JSON object, or the path of a file holding one (see the
+    # README's "HTTP connector"). Empty: every action type runs its built-in sandbox executor.
+    "CONNECTORS": env.str("COUNTERSIGN_CONNECTORS", default=""),
+    # Callbacks to agents (see the README's "Callbacks"): signed with a key per agent derived from
+    # this secret (empty: from SECRET_KEY); retried with capped exponential backoff and jitter.
+    "CALLBACK_SIGNING_SECRET": env.str("CALLBACK_SIGNING_SECRET", default=""),
+    "CALLBACK_TIMEOUT_SECONDS": env.float("CALLBACK_TIMEOUT_SECONDS", default=5.0),
+    "CALLBACK_MAX_ATTEMPTS": env.int("CALLBACK_MAX_ATTEMPTS", default=8),
+    "CALLBACK_BACKOFF_SECONDS": env.float("CALLBACK_BACKOFF_SECONDS", default=10.0),
+    "CALLBACK_BACKOFF_MAX_SECONDS": env.float("CALLBACK_BACKOFF_MAX_SECONDS", default=600.0),
+    # A pending delivery overdue by this much lost its task: the beat sweep enqueues it again.
+    "CALLBACK_SWEEP_GRACE_SECONDS": env.float("CALLBACK_SWEEP_GRACE_SECONDS", default=60.0),
+    # Unset: callbacks to loopback and private addresses are refused in production (PRODUCTION)
+    # and allowed elsewhere (a laptop, the tests).
+    "CALLBACK_ALLOW_PRIVATE_ADDRESSES": env.bool("CALLBACK_ALLOW_PRIVATE_ADDRESSES", default=None),
 }
 
 SESSION_COOKIE_HTTPONLY = True

@@ -4,6 +4,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from approvals.callbacks import CallbackUrlRefused, callback_url_check
 from approvals.models import Action, ReasonCode
 
 
@@ -60,6 +61,16 @@ class ActionSubmitInput(PolicyCheckInput):
     callback_url = serializers.URLField(
         required=False, allow_blank=True, default="", max_length=500
     )
+
+    def validate_callback_url(self, value: str) -> str:
+        # http(s) only; in production no loopback or private address (checked again, with DNS,
+        # at every delivery).
+        if not value:
+            return value
+        try:
+            return callback_url_check(value)
+        except CallbackUrlRefused as exc:
+            raise serializers.ValidationError(exc.message) from exc
 
 
 class DecisionInput(StrictSerializer):

@@ -1,0 +1,303 @@
+"""Signed callbacks: telling an agent, at its `callback_url`, what became of its action.
+
+`schedule` runs inside the transaction that changes the action's status (it is called from the
+services' one status-change helper), so the delivery row commits with the change or not at all; the
+Celery task is enqueued on commit. `callback_deliver` makes one attempt outside any transaction and
+says when to try again; after `CALLBACK_MAX_ATTEMPTS` the delivery is `failed` and audited. A beat
+sweep enqueues again deliveries whose task was lost (broker down at commit, worker killed).
+
+Every request is signed like the HTTP connector's (see `approvals.connectors.verify_signature`)
+with a key per agent, derived from `CALLBACK_SIGNING_SECRET` (see `agent_signing_secret`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from approvals.connectors import USER_AGENT, backoff_delay, signed_headers
+from approvals.models import Action, CallbackDelivery
+from audit.events import Verb
+from audit.services import Actor, audit_record
+from config.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+DELIVER_TASK = "approvals.tasks.deliver_callback"
+EVENT_HEADER = "X-Countersign-Event"
+DELIVERY_HEADER = "X-Countersign-Delivery"
+
+# The status changes an agent is told about: decisions, outcomes of execution and of rollback.
+# Not `cancelled` (only the agent itself cancels) nor `executing` (an outcome follows).
+DECISION_EVENTS = frozenset({"approved", "rejected", "escalated", "expired", "dismissed"})
+RESULT_EVENTS = frozenset({"succeeded", "rolled_back"})
+ERROR_EVENTS = frozenset({"failed", "needs_reconciliation", "rollback_failed"})
+EVENTS = DECISION_EVENTS | RESULT_EVENTS | ERROR_EVENTS | {"rolling_back"}
+
+# A task that arrives this much before its delivery is due is a duplicate: the due one sends it.
+_EARLY_SLACK = timedelta(seconds=1)
+# How long an attempt may be in flight before the sweeper counts it as lost, beyond its timeout.
+_IN_FLIGHT_GRACE = timedelta(seconds=30)
+
+
+class CallbackUrlRefused(InvalidInput):
+    default_code = "callback_url_refused"
+
+
+def _setting(name: str) -> Any:
+    return settings.COUNTERSIGN[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# signing and the URL check
+
+
+def agent_signing_secret(agent_id: Any) -> str:
+    """The key callbacks to one agent are signed with: HMAC-SHA256 of the agent's id under the
+    deployment's `CALLBACK_SIGNING_SECRET` (or `SECRET_KEY` when that is unset).
+
+    Derived, not stored: nothing new to keep secret in the database, one agent's key does not let
+    its operator forge callbacks to another agent, and changing the deployment secret rotates
+    every key. `manage.py callback_secret <agent>` prints it for the agent's operator.
+    """
+    base = _setting("CALLBACK_SIGNING_SECRET") or settings.SECRET_KEY
+    message = f"countersign.callback.v1:{agent_id}".encode()
+    return hmac.new(base.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _private_addresses_allowed() -> bool:
+    allowed = _setting("CALLBACK_ALLOW_PRIVATE_ADDRESSES")
+    return (not settings.PRODUCTION) if allowed is None else bool(allowed)
+
+
+def _refuse(url: str, why: str) -> CallbackUrlRefused:
+    return CallbackUrlRefused(f"The callback URL is refused: {why}.", details={"reason": why})
+
+
+def _check_address(address: str, url: str) -> None:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if not ip.is_global or ip.is_multicast:
+        raise _refuse(url, f"it points to a non-public address ({ip})")
+
+
+def callback_url_check(url: str, *, resolve: bool = False) -> str:
+    """Refuse a callback URL Countersign must not call: not http(s), or, unless private addresses
+    are allowed (by default: outside production), one naming a loopback, private, link-local or
+    otherwise non-public address. Without `resolve` only literal addresses and `localhost` are
+    checked (at submission); with it, every address the host name resolves to (at delivery)."""
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _refuse(url, "it must be an http or https URL")
+    if _private_addresses_allowed():
+        return url
+    host = parts.hostname.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        raise _refuse(url, "it points to this machine")
+    try:
+        _check_address(host, url)
+        return url
+    except ValueError:
+        pass  # a name, not an address
+    if resolve:
+        try:
+            infos = socket.getaddrinfo(host, parts.port or None, proto=socket.IPPROTO_TCP)
+        except OSError as exc:
+            raise OSError(f"could not resolve {host}: {exc}") from exc
+        for *_, sockaddr in infos:
+            _check_address(str(sockaddr[0]), url)
+    return url
+
+
+# ---------------------------------------------------------------------------------------------
+# scheduling, inside the status change's transaction
+
+
+def _enqueue(delivery_id: int) -> None:
+    try:
+        current_app.send_task(DELIVER_TASK, kwargs={"delivery_id": delivery_id})
+    except Exception:
+        # The broker is down: the row stays pending and the sweeper enqueues it again.
+        logger.exception("could not enqueue callback %s; the sweeper will retry", delivery_id)
+
+
+def _payload(action: Action, event: str, data: dict[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "event": event,
+        "action_id": str(action.pk),
+        "action_type": action.action_type.key,
+        "status": action.status,
+        "version": action.version,
+        "occurred_at": (action.updated_at or timezone.now()).isoformat(),
+    }
+    if event in DECISION_EVENTS:
+        payload["decision"] = {
+            "reason_code": data.get("reason_code") or None,
+            "edited": action.final_params is not None,
+            "params": action.effective_params,
+        }
+    if event in RESULT_EVENTS:
+        payload["result"] = data.get("result", action.result)
+    if event in ERROR_EVENTS:
+        payload["error"] = data.get("error", action.error)
+    return payload
+
+
+def schedule(action: Action, *, event: str, data: dict[str, Any] | None = None):
+    """Record the callback of `event` for `action`, if it has a callback URL and the agent is told
+    about this event; its delivery is enqueued when the caller's transaction commits."""
+    event = str(event)
+    if not action.callback_url or event not in EVENTS:
+        return None
+    delivery = CallbackDelivery.objects.create(
+        action=action,
+        event=event,
+        payload=_payload(action, event, data or {}),
+        next_attempt_at=timezone.now(),
+    )
+    delivery_id = delivery.pk
+    transaction.on_commit(lambda: _enqueue(delivery_id))
+    return delivery
+
+
+# ---------------------------------------------------------------------------------------------
+# delivering, outside any transaction
+
+
+def _post(*, url: str, secret: str, delivery_id: int, event: str, payload: dict) -> str | None:
+    """One signed POST; None when the receiver took it (2xx), else why not."""
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        EVENT_HEADER: event,
+        DELIVERY_HEADER: str(delivery_id),
+        **signed_headers(secret, body),
+    }
+    try:
+        # Redirects are not followed: a redirect could lead past the address check.
+        with httpx.Client(timeout=_setting("CALLBACK_TIMEOUT_SECONDS")) as client:
+            response = client.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+    if response.is_success:
+        return None
+    return f"HTTP {response.status_code}: {response.text[:200]}"
+
+
+def _where(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _lock(delivery_id: Any) -> CallbackDelivery | None:
+    return (
+        CallbackDelivery.objects.select_for_update(of=("self",))
+        .select_related("action")
+        .filter(pk=delivery_id)
+        .first()
+    )
+
+
+def callback_deliver(*, delivery_id: Any) -> float | None:
+    """Make one attempt to deliver a callback. Seconds until the next attempt when this one failed
+    and another is allowed; None when it was delivered, failed for good, or is not due."""
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        delivery = _lock(delivery_id)
+        if delivery is None or delivery.status != CallbackDelivery.State.PENDING:
+            return None
+        if delivery.next_attempt_at > now + _EARLY_SLACK:
+            return None  # in flight elsewhere, or a duplicate ahead of its time
+        delivery.attempts += 1
+        in_flight = timedelta(seconds=_setting("CALLBACK_TIMEOUT_SECONDS")) + _IN_FLIGHT_GRACE
+        delivery.next_attempt_at = now + in_flight
+        delivery.save(update_fields=["attempts", "next_attempt_at"])
+        url, agent_id = delivery.action.callback_url, delivery.action.agent_id
+        event, payload, attempt = delivery.event, delivery.payload, delivery.attempts
+
+    permanent = False
+    try:
+        callback_url_check(url, resolve=True)
+    except CallbackUrlRefused as exc:
+        error, permanent = exc.message, True
+    except OSError as exc:
+        error = str(exc)  # a resolver hiccup: worth another try
+    else:
+        error = _post(
+            url=url, secret=agent_signing_secret(agent_id), delivery_id=delivery_id, event=event,
+            payload=payload,
+        )  # fmt: skip
+
+    with transaction.atomic(durable=True):
+        delivery = _lock(delivery_id)
+        if delivery is None or delivery.status != CallbackDelivery.State.PENDING:
+            return None
+        finished = timezone.now()
+        if error is None:
+            delivery.status = CallbackDelivery.State.DELIVERED
+            delivery.delivered_at = finished
+            delivery.last_error = ""
+            delivery.save(update_fields=["status", "delivered_at", "last_error"])
+            return None
+        delivery.last_error = error[:500]
+        if permanent or attempt >= _setting("CALLBACK_MAX_ATTEMPTS"):
+            delivery.status = CallbackDelivery.State.FAILED
+            delivery.save(update_fields=["status", "last_error"])
+            audit_record(
+                actor=Actor.system("callbacks"),
+                verb=Verb.CALLBACK_FAILED,
+                object_type="action",
+                object_id=delivery.action_id,
+                data={
+                    "event": event,
+                    "delivery_id": delivery.pk,
+                    "attempts": attempt,
+                    "url": _where(url),
+                    "error": delivery.last_error,
+                },
+            )
+            logger.warning("callback %s (%s) failed for good: %s", delivery.pk, event, error)
+            return None
+        delay = backoff_delay(
+            attempt,
+            base=_setting("CALLBACK_BACKOFF_SECONDS"),
+            cap=_setting("CALLBACK_BACKOFF_MAX_SECONDS"),
+        )
+        delivery.next_attempt_at = finished + timedelta(seconds=delay)
+        delivery.save(update_fields=["next_attempt_at", "last_error"])
+        return delay
+
+
+def callbacks_requeue_due(*, grace_seconds: float, limit: int = 500) -> int:
+    """Enqueue again pending deliveries overdue by more than `grace_seconds`: their task was lost
+    (broker down at commit, a worker killed mid-attempt). Beat runs it; duplicates are harmless,
+    as an attempt claims its row first."""
+    now = timezone.now()
+    with transaction.atomic(durable=True):
+        due = list(
+            CallbackDelivery.objects.select_for_update(skip_locked=True)
+            .filter(
+                status=CallbackDelivery.State.PENDING,
+                next_attempt_at__lt=now - timedelta(seconds=grace_seconds),
+            )
+            .order_by("next_attempt_at", "id")[:limit]
+        )
+        for delivery in due:
+            delivery.next_attempt_at = now  # out of the next sweep's window
+            delivery.save(update_fields=["next_attempt_at"])
+        ids = [d.pk for d in due]
+        transaction.on_commit(lambda: [_enqueue(i) for i in ids])
+    return len(ids)
