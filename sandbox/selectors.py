@@ -74,7 +74,11 @@ def derived_values(*, params: Mapping[str, Any], now: datetime | None = None) ->
                     "amount",
                     "order",
                 ),
-                refunded=_total(Refund.objects.filter(order=OuterRef("pk")), "amount", "order"),
+                refunded=_total(
+                    Refund.objects.filter(order=OuterRef("pk"), reversed_at__isnull=True),
+                    "amount",
+                    "order",
+                ),
                 recent=_recent_refunds("customer", since),
             )
             .values("paid", "refunded", "status", "recent", "customer__tier")
