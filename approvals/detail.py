@@ -265,6 +265,9 @@ _VERBS = {
     "action.claimed": "claimed it for review",
     "action.claim_taken_over": "took over the review",
     "action.released": "released the review",
+    "action.rollback_requested": "asked to roll it back",
+    "action.rolled_back": "rolled it back",
+    "action.rollback_failed": "failed to roll it back",
 }
 # Keys of an event's data shown on their own lines, not among the other details.
 _OWN_LINES = frozenset({"reason_code", "note", "before", "after", "reason", "params", "decision"})
@@ -448,13 +451,21 @@ def action_page(
         customer=customer,
         order_total=format_money(order.total_amount, order.currency) if order else "",
         paid=_ledger_total(payments, order.currency, paid_only=True) if order else "",
-        refunded=_ledger_total(refunds, order.currency) if order else "",
+        refunded=(
+            _ledger_total([r for r in refunds if r.reversed_at is None], order.currency)
+            if order
+            else ""
+        ),
         payments=[
             LedgerRow(format_money(p.amount, p.currency), p.created_at, p.get_status_display())
             for p in payments
         ],
         refunds=[
-            LedgerRow(format_money(r.amount, r.currency), r.created_at, reason=r.reason)
+            LedgerRow(
+                format_money(r.amount, r.currency),
+                r.created_at,
+                reason=f"reversed · {r.reason}" if r.reversed_at else r.reason,
+            )
             for r in refunds
         ],
         agent_reason=_agent_text((action.params or {}).get("reason")),
