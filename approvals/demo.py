@@ -164,6 +164,9 @@ ACTION_TYPES = [
     },
 ]
 
+# The types added for rollbacks (discount.apply, ticket.create, preference.update,
+# order.cancel_and_refund) are decided by their type's default mode: gated for a discount and a
+# cancel-and-refund (1 supervisor approval), limited for a ticket and a preference change.
 DEMO_RULES = [
     {
         "name": "refund-over-500-escalates",
@@ -214,47 +217,6 @@ DEMO_RULES = [
         "explanation": (
             "credential resets always need a human: needs 2 approvals from different people"
         ),
-    },
-    {
-        "name": "discount-over-20-needs-approval",
-        "action_type": "discount.apply",
-        "condition": "params.amount > 2000",
-        "mode": Mode.EXECUTE_GATED,
-        "approvals_required": 1,
-        "approver_role": "supervisor",
-        "queue": "Refunds",
-        "explanation": "discount {amount} > 20.00 limit for agent `{agent}`: needs 1 approval",
-    },
-    {
-        "name": "small-discount-executes",
-        "action_type": "discount.apply",
-        "condition": "params.amount <= 2000",
-        "mode": Mode.EXECUTE_LIMITED,
-        "explanation": "discount {amount} is within the 20.00 limit for agent `{agent}`",
-    },
-    {
-        "name": "cancel-and-refund-needs-approval",
-        "action_type": "order.cancel_and_refund",
-        "condition": "true",
-        "mode": Mode.EXECUTE_GATED,
-        "approvals_required": 1,
-        "approver_role": "supervisor",
-        "queue": "Refunds",
-        "explanation": "cancelling {params.order_id} with a full refund: needs 1 approval",
-    },
-    {
-        "name": "tickets-execute",
-        "action_type": "ticket.create",
-        "condition": "true",
-        "mode": Mode.EXECUTE_LIMITED,
-        "explanation": "opening a support ticket is low risk for agent `{agent}`",
-    },
-    {
-        "name": "preferences-execute",
-        "action_type": "preference.update",
-        "condition": "true",
-        "mode": Mode.EXECUTE_LIMITED,
-        "explanation": "updating contact preferences is low risk for agent `{agent}`",
     },
     {
         "name": "account-delete-forbidden",
