@@ -398,6 +398,20 @@ class TestRollbackOnTheActionPage:
         assert 'id="rollback-notice"' in page
         assert "cannot be undone" in page
 
+    def test_the_lineage_tells_who_asked_for_the_rollback_and_how_it_ended(
+        self, executed, supervisor
+    ):
+        action = executed()
+        rollback(action, supervisor, reason_code="customer-request")
+        services.action_compensate(action_id=action.pk)
+
+        page = browser_for(supervisor).get(f"/actions/{action.pk}/").content.decode()
+
+        assert "asked to roll it back" in page
+        assert "rolled it back" in page
+        assert 'data-verb="action.rolled_back"' in page
+        assert 'id="decide-rollback"' not in page
+
     def test_an_action_past_its_window_shows_no_form(self, executed, supervisor):
         action = executed()
         Action.objects.filter(pk=action.pk).update(finished_at=timezone.now() - timedelta(days=8))
