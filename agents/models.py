@@ -8,6 +8,8 @@ class Agent(models.Model):
     name = models.SlugField(max_length=64, unique=True)
     description = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(default=True)
+    # May read the sandbox backend's orders (GET /api/v1/sandbox/orders/{id}/); off by default.
+    can_read_sandbox = models.BooleanField(default=False)
     # People who operate this agent may not approve its actions (four eyes).
     operators = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="agents")
     created_at = models.DateTimeField(auto_now_add=True)

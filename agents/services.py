@@ -35,19 +35,27 @@ def _new_key() -> tuple[str, str]:
     return prefix, f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
 
 
-def agent_create(*, name: str, description: str = "", actor: Actor | None = None) -> IssuedKey:
+def agent_create(
+    *,
+    name: str,
+    description: str = "",
+    can_read_sandbox: bool = False,
+    actor: Actor | None = None,
+) -> IssuedKey:
     if Agent.objects.filter(name=name).exists():
         raise Conflict(f"An agent named {name!r} already exists.", code="agent_exists")
     if not name or len(name) > 64:
         raise InvalidInput("An agent name is 1 to 64 characters.", code="invalid_agent_name")
     with transaction.atomic(durable=True):
-        agent = Agent.objects.create(name=name, description=description)
+        agent = Agent.objects.create(
+            name=name, description=description, can_read_sandbox=can_read_sandbox
+        )
         audit_record(
             actor=actor or Actor.system("cli"),
             verb=Verb.AGENT_CREATED,
             object_type="agent",
             object_id=agent.pk,
-            data={"name": name},
+            data={"name": name, "can_read_sandbox": can_read_sandbox},
         )
         raw = _issue_key(agent=agent, actor=actor)
     return IssuedKey(agent=agent, key=raw)

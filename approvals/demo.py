@@ -23,6 +23,9 @@ DEMO_QUEUES = ("Refunds", "Account security", "Escalations", Queue.DEFAULT_NAME)
 _ORDER_ID = {"type": "string", "pattern": "^[A-Z]{2,5}-[0-9]{1,12}$"}
 _CUSTOMER_ID = {"type": "string", "pattern": "^[A-Z]{2,5}-[0-9]{1,12}$"}
 _REASON = {"type": "string", "minLength": 1, "maxLength": 500}
+_MONEY = {"type": "integer", "minimum": 1, "maximum": 10**12}
+_CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$"}
+_HOUR, _DAY = 3600, 24 * 3600
 
 
 def _obj(properties: dict, required: list[str]) -> dict:
@@ -42,18 +45,20 @@ ACTION_TYPES = [
         "params_schema": _obj(
             {
                 "order_id": _ORDER_ID,
-                "amount": {"type": "integer", "minimum": 1, "maximum": 10**12},
-                "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
+                "amount": _MONEY,
+                "currency": _CURRENCY,
                 "reason": _REASON,
             },
             ["order_id", "amount", "currency", "reason"],
         ),
+        "rollback_window_seconds": 7 * _DAY,
     },
     {
         "key": "order.cancel",
         "name": "Cancel an order",
         "default_mode": Mode.EXECUTE_GATED,
         "params_schema": _obj({"order_id": _ORDER_ID, "reason": _REASON}, ["order_id", "reason"]),
+        "rollback_window_seconds": _DAY,
     },
     {
         "key": "address.change",
@@ -75,6 +80,8 @@ ACTION_TYPES = [
             },
             ["order_id", "address"],
         ),
+        # Past this the parcel may be on its way to the new address.
+        "rollback_window_seconds": 12 * _HOUR,
     },
     {
         "key": "credentials.reset",
@@ -84,6 +91,70 @@ ACTION_TYPES = [
             {"customer_id": _CUSTOMER_ID, "channel": {"enum": ["email", "sms"]}},
             ["customer_id"],
         ),
+        # Never compensable (see approvals.executors): the window only says when it succeeded.
+        "rollback_window_seconds": _DAY,
+    },
+    {
+        "key": "discount.apply",
+        "name": "Apply a discount to an order",
+        "default_mode": Mode.EXECUTE_GATED,
+        "params_schema": _obj(
+            {
+                "order_id": _ORDER_ID,
+                "amount": _MONEY,
+                "currency": _CURRENCY,
+                "code": {"type": "string", "pattern": "^[A-Z0-9-]{1,40}$"},
+                "reason": _REASON,
+            },
+            ["order_id", "amount", "currency", "reason"],
+        ),
+        "rollback_window_seconds": 7 * _DAY,
+    },
+    {
+        "key": "ticket.create",
+        "name": "Open a support ticket",
+        "default_mode": Mode.EXECUTE_LIMITED,
+        "params_schema": _obj(
+            {
+                "customer_id": _CUSTOMER_ID,
+                "order_id": _ORDER_ID,
+                "subject": {"type": "string", "minLength": 1, "maxLength": 200},
+                "body": {"type": "string", "maxLength": 5000},
+                "priority": {"enum": ["low", "normal", "high"]},
+            },
+            ["customer_id", "subject"],
+        ),
+        "rollback_window_seconds": _DAY,
+    },
+    {
+        "key": "preference.update",
+        "name": "Update a customer's preferences",
+        "default_mode": Mode.EXECUTE_LIMITED,
+        "params_schema": _obj(
+            {
+                "customer_id": _CUSTOMER_ID,
+                "preferences": {
+                    "type": "object",
+                    "properties": {
+                        "marketing_emails": {"type": "boolean"},
+                        "sms_notifications": {"type": "boolean"},
+                        "language": {"type": "string", "pattern": "^[a-z]{2}$"},
+                        "contact_channel": {"enum": ["email", "sms", "phone"]},
+                    },
+                    "minProperties": 1,
+                    "additionalProperties": False,
+                },
+            },
+            ["customer_id", "preferences"],
+        ),
+        "rollback_window_seconds": 30 * _DAY,
+    },
+    {
+        "key": "order.cancel_and_refund",
+        "name": "Cancel an order and refund it in full",
+        "default_mode": Mode.EXECUTE_GATED,
+        "params_schema": _obj({"order_id": _ORDER_ID, "reason": _REASON}, ["order_id", "reason"]),
+        "rollback_window_seconds": _DAY,
     },
     {
         "key": "account.delete",
@@ -93,6 +164,9 @@ ACTION_TYPES = [
     },
 ]
 
+# The types added for rollbacks (discount.apply, ticket.create, preference.update,
+# order.cancel_and_refund) are decided by their type's default mode: gated for a discount and a
+# cancel-and-refund (1 supervisor approval), limited for a ticket and a preference change.
 DEMO_RULES = [
     {
         "name": "refund-over-500-escalates",
@@ -164,6 +238,9 @@ REASON_CODES = [
     ("not-needed", "Not needed: handled another way", ["dismiss"]),
     ("amount-corrected", "Amount corrected", ["edit"]),
     ("wrong-target", "Wrong order or customer corrected", ["edit"]),
+    ("executed-in-error", "Executed in error", ["rollback"]),
+    ("customer-request", "Customer asked to undo it", ["rollback"]),
+    ("wrong-customer-or-order", "Applied to the wrong customer or order", ["rollback"]),
 ]
 
 

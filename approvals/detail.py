@@ -21,6 +21,7 @@ from django.utils import timezone
 from approvals import selectors
 from approvals.models import AWAITING_STATUSES, Action, Decision, DecisionKind, Role, Status
 from approvals.presenters import Viewer
+from approvals.services import rollback_deadline, rollback_refusal
 from audit.selectors import audit_events_for
 from config.errors import InvalidInput
 from policies.models import Mode
@@ -140,6 +141,11 @@ class ActionPanel:
     reject_codes: Sequence[Any] = ()
     adopt_codes: Sequence[Any] = ()
     dismiss_codes: Sequence[Any] = ()
+    rollback_codes: Sequence[Any] = ()
+    # Why a succeeded action cannot be rolled back (not compensable, window closed), or "".
+    rollback_notice: str = ""
+    rollback_deadline: datetime | None = None
+    may_roll_back: bool = False
     message: str = ""
     message_code: str = ""
 
@@ -171,6 +177,14 @@ class ActionPanel:
     @property
     def can_edit(self) -> bool:
         return self.action.status in EDITABLE_STATUSES and self.hands_free
+
+    @property
+    def is_succeeded(self) -> bool:
+        return self.action.status == Status.SUCCEEDED
+
+    @property
+    def can_roll_back(self) -> bool:
+        return self.is_succeeded and self.may_roll_back and not self.rollback_notice
 
     @property
     def can_claim(self) -> bool:
@@ -212,6 +226,13 @@ def action_panel(
     def usable(kind: str) -> list[Any]:
         return [c for c in codes if not c.kinds or kind in c.kinds]
 
+    rollback_notice, deadline = "", None
+    if action.status == Status.SUCCEEDED:
+        refusal = rollback_refusal(action, now=now)
+        rollback_notice = refusal.message if refusal else ""
+        deadline = rollback_deadline(action)
+    rollback_role = action.approver_role or Role.SUPERVISOR
+
     return ActionPanel(
         action=action,
         viewer=viewer,
@@ -229,6 +250,10 @@ def action_panel(
         reject_codes=usable(DecisionKind.REJECT),
         adopt_codes=usable(DecisionKind.ADOPT),
         dismiss_codes=usable(DecisionKind.DISMISS),
+        rollback_codes=usable(DecisionKind.ROLLBACK),
+        rollback_notice=rollback_notice,
+        rollback_deadline=deadline,
+        may_roll_back=viewer.is_superuser or rollback_role in viewer.roles,
         message=message,
         message_code=message_code,
     )
@@ -265,6 +290,9 @@ _VERBS = {
     "action.claimed": "claimed it for review",
     "action.claim_taken_over": "took over the review",
     "action.released": "released the review",
+    "action.rollback_requested": "asked to roll it back",
+    "action.rolled_back": "rolled it back",
+    "action.rollback_failed": "failed to roll it back",
 }
 # Keys of an event's data shown on their own lines, not among the other details.
 _OWN_LINES = frozenset({"reason_code", "note", "before", "after", "reason", "params", "decision"})
@@ -448,13 +476,21 @@ def action_page(
         customer=customer,
         order_total=format_money(order.total_amount, order.currency) if order else "",
         paid=_ledger_total(payments, order.currency, paid_only=True) if order else "",
-        refunded=_ledger_total(refunds, order.currency) if order else "",
+        refunded=(
+            _ledger_total([r for r in refunds if r.reversed_at is None], order.currency)
+            if order
+            else ""
+        ),
         payments=[
             LedgerRow(format_money(p.amount, p.currency), p.created_at, p.get_status_display())
             for p in payments
         ],
         refunds=[
-            LedgerRow(format_money(r.amount, r.currency), r.created_at, reason=r.reason)
+            LedgerRow(
+                format_money(r.amount, r.currency),
+                r.created_at,
+                reason=f"reversed · {r.reason}" if r.reversed_at else r.reason,
+            )
             for r in refunds
         ],
         agent_reason=_agent_text((action.params or {}).get("reason")),

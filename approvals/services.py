@@ -28,7 +28,7 @@ from django.utils.text import slugify
 from agents.breakers import breaker_apply
 from agents.models import Agent
 from approvals import callbacks, live
-from approvals.executors import ExecutionFailed, executor_for
+from approvals.executors import ExecutionFailed, OutcomeUnknown, executor_for
 from approvals.models import (
     AWAITING_STATUSES,
     Action,
@@ -61,6 +61,7 @@ from policies.validation import validate_params
 logger = logging.getLogger(__name__)
 
 EXECUTE_TASK = "approvals.tasks.execute_action"
+COMPENSATE_TASK = "approvals.tasks.compensate_action"
 # Decisions that count towards an action's approvals: adopting a recommendation is approving it.
 APPROVAL_KINDS = (DecisionKind.APPROVE, DecisionKind.ADOPT)
 
@@ -1140,6 +1141,148 @@ def action_dismiss(
             action, by=by, kind=DecisionKind.DISMISS, status=Status.DISMISSED,
             verb=Verb.ACTION_DISMISSED, reason_code=reason_code, note=note, request_id=request_id,
         )  # fmt: skip
+    return action
+
+
+# ---------------------------------------------------------------------------------------------
+# rollback: a person undoes a succeeded action within its type's window; a worker runs the
+# executor's compensation (outside any transaction) and records how it ended
+
+
+class RollbackWindowClosed(Conflict):
+    default_code = "rollback_window_closed"
+
+
+class NotCompensable(Conflict):
+    default_code = "not_compensable"
+
+
+class CompensationRetry(Exception):
+    """A compensation failed in a way that may pass (transient): the task tries again later.
+    Nothing was recorded; the action stays `rolling_back`."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.error = error
+
+
+def rollback_deadline(action: Action) -> datetime | None:
+    """Until when a succeeded action may be rolled back: its type's window after it finished."""
+    if action.finished_at is None:
+        return None
+    return action.finished_at + timedelta(seconds=action.action_type.rollback_window_seconds)
+
+
+def rollback_refusal(action: Action, *, now: datetime) -> ApplicationError | None:
+    """Why a succeeded action cannot be rolled back now (not compensable, window closed), or
+    None. The page asks it to choose between the form and a notice; the service raises it."""
+    executor = executor_for(action.action_type.key)
+    if not executor.compensable:
+        return NotCompensable(
+            executor.why_not_compensable(action.action_type.key),
+            details={"action_type": action.action_type.key},
+        )
+    deadline = rollback_deadline(action)
+    if deadline is None or now > deadline:
+        at = deadline.isoformat() if deadline else None
+        return RollbackWindowClosed(
+            f"The rollback window of {action.action_type.key} closed"
+            + (f" at {deadline:%Y-%m-%d %H:%M:%S} UTC." if deadline else "."),
+            details={
+                "deadline": at,
+                "window_seconds": action.action_type.rollback_window_seconds,
+            },
+        )
+    return None
+
+
+def _enqueue_compensation(action_id: uuid.UUID) -> None:
+    try:
+        current_app.send_task(COMPENSATE_TASK, kwargs={"action_id": str(action_id)})
+    except Exception:
+        # The action stays `rolling_back`, visible as such; enqueueing the task again resumes it.
+        logger.exception("could not enqueue the compensation of %s", action_id)
+
+
+def action_rollback(
+    *,
+    action_id: Any,
+    by,
+    reason_code: str | None,
+    note: str = "",
+    expected_version: int | None = None,
+    request_id: str = "",
+) -> Action:
+    """A person asks to undo a succeeded action, with a reason code of kind `rollback`.
+
+    Only within the action type's rollback window, only for types whose executor can compensate
+    (a credentials reset cannot be undone: 409 `not_compensable` says why), and only by someone
+    who may decide actions of its queue. Records the decision, moves it to `rolling_back` and on
+    commit enqueues `compensate_action`.
+    """
+    with transaction.atomic(durable=True):
+        action = _lock_for(action_id, by)
+        _check_expected_version(action, expected_version)
+        check_transition(action.status, Status.ROLLING_BACK)
+        _check_may_decide(action, by, role=action.approver_role or Role.SUPERVISOR)
+        refusal = rollback_refusal(action, now=timezone.now())
+        if refusal is not None:
+            raise refusal
+        reason = _reason_code(reason_code, kind=DecisionKind.ROLLBACK, required=True)
+        Decision.objects.create(
+            action=action,
+            kind=DecisionKind.ROLLBACK,
+            by=by,
+            reason_code=reason,
+            note=note,
+            action_version=action.version,
+        )
+        _move(
+            action, Status.ROLLING_BACK,
+            actor=Actor.user(by.pk), verb=Verb.ACTION_ROLLBACK_REQUESTED,
+            data={"reason_code": reason_code, "note": note}, request_id=request_id,
+        )  # fmt: skip
+        action_pk = action.pk
+        transaction.on_commit(lambda: _enqueue_compensation(action_pk))
+    return action
+
+
+def action_compensate(*, action_id: Any, final_attempt: bool = True) -> Action | None:
+    """Run the compensation of an action that is `rolling_back`; safe to call again: it exits
+    when the action is not rolling back (a redelivered task stops here).
+
+    A transient failure raises `CompensationRetry` unless this is the `final_attempt`; any other
+    failure (or a transient one on the final attempt) ends the action `rollback_failed`.
+    """
+    with transaction.atomic(durable=True):
+        action = _lock(action_id)
+        if action.status != Status.ROLLING_BACK:
+            return None
+
+    executor = executor_for(action.action_type.key)
+    try:
+        result, error = executor.compensate(action), None
+    except ExecutionFailed as exc:
+        error = {"code": exc.code, "message": exc.message, "details": exc.details}
+        if exc.transient and not isinstance(exc, OutcomeUnknown) and not final_attempt:
+            raise CompensationRetry(error) from exc
+        result = None
+    except Exception as exc:
+        logger.exception("compensation of %s crashed", action_id)
+        result, error = None, {"code": "compensation_crashed", "message": str(exc), "details": {}}
+
+    with transaction.atomic(durable=True):
+        action = _lock(action_id)
+        if action.status != Status.ROLLING_BACK:
+            return action  # another delivery finished it meanwhile
+        if error is None:
+            action.result = {**(action.result or {}), "rollback": result}
+            _move(action, Status.ROLLED_BACK, actor=Actor.system("worker"),
+                  verb=Verb.ACTION_ROLLED_BACK, data={"result": result})  # fmt: skip
+        else:
+            action.error = {**error, "during": "rollback"}
+            _move(action, Status.ROLLBACK_FAILED, actor=Actor.system("worker"),
+                  verb=Verb.ACTION_ROLLBACK_FAILED, data={"error": error})  # fmt: skip
     return action
 
 

@@ -36,3 +36,25 @@ def sweep_callbacks() -> int:
     return callbacks.callbacks_requeue_due(
         grace_seconds=settings.COUNTERSIGN["CALLBACK_SWEEP_GRACE_SECONDS"]
     )
+
+
+# A transient compensation failure is tried again after 2, 4, 8, 16 s: five tries in all, then
+# the action is `rollback_failed` with the last error.
+COMPENSATE_TRIES = 5
+COMPENSATE_BACKOFF_SECONDS = 2
+
+
+@shared_task(
+    name="approvals.tasks.compensate_action",
+    bind=True,
+    acks_late=True,
+    max_retries=COMPENSATE_TRIES - 1,
+)
+def compensate_action(self, *, action_id: str) -> None:
+    try:
+        services.action_compensate(
+            action_id=action_id, final_attempt=self.request.retries >= self.max_retries
+        )
+    except services.CompensationRetry as exc:
+        countdown = COMPENSATE_BACKOFF_SECONDS * 2**self.request.retries
+        raise self.retry(countdown=countdown, exc=exc) from exc

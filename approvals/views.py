@@ -364,14 +364,16 @@ _PAGE_DECISIONS = {
     "reject": services.action_reject,
     "adopt": services.action_adopt,
     "dismiss": services.action_dismiss,
+    "rollback": services.action_rollback,
 }
 
 
 @require_POST
 @_supervisor_required
 def page_decide(request, viewer, action_id, kind):
-    """Approve, reject, adopt or dismiss from the page; answers the refreshed panel, or on a
-    refusal the service's words over the fresh panel (a stale version is never overwritten)."""
+    """Approve, reject, adopt, dismiss or roll back from the page; answers the refreshed panel,
+    or on a refusal the service's words over the fresh panel (a stale version is never
+    overwritten)."""
     service = _PAGE_DECISIONS.get(kind)
     if service is None:
         raise Http404("No such decision.")

@@ -10,6 +10,7 @@ from config.login import LoginView
 urlpatterns = [
     path("", include("approvals.urls")),
     path("policies/", include("policies.urls")),
+    path("api/v1/sandbox/", include("sandbox.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -35,9 +35,17 @@ class ActionType(models.Model):
     is_write = models.BooleanField(default=True)
     # What applies when no rule of the active policy matches.
     default_mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.EXECUTE_GATED)
+    # How long after it succeeded a person may still roll an action of this type back.
+    rollback_window_seconds = models.PositiveIntegerField(default=24 * 3600)
 
     class Meta:
         ordering = ["key"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rollback_window_seconds__gte=1),
+                name="action_type_rollback_window_positive",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.key

@@ -43,9 +43,20 @@ class PolicyVersionPublished(Conflict):
 
 
 def action_type_upsert(
-    *, key: str, name: str, params_schema: dict[str, Any], default_mode: str, is_write: bool = True
+    *,
+    key: str,
+    name: str,
+    params_schema: dict[str, Any],
+    default_mode: str,
+    is_write: bool = True,
+    rollback_window_seconds: int = 24 * 3600,
 ) -> ActionType:
     check_schema(params_schema)
+    if not isinstance(rollback_window_seconds, int) or rollback_window_seconds < 1:
+        raise InvalidInput(
+            "rollback_window_seconds must be a positive whole number of seconds.",
+            code="invalid_rollback_window",
+        )
     with transaction.atomic():
         action_type, _ = ActionType.objects.update_or_create(
             key=key,
@@ -54,6 +65,7 @@ def action_type_upsert(
                 "params_schema": params_schema,
                 "default_mode": default_mode,
                 "is_write": is_write,
+                "rollback_window_seconds": rollback_window_seconds,
             },
         )
     return action_type

@@ -10,7 +10,7 @@ from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquer
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from sandbox.models import Customer, Order, Payment, Refund
+from sandbox.models import Customer, Discount, Order, Payment, Refund
 
 # What `derived_values` provides, for the docs and for policy authors.
 DERIVED_NAMES = (
@@ -74,7 +74,11 @@ def derived_values(*, params: Mapping[str, Any], now: datetime | None = None) ->
                     "amount",
                     "order",
                 ),
-                refunded=_total(Refund.objects.filter(order=OuterRef("pk")), "amount", "order"),
+                refunded=_total(
+                    Refund.objects.filter(order=OuterRef("pk"), reversed_at__isnull=True),
+                    "amount",
+                    "order",
+                ),
                 recent=_recent_refunds("customer", since),
             )
             .values("paid", "refunded", "status", "recent", "customer__tier")
@@ -130,3 +134,48 @@ def customer_get(*, external_id: str) -> Customer | None:
 def customer_order_ids(*, customer: Customer) -> list[str]:
     orders = Order.objects.filter(customer=customer).order_by("order_id")
     return list(orders.values_list("order_id", flat=True))
+
+
+def order_statement(*, order_id: str) -> dict[str, Any] | None:
+    """An order as the sandbox API shows it: customer, payments, refunds (reversed ones marked),
+    discounts and totals in minor units; None when there is no such order. Four queries."""
+    order = (
+        Order.objects.select_related("customer")
+        .prefetch_related(
+            Prefetch("payments", queryset=Payment.objects.order_by("created_at", "id")),
+            Prefetch("refunds", queryset=Refund.objects.order_by("created_at", "id")),
+            Prefetch("discounts", queryset=Discount.objects.order_by("created_at", "id")),
+        )
+        .filter(order_id=order_id)
+        .first()
+    )
+    if order is None:
+        return None
+    payments, refunds = list(order.payments.all()), list(order.refunds.all())
+    discounts = list(order.discounts.all())
+    paid = sum(p.amount for p in payments if p.status == Payment.Status.PAID)
+    refunded = sum(r.amount for r in refunds if r.reversed_at is None)
+    return {
+        "order_id": order.order_id,
+        "status": order.status,
+        "currency": order.currency,
+        "total_amount": order.total_amount,
+        "shipping_address": order.shipping_address,
+        "created_at": order.created_at,
+        "cancelled_at": order.cancelled_at,
+        "customer": {
+            "customer_id": order.customer.external_id,
+            "name": order.customer.name,
+            "tier": order.customer.tier,
+        },
+        "payments": payments,
+        "refunds": refunds,
+        "discounts": discounts,
+        "totals": {
+            "paid": paid,
+            "refunded": refunded,
+            "reversed": sum(r.amount for r in refunds if r.reversed_at is not None),
+            "refundable": paid - refunded,
+            "discounted": sum(d.amount for d in discounts if d.removed_at is None),
+        },
+    }

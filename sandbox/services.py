@@ -10,7 +10,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from config.errors import ApplicationError, NotFound
-from sandbox.models import AppliedAction, Customer, Order, Payment, Refund
+from sandbox.models import AppliedAction, Customer, Discount, Order, Payment, Refund, Ticket
 
 
 class SandboxError(ApplicationError):
@@ -32,7 +32,7 @@ class RefundResult:
 
 def refundable_amount(order: Order) -> int:
     paid = order.payments.filter(status=Payment.Status.PAID).aggregate(s=Sum("amount"))["s"] or 0
-    refunded = order.refunds.aggregate(s=Sum("amount"))["s"] or 0
+    refunded = order.refunds.filter(reversed_at__isnull=True).aggregate(s=Sum("amount"))["s"] or 0
     return paid - refunded
 
 
@@ -84,10 +84,13 @@ def order_cancel(*, order_id: str, action_id: uuid.UUID) -> Order:
             return order
         if order.status == Order.Status.CANCELLED:
             raise SandboxError(f"Order {order_id} is already cancelled.", code="already_cancelled")
+        before = order.status
         order.status = Order.Status.CANCELLED
         order.cancelled_at = timezone.now()
         order.save(update_fields=["status", "cancelled_at"])
-        AppliedAction.objects.create(action_id=action_id, kind="order.cancel", order=order)
+        AppliedAction.objects.create(
+            action_id=action_id, kind="order.cancel", order=order, data={"before": before}
+        )
         return order
 
 
@@ -116,6 +119,232 @@ def credentials_reset(*, customer_id: str, action_id: uuid.UUID) -> AppliedActio
             action_id=action_id, defaults={"kind": "credentials.reset", "customer": customer}
         )
         return applied
+
+
+def _customer_locked(customer_id: str) -> Customer:
+    customer = Customer.objects.select_for_update().filter(external_id=customer_id).first()
+    if customer is None:
+        raise NotFound(f"Customer {customer_id} does not exist.", code="customer_not_found")
+    return customer
+
+
+def _applied(action_id: uuid.UUID, kind: str) -> AppliedAction:
+    """The effect an action applied (read, not locked: callers lock the row it changed first, as
+    the forward change does, then this one); refused when there is none to undo."""
+    applied = AppliedAction.objects.filter(action_id=action_id).first()
+    if applied is None or applied.kind != kind:
+        raise SandboxError(
+            f"No {kind} was applied for action {action_id}: nothing to undo.",
+            code="nothing_applied",
+        )
+    return applied
+
+
+def _order_pk_of_refund(action_id: uuid.UUID) -> int:
+    refund = Refund.objects.filter(action_id=action_id).values("order_id").first()
+    if refund is None:
+        raise SandboxError(
+            f"No refund was issued for action {action_id}: nothing to reverse.",
+            code="nothing_applied",
+        )
+    return refund["order_id"]
+
+
+def refund_reverse(*, action_id: uuid.UUID) -> Refund:
+    """Reverse the refund an action issued: its amount is refundable again. Once per action id."""
+    with transaction.atomic():
+        # The order first, as `refund_issue` locks it: both serialize on the same row.
+        Order.objects.select_for_update().filter(pk=_order_pk_of_refund(action_id)).first()
+        refund = Refund.objects.select_for_update().select_related("order").get(action_id=action_id)
+        if refund.reversed_at is None:
+            refund.reversed_at = timezone.now()
+            refund.save(update_fields=["reversed_at"])
+        return refund
+
+
+def refund_remaining(*, order_id: str, reason: str, action_id: uuid.UUID) -> RefundResult:
+    """Refund the whole refundable balance of an order, at most once per action id."""
+    with transaction.atomic():
+        order = _locked_order(order_id)
+        existing = Refund.objects.filter(action_id=action_id).first()
+        refundable = refundable_amount(order) if existing is None else 0
+        if existing is None and refundable <= 0:
+            raise SandboxError(
+                f"Order {order_id} has nothing left to refund.",
+                code="nothing_to_refund",
+                details={"refundable": refundable},
+            )
+        return refund_issue(
+            order_id=order_id,
+            amount=existing.amount if existing else refundable,
+            currency=order.currency,
+            reason=reason,
+            action_id=action_id,
+        )
+
+
+def order_reinstate(*, action_id: uuid.UUID) -> Order:
+    """Undo an order cancellation: the status it had before, no cancellation time."""
+    with transaction.atomic():
+        applied = _applied(action_id, "order.cancel")
+        order = Order.objects.select_for_update().get(pk=applied.order_id)
+        applied = AppliedAction.objects.select_for_update().get(pk=applied.pk)
+        if applied.compensated_at is not None:
+            return order
+        if order.status != Order.Status.CANCELLED:
+            raise SandboxError(
+                f"Order {order.order_id} is {order.status}, no longer cancelled.",
+                code="order_not_cancelled",
+            )
+        order.status = applied.data.get("before") or Order.Status.PAID
+        order.cancelled_at = None
+        order.save(update_fields=["status", "cancelled_at"])
+        applied.compensated_at = timezone.now()
+        applied.save(update_fields=["compensated_at"])
+        return order
+
+
+def address_restore(*, action_id: uuid.UUID) -> Order:
+    """Put back the shipping address an address change replaced."""
+    with transaction.atomic():
+        applied = _applied(action_id, "address.change")
+        order = Order.objects.select_for_update().get(pk=applied.order_id)
+        applied = AppliedAction.objects.select_for_update().get(pk=applied.pk)
+        if applied.compensated_at is not None:
+            return order
+        order.shipping_address = applied.data.get("before", {})
+        order.save(update_fields=["shipping_address"])
+        applied.compensated_at = timezone.now()
+        applied.save(update_fields=["compensated_at"])
+        return order
+
+
+def discount_apply(
+    *, order_id: str, amount: int, currency: str, code: str, reason: str, action_id: uuid.UUID
+) -> Discount:
+    """Grant a discount on an order, at most once per action id; discounts never exceed the
+    order's total."""
+    with transaction.atomic():
+        order = _locked_order(order_id)
+        existing = Discount.objects.filter(action_id=action_id).first()
+        if existing is not None:
+            return existing
+        if order.status == Order.Status.CANCELLED:
+            raise SandboxError(f"Order {order_id} is cancelled.", code="order_cancelled")
+        if currency != order.currency:
+            raise SandboxError(
+                f"Order {order_id} is in {order.currency}, not {currency}.",
+                code="currency_mismatch",
+            )
+        granted = (
+            order.discounts.filter(removed_at__isnull=True).aggregate(s=Sum("amount"))["s"] or 0
+        )
+        if granted + amount > order.total_amount:
+            raise SandboxError(
+                f"Discounts of {granted + amount} would exceed the total {order.total_amount} "
+                f"of {order_id}.",
+                code="discount_exceeds_total",
+                details={"discounted": granted, "requested": amount, "total": order.total_amount},
+            )
+        return Discount.objects.create(
+            order=order, action_id=action_id, code=code[:40], amount=amount, currency=currency,
+            reason=reason[:200],
+        )  # fmt: skip
+
+
+def discount_remove(*, action_id: uuid.UUID) -> Discount:
+    """Take back the discount an action granted."""
+    with transaction.atomic():
+        discount = Discount.objects.select_for_update().filter(action_id=action_id).first()
+        if discount is None:
+            raise SandboxError(
+                f"No discount was granted for action {action_id}: nothing to remove.",
+                code="nothing_applied",
+            )
+        if discount.removed_at is None:
+            discount.removed_at = timezone.now()
+            discount.save(update_fields=["removed_at"])
+        return discount
+
+
+def ticket_create(
+    *, customer_id: str, order_id: str | None, subject: str, body: str, priority: str,
+    action_id: uuid.UUID,
+) -> Ticket:  # fmt: skip
+    """Open a support ticket, at most once per action id."""
+    with transaction.atomic():
+        customer = _customer_locked(customer_id)
+        existing = Ticket.objects.filter(action_id=action_id).first()
+        if existing is not None:
+            return existing
+        order = None
+        if order_id:
+            order = Order.objects.filter(order_id=order_id, customer=customer).first()
+            if order is None:
+                raise NotFound(
+                    f"Customer {customer_id} has no order {order_id}.", code="order_not_found"
+                )
+        return Ticket.objects.create(
+            customer=customer, order=order, action_id=action_id, subject=subject[:200],
+            body=body, priority=priority or Ticket.Priority.NORMAL,
+        )  # fmt: skip
+
+
+def ticket_withdraw(*, action_id: uuid.UUID) -> Ticket:
+    """Withdraw the ticket an action opened (it stays on record, marked withdrawn)."""
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().filter(action_id=action_id).first()
+        if ticket is None:
+            raise SandboxError(
+                f"No ticket was opened for action {action_id}: nothing to withdraw.",
+                code="nothing_applied",
+            )
+        if ticket.status != Ticket.Status.WITHDRAWN:
+            ticket.status = Ticket.Status.WITHDRAWN
+            ticket.withdrawn_at = timezone.now()
+            ticket.save(update_fields=["status", "withdrawn_at"])
+        return ticket
+
+
+_ABSENT = {"absent": True}  # how `before` marks a preference the customer had not set
+
+
+def preference_update(*, customer_id: str, values: dict, action_id: uuid.UUID) -> Customer:
+    """Set some of a customer's preferences, keeping what each was before, once per action id."""
+    with transaction.atomic():
+        customer = _customer_locked(customer_id)
+        if AppliedAction.objects.filter(action_id=action_id).exists():
+            return customer
+        current = dict(customer.preferences)
+        before = {key: current.get(key, _ABSENT) for key in values}
+        customer.preferences = {**current, **values}
+        customer.save(update_fields=["preferences"])
+        AppliedAction.objects.create(
+            action_id=action_id, kind="preference.update", customer=customer,
+            data={"before": before, "after": values},
+        )  # fmt: skip
+        return customer
+
+
+def preference_restore(*, action_id: uuid.UUID) -> Customer:
+    """Put back the preference values an update replaced (and unset those it introduced)."""
+    with transaction.atomic():
+        applied = _applied(action_id, "preference.update")
+        customer = Customer.objects.select_for_update().get(pk=applied.customer_id)
+        applied = AppliedAction.objects.select_for_update().get(pk=applied.pk)
+        if applied.compensated_at is not None:
+            return customer
+        preferences = dict(customer.preferences)
+        for key, value in applied.data.get("before", {}).items():
+            if value == _ABSENT:
+                preferences.pop(key, None)
+            else:
+                preferences[key] = value
+        customer.preferences = preferences
+        customer.save(update_fields=["preferences"])
+        applied.compensated_at = timezone.now()
+        applied.save(update_fields=["compensated_at"])
+        return customer
 
 
 def demo_orders_ensure() -> int:

@@ -154,6 +154,14 @@ class ActionDismissView(_DecisionView):
     service = staticmethod(services.action_dismiss)
 
 
+class ActionRollbackView(_DecisionView):
+    """Undo a succeeded action within its type's rollback window, with a reason code of kind
+    `rollback`: it moves to `rolling_back` and a worker runs the compensation. Types that cannot
+    be undone (credentials.reset) are refused with 409 `not_compensable`."""
+
+    service = staticmethod(services.action_rollback)
+
+
 class ActionEditView(APIView):
     """Change the params of a draft (before adopting it) or of a pending action (approve with
     changes: the policy decides again on the new params, and the edit is the editor's approval),
