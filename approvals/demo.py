@@ -164,6 +164,8 @@ REASON_CODES = [
     ("not-needed", "Not needed: handled another way", ["dismiss"]),
     ("amount-corrected", "Amount corrected", ["edit"]),
     ("wrong-target", "Wrong order or customer corrected", ["edit"]),
+    ("confirmed-in-target", "Checked the target system: it applied the action", ["reconcile"]),
+    ("absent-in-target", "Checked the target system: it did not apply the action", ["reconcile"]),
 ]
 
 

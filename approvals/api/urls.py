@@ -18,6 +18,11 @@ urlpatterns = [
     path(
         "actions/<str:action_id>/dismiss/", views.ActionDismissView.as_view(), name="action-dismiss"
     ),
+    path(
+        "actions/<str:action_id>/reconcile/",
+        views.ActionReconcileView.as_view(),
+        name="action-reconcile",
+    ),
     path("actions/<str:action_id>/edit/", views.ActionEditView.as_view(), name="action-edit"),
     path("actions/<str:action_id>/claim/", views.ActionClaimView.as_view(), name="action-claim"),
     path(
