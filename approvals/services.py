@@ -611,7 +611,7 @@ def _release_lease(action: Action, *, next_due_at=None) -> None:
 
 def _fail_and_escalate(action: Action, *, error: dict[str, Any], actor: Actor) -> None:
     """Retries ran out: the action fails, and a person gets the case with the error."""
-    action.error = error
+    action.error = {key: error[key] for key in ("code", "message", "details")}
     action.finished_at = timezone.now()
     _release_lease(action)
     _move(action, Status.FAILED, actor=actor, verb=Verb.ACTION_FAILED, data={"error": error})
@@ -692,11 +692,9 @@ def _run_executor(action: Action) -> tuple[dict | None, ExecutionFailed | None]:
         return None, ExecutionFailed(str(exc), code="executor_crashed")
 
 
-def _error_dict(exc: ExecutionFailed, attempt: int) -> dict[str, Any]:
-    return {
-        "code": exc.code, "message": exc.message, "details": exc.details,
-        "transient": exc.transient, "attempt": attempt,
-    }  # fmt: skip
+def _error_dict(exc: ExecutionFailed) -> dict[str, Any]:
+    # The shape agents read in `error`; the attempt is `attempts`, and the audit has the rest.
+    return {"code": exc.code, "message": exc.message, "details": exc.details}
 
 
 def _execution_finish(
@@ -726,8 +724,9 @@ def _execution_finish(
             _move(action, Status.SUCCEEDED, actor=worker, verb=Verb.ACTION_SUCCEEDED,
                   data={"result": result, "attempt": lease.attempt})  # fmt: skip
             return action
-        error = _error_dict(failure, lease.attempt)
+        error = _error_dict(failure)
         action.error = error
+        error = {**error, "transient": failure.transient, "attempt": lease.attempt}  # audited
         if isinstance(failure, OutcomeUnknown):
             _release_lease(action)
             _move(action, Status.NEEDS_RECONCILIATION, actor=worker,
