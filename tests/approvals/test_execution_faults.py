@@ -58,7 +58,8 @@ def broker(fault_queue, monkeypatch) -> Callable[[str], Celery]:
     apps: list[Celery] = []
 
     def use(url: str) -> Celery:
-        app = Celery("countersign-faults")
+        # Not the current app: `celery.current_app` would send every later test's tasks here.
+        app = Celery("countersign-faults", set_as_current=False)
         app.config_from_object("django.conf:settings", namespace="CELERY")
         app.conf.broker_url = url
         app.conf.task_default_queue = fault_queue
