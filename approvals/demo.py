@@ -241,6 +241,8 @@ REASON_CODES = [
     ("executed-in-error", "Executed in error", ["rollback"]),
     ("customer-request", "Customer asked to undo it", ["rollback"]),
     ("wrong-customer-or-order", "Applied to the wrong customer or order", ["rollback"]),
+    ("confirmed-in-target", "Checked the target system: it applied the action", ["reconcile"]),
+    ("absent-in-target", "Checked the target system: it did not apply the action", ["reconcile"]),
 ]
 
 

@@ -44,6 +44,9 @@ class Status(models.TextChoices):
     EXECUTING = "executing", "Executing"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    # The target may or may not have applied it (an ambiguous answer from a target that is not
+    # idempotent): never retried automatically; a person finds out and records the outcome.
+    NEEDS_RECONCILIATION = "needs_reconciliation", "Needs reconciliation"
     ROLLING_BACK = "rolling_back", "Rolling back"
     ROLLED_BACK = "rolled_back", "Rolled back"
     ROLLBACK_FAILED = "rollback_failed", "Rollback failed"
@@ -71,6 +74,8 @@ class DecisionKind(models.TextChoices):
     # A person takes a recommendation or draft on as their own (it then executes) or drops it.
     ADOPT = "adopt", "Adopt"
     DISMISS = "dismiss", "Dismiss"
+    # A person records what an execution of unknown outcome actually did.
+    RECONCILE = "reconcile", "Reconcile"
 
 
 class ReasonCode(models.Model):
@@ -116,7 +121,7 @@ class Action(models.Model):
     action_type = models.ForeignKey(
         "policies.ActionType", on_delete=models.PROTECT, related_name="actions"
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SUBMITTED)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.SUBMITTED)
     # Increases with every change, so a client can tell a stale view from a fresh one.
     version = models.PositiveIntegerField(default=1)
 
@@ -161,7 +166,14 @@ class Action(models.Model):
 
     result = models.JSONField(null=True, blank=True)
     error = models.JSONField(null=True, blank=True)
+    # The execution attempt running now (or the last one). Each attempt holds a lease: who runs it
+    # (`host:pid:task:attempt`) and until when. A lease past `lease_expires_at` is no lease: its
+    # worker died or outran it, and the next delivery takes over as the next attempt. Between
+    # attempts (a transient failure backing off) the owner is empty and the expiry is when the
+    # next attempt is due.
     attempts = models.PositiveSmallIntegerField(default=0)
+    lease_owner = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -222,6 +234,12 @@ class Action(models.Model):
                 fields=["-updated_at", "-id"],
                 condition=~models.Q(status__in=AWAITING_STATUSES),
                 name="action_recent",
+            ),
+            # The sweeper's look for executions whose lease ran out.
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=models.Q(status="executing"),
+                name="action_executing_lease",
             ),
             models.Index(fields=["agent", "created_at"], name="action_agent_created"),
             models.Index(fields=["status", "updated_at"], name="action_status_updated"),

@@ -9,6 +9,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import random
+import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -138,17 +142,18 @@ def _on_commit_push(
     transaction.on_commit(lambda: live.publish_action_changed(payload))
 
 
-def _enqueue_execution(action_id: uuid.UUID) -> None:
+def _enqueue_execution(action_id: uuid.UUID, countdown: float | None = None) -> None:
     try:
-        current_app.send_task(EXECUTE_TASK, kwargs={"action_id": str(action_id)})
+        options = {"countdown": countdown} if countdown else {}
+        current_app.send_task(EXECUTE_TASK, kwargs={"action_id": str(action_id)}, **options)
     except Exception:
         # The broker is down: the action stays `approved` and the sweeper enqueues it again.
         logger.exception("could not enqueue execution of %s; the sweeper will retry", action_id)
 
 
-def _on_commit_execute(action: Action) -> None:
+def _on_commit_execute(action: Action, countdown: float | None = None) -> None:
     action_id = action.pk
-    transaction.on_commit(lambda: _enqueue_execution(action_id))
+    transaction.on_commit(lambda: _enqueue_execution(action_id, countdown))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -575,39 +580,239 @@ def action_cancel(*, action_id: Any, agent: Agent, request_id: str = "") -> Acti
     return action
 
 
-def action_execute(*, action_id: Any) -> Action | None:
-    """Run an approved action through its executor. Safe to call again: it exits when done."""
+# ---------------------------------------------------------------------------------------------
+# execution: at-least-once delivery, exactly-once effect. An attempt takes a lease on the action in
+# a short transaction, runs the executor outside any transaction, and writes the outcome only if it
+# still holds the lease. Executors are idempotent on the action id, so an attempt that takes over
+# from a worker that died after the target applied the action replays it instead of repeating it.
+
+
+@dataclass(frozen=True)
+class _Lease:
+    action: Action
+    owner: str
+    attempt: int
+
+
+def _execution_settings() -> dict[str, Any]:
+    return settings.COUNTERSIGN
+
+
+def _lease_owner(task_id: str, attempt: int) -> str:
+    # Unique per attempt, and says where to look when one goes wrong.
+    return f"{socket.gethostname()}:{os.getpid()}:{task_id or uuid.uuid4().hex[:12]}:{attempt}"
+
+
+def _retry_delay(attempt: int) -> float:
+    """Exponential backoff with jitter: half the step for sure, the other half at random."""
+    conf = _execution_settings()
+    cap = min(
+        conf["EXECUTION_RETRY_MAX_SECONDS"],
+        conf["EXECUTION_RETRY_BASE_SECONDS"] * 2 ** (attempt - 1),
+    )
+    return cap / 2 + random.uniform(0, cap / 2)  # noqa: S311 (spreading load, not secrecy)
+
+
+def _release_lease(action: Action, *, next_due_at=None) -> None:
+    action.lease_owner = ""
+    action.lease_expires_at = next_due_at
+
+
+def _fail_and_escalate(action: Action, *, error: dict[str, Any], actor: Actor) -> None:
+    """Retries ran out: the action fails, and a person gets the case with the error."""
+    action.error = {key: error[key] for key in ("code", "message", "details")}
+    action.finished_at = timezone.now()
+    _release_lease(action)
+    _move(action, Status.FAILED, actor=actor, verb=Verb.ACTION_FAILED, data={"error": error})
+    _move(action, Status.ESCALATED, actor=actor, verb=Verb.ACTION_ESCALATED,
+          data={"error": error, "attempts": action.attempts})  # fmt: skip
+    escalation_open(
+        agent_id=action.agent_id,
+        action_id=action.pk,
+        source=Escalation.Source.FAILURE,
+        reason=f"Execution failed after {action.attempts} attempt(s): {error['message']}",
+        actor=actor,
+    )
+
+
+def _execution_lease_take(*, action_id: Any, task_id: str) -> _Lease | None:
+    """Start the next attempt, or say there is none to run now (None).
+
+    - `approved`: the first attempt starts.
+    - `executing` under a live lease (an attempt running, or a retry not due yet): nothing to do;
+      a redelivered message must never start a second attempt beside a live one.
+    - `executing` with the lease run out: its worker died, or a retry is due. The next attempt
+      takes over, unless the attempts are used up: then the action fails and escalates.
+    - anything else (finished, or never approved): nothing to do.
+    """
+    conf = _execution_settings()
+    worker = Actor.system("worker")
     with transaction.atomic(durable=True):
         action = _lock(action_id)
-        if action.status != Status.APPROVED:
-            return None  # already executing or finished: a redelivered task stops here
+        now = timezone.now()
+        previous_owner = action.lease_owner
+        if action.status == Status.EXECUTING:
+            if action.lease_expires_at is not None and action.lease_expires_at > now:
+                return None
+            if action.attempts >= conf["EXECUTION_MAX_ATTEMPTS"]:
+                error = {
+                    "code": "attempts_exhausted",
+                    "message": f"No attempt of {action.attempts} finished"
+                    + (f"; the last error: {action.error['message']}" if action.error else ""),
+                    "details": {"last_error": action.error, "last_lease_owner": previous_owner},
+                }
+                _fail_and_escalate(action, error=error, actor=worker)
+                return None
+        elif action.status != Status.APPROVED:
+            return None
         action.attempts += 1
-        action.execution_started_at = timezone.now()
-        _move(
-            action, Status.EXECUTING,
-            actor=Actor.system("worker"), verb=Verb.ACTION_EXECUTION_STARTED,
-            data={"attempt": action.attempts},
-        )  # fmt: skip
-
-    try:
-        result, error = executor_for(action.action_type.key).execute(action), None
-    except ExecutionFailed as exc:
-        result, error = None, {"code": exc.code, "message": exc.message, "details": exc.details}
-    except Exception as exc:
-        logger.exception("executor for %s crashed", action.pk)
-        result, error = None, {"code": "executor_crashed", "message": str(exc), "details": {}}
-
-    with transaction.atomic(durable=True):
-        action = _lock(action_id)
-        action.finished_at = timezone.now()
-        if error is None:
-            action.result = result
-            _move(action, Status.SUCCEEDED, actor=Actor.system("worker"),
-                  verb=Verb.ACTION_SUCCEEDED, data={"result": result})  # fmt: skip
+        owner = _lease_owner(task_id, action.attempts)
+        action.lease_owner = owner
+        action.lease_expires_at = now + timedelta(seconds=conf["EXECUTION_LEASE_SECONDS"])
+        data = {"attempt": action.attempts, "lease_owner": owner}
+        if action.status == Status.APPROVED:
+            action.execution_started_at = now
+            _move(action, Status.EXECUTING, actor=worker, verb=Verb.ACTION_EXECUTION_STARTED,
+                  data=data)  # fmt: skip
         else:
-            action.error = error
-            _move(action, Status.FAILED, actor=Actor.system("worker"),
-                  verb=Verb.ACTION_FAILED, data={"error": error})  # fmt: skip
+            # A lease that ran out with an owner: that attempt never finished (its worker died or
+            # outran the lease). Without one: a transient failure's retry is due.
+            verb = (
+                Verb.ACTION_EXECUTION_RECOVERED if previous_owner else Verb.ACTION_EXECUTION_RETRIED
+            )
+            if previous_owner:
+                data["previous_lease_owner"] = previous_owner
+            action.version += 1
+            action.save()
+            audit_record(actor=worker, verb=verb, object_type="action", object_id=action.pk,
+                         data=data)  # fmt: skip
+            _on_commit_push(action)
+    return _Lease(action=action, owner=owner, attempt=action.attempts)
+
+
+def _run_executor(action: Action) -> tuple[dict | None, ExecutionFailed | None]:
+    try:
+        return executor_for(action.action_type.key).execute(action), None
+    except ExecutionFailed as exc:
+        return None, exc
+    except Exception as exc:
+        # A bug or an unexpected answer: not known to be safe to repeat, so not retried.
+        logger.exception("executor for %s crashed", action.pk)
+        return None, ExecutionFailed(str(exc), code="executor_crashed")
+
+
+def _error_dict(exc: ExecutionFailed) -> dict[str, Any]:
+    # The shape agents read in `error`; the attempt is `attempts`, and the audit has the rest.
+    return {"code": exc.code, "message": exc.message, "details": exc.details}
+
+
+def _execution_finish(
+    lease: _Lease, result: dict | None, failure: ExecutionFailed | None
+) -> Action | None:
+    """Write one attempt's outcome, if the attempt still holds the lease."""
+    conf = _execution_settings()
+    worker = Actor.system("worker")
+    with transaction.atomic(durable=True):
+        action = _lock(lease.action.pk)
+        if action.status != Status.EXECUTING or action.lease_owner != lease.owner:
+            # This attempt outran its lease and another took over: that one's outcome counts.
+            logger.warning("attempt %s of %s lost its lease", lease.attempt, action.pk)
+            audit_record(
+                actor=worker, verb=Verb.ACTION_EXECUTION_LEASE_LOST, object_type="action",
+                object_id=action.pk,
+                data={"attempt": lease.attempt, "lease_owner": lease.owner,
+                      "outcome": "succeeded" if failure is None else failure.code},
+            )  # fmt: skip
+            return None
+        now = timezone.now()
+        if failure is None:
+            action.result = result
+            action.error = None
+            action.finished_at = now
+            _release_lease(action)
+            _move(action, Status.SUCCEEDED, actor=worker, verb=Verb.ACTION_SUCCEEDED,
+                  data={"result": result, "attempt": lease.attempt})  # fmt: skip
+            return action
+        error = _error_dict(failure)
+        action.error = error
+        error = {**error, "transient": failure.transient, "attempt": lease.attempt}  # audited
+        if isinstance(failure, OutcomeUnknown):
+            _release_lease(action)
+            _move(action, Status.NEEDS_RECONCILIATION, actor=worker,
+                  verb=Verb.ACTION_NEEDS_RECONCILIATION, data={"error": error})  # fmt: skip
+        elif failure.transient and lease.attempt < conf["EXECUTION_MAX_ATTEMPTS"]:
+            delay = _retry_delay(lease.attempt)
+            _release_lease(action, next_due_at=now + timedelta(seconds=delay))
+            action.version += 1
+            action.save()
+            audit_record(
+                actor=worker, verb=Verb.ACTION_RETRY_SCHEDULED, object_type="action",
+                object_id=action.pk,
+                data={"error": error, "retry_in_seconds": round(delay, 3)},
+            )  # fmt: skip
+            _on_commit_push(action)
+            _on_commit_execute(action, countdown=delay)
+        elif failure.transient:
+            _fail_and_escalate(action, error=error, actor=worker)
+        else:
+            action.finished_at = now
+            _release_lease(action)
+            _move(action, Status.FAILED, actor=worker, verb=Verb.ACTION_FAILED,
+                  data={"error": error})  # fmt: skip
+    return action
+
+
+def action_execute(*, action_id: Any, task_id: str = "") -> Action | None:
+    """Run the next attempt of an approved action. Safe to call any number of times, from any
+    number of workers: it returns None, doing nothing, when there is no attempt to run now."""
+    lease = _execution_lease_take(action_id=action_id, task_id=task_id)
+    if lease is None:
+        return None
+    result, failure = _run_executor(lease.action)
+    return _execution_finish(lease, result, failure)
+
+
+RECONCILE_OUTCOMES = {"succeeded": Status.SUCCEEDED, "failed": Status.FAILED}
+
+
+def action_reconcile(
+    *,
+    action_id: Any,
+    by,
+    outcome: str,
+    reason_code: str | None,
+    note: str = "",
+    request_id: str = "",
+) -> Action:
+    """A senior supervisor records what an execution of unknown outcome really did, having checked
+    the target: `succeeded` (it applied) or `failed` (it did not). Nothing is executed again."""
+    if outcome not in RECONCILE_OUTCOMES:
+        raise InvalidInput(
+            "The outcome is succeeded or failed.", code="invalid_outcome",
+            details={"outcome": outcome},
+        )  # fmt: skip
+    with transaction.atomic(durable=True):
+        action = _lock_for(action_id, by)
+        check_transition(action.status, RECONCILE_OUTCOMES[outcome])
+        if not _may_take_over(by):
+            raise Forbidden(
+                "Reconciling an execution needs the 'senior_supervisor' role.",
+                code="missing_role", details={"role": Role.SENIOR_SUPERVISOR.value},
+            )  # fmt: skip
+        reason = _reason_code(reason_code, kind=DecisionKind.RECONCILE, required=True)
+        Decision.objects.create(
+            action=action, kind=DecisionKind.RECONCILE, by=by, reason_code=reason, note=note,
+            action_version=action.version,
+        )  # fmt: skip
+        action.finished_at = timezone.now()
+        if outcome == "succeeded":
+            action.result = {"reconciled": True, "note": note}
+        _move(
+            action, RECONCILE_OUTCOMES[outcome],
+            actor=Actor.user(by.pk), verb=Verb.ACTION_RECONCILED,
+            data={"outcome": outcome, "reason_code": reason_code, "note": note},
+            request_id=request_id,
+        )  # fmt: skip
     return action
 
 
@@ -743,25 +948,39 @@ def actions_release_expired_claims(*, limit: int = 500) -> int:
     return len(expired)
 
 
-def actions_requeue_stalled(*, older_than_seconds: int) -> int:
-    """Enqueue again approved actions no worker started (broker down at commit, lost message)."""
-    cutoff = timezone.now() - timedelta(seconds=older_than_seconds)
+def actions_requeue_stalled(*, older_than_seconds: float, limit: int = 500) -> int:
+    """The sweeper (beat): enqueue again what nothing happened to for `older_than_seconds`:
+    approved actions no worker started (broker down at commit, a crash between commit and enqueue,
+    a lost message), and executing ones whose lease ran out (their worker died; the task takes
+    over as the next attempt, or fails the action when its attempts are used up).
+
+    Idempotent: an enqueue too many finds nothing to do. Rows another sweeper or a worker holds
+    are skipped, and each swept action is touched, so the next sweep leaves it alone for a while.
+    """
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    lease_over = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now)
+    stalled = Q(status=Status.APPROVED) | (Q(status=Status.EXECUTING) & lease_over)
     with transaction.atomic(durable=True):
-        stalled = list(
+        actions = list(
             Action.objects.select_for_update(skip_locked=True)
-            .filter(status=Status.APPROVED, updated_at__lt=cutoff)
-            .order_by("updated_at", "id")[:500]
+            .filter(stalled, updated_at__lt=cutoff)
+            .order_by("updated_at", "id")[:limit]
         )
-        for action in stalled:
+        for action in actions:
             action.save(update_fields=["updated_at"])  # pushes it out of the next sweep's window
+            data = {"status": action.status, "attempts": action.attempts}
+            if action.status == Status.EXECUTING:
+                data["lease_owner"] = action.lease_owner
             audit_record(
                 actor=Actor.system("sweeper"),
                 verb=Verb.ACTION_REQUEUED,
                 object_type="action",
                 object_id=action.pk,
+                data=data,
             )
             _on_commit_execute(action)
-    return len(stalled)
+    return len(actions)
 
 
 def _queues_named(names: Sequence[str]) -> list[Queue]:

@@ -6,9 +6,10 @@ from django.conf import settings
 from approvals import callbacks, services
 
 
-@shared_task(name="approvals.tasks.execute_action", acks_late=True)
-def execute_action(*, action_id: str) -> None:
-    services.action_execute(action_id=action_id)
+@shared_task(name="approvals.tasks.execute_action", acks_late=True, bind=True)
+def execute_action(self, *, action_id: str) -> None:
+    # Delivered at least once: the service runs an attempt only if the action's lease allows one.
+    services.action_execute(action_id=action_id, task_id=self.request.id or "")
 
 
 @shared_task(name="approvals.tasks.sweep_stalled_actions")

@@ -13,7 +13,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     S.RECOMMENDED: frozenset({S.APPROVED, S.PENDING, S.DISMISSED}),
     S.DRAFTED: frozenset({S.APPROVED, S.PENDING, S.DISMISSED}),
     S.APPROVED: frozenset({S.EXECUTING}),
-    S.EXECUTING: frozenset({S.SUCCEEDED, S.FAILED}),
+    S.EXECUTING: frozenset({S.SUCCEEDED, S.FAILED, S.NEEDS_RECONCILIATION}),
+    # Only a person leaves it: they found out what the target did (see `action_reconcile`).
+    S.NEEDS_RECONCILIATION: frozenset({S.SUCCEEDED, S.FAILED}),
     S.FAILED: frozenset({S.ESCALATED}),
     S.SUCCEEDED: frozenset({S.ROLLING_BACK}),
     S.ROLLING_BACK: frozenset({S.ROLLED_BACK, S.ROLLBACK_FAILED}),

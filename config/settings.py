@@ -171,17 +171,42 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-# Celery: late acks and prefetch 1 so a task a dead worker held is delivered again; tasks are
-# idempotent on the action (row lock + status check), so redelivery never doubles an effect.
+# Celery: at-least-once delivery; the execution lease on the action (see README, "Execution")
+# turns it into exactly-once effect, with executors idempotent on the action id.
+# - Late acks and prefetch 1: a message is acked only when its task has finished, and a worker
+#   holds at most one message it has not started, so a dead worker strands little.
+# - A worker process lost mid-task (SIGKILL, OOM) has its message rejected and delivered again.
+#   Redelivery is bounded by the action, not by Celery: a redelivered task finds the action
+#   `executing` under a live lease and exits, or takes over an expired lease as the next attempt,
+#   and after EXECUTION_MAX_ATTEMPTS attempts the action fails and goes to a person.
+# - visibility_timeout: how long Redis keeps a delivered, unacked message before handing it to
+#   another worker. It must outlast the longest a live worker holds one: a retry's countdown
+#   (at most EXECUTION_RETRY_MAX_SECONDS, 120 s) plus one attempt (at most the lease, 60 s), or a
+#   slow attempt would be delivered twice while it runs. 300 s leaves room; messages of workers
+#   killed outright come back after it, and the sweeper re-enqueues their actions sooner than that.
+# - Connection loss: a running task is left to finish (not cancelled): its outcome goes to
+#   PostgreSQL, not to the broker, and the message it can no longer ack comes back later to find
+#   the action finished. Cancelling it would only turn a nearly done attempt into a recovery.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("BROKER_VISIBILITY_TIMEOUT", default=300),
+}
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="countersign")
+CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker as long as it takes
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# Enqueueing happens on commit, in a web request: with the broker down, give up after ~0.5 s
+# instead of holding the request; the action stays `approved` and the sweeper enqueues it later.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2,
+}  # fmt: skip
 CELERY_BEAT_SCHEDULE = {
     "sweep-stalled-executions": {
         "task": "approvals.tasks.sweep_stalled_actions",
@@ -198,8 +223,19 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 COUNTERSIGN = {
-    # An approved action not picked up by a worker within this many seconds is enqueued again.
+    # The sweeper enqueues again an action nothing happened to for this many seconds: approved and
+    # not started (the broker was down, the message was lost), or executing with its lease run out
+    # (the worker died). It marks what it enqueued, so a backlog is not enqueued every sweep.
     "STALL_AFTER_SECONDS": env.int("STALL_AFTER_SECONDS", default=60),
+    # Execution (see README, "Execution"). An attempt holds its action for the lease; executors
+    # must give up on the target well within it (connector timeouts are far shorter).
+    "EXECUTION_LEASE_SECONDS": env.float("EXECUTION_LEASE_SECONDS", default=60.0),
+    # Attempts per action, crashes and transient failures alike; then it fails and escalates.
+    "EXECUTION_MAX_ATTEMPTS": env.int("EXECUTION_MAX_ATTEMPTS", default=5),
+    # Backoff after a transient failure of attempt n: half of min(max, base * 2**(n-1)) plus a
+    # random part up to the other half, so retries of many actions failed at once spread out.
+    "EXECUTION_RETRY_BASE_SECONDS": env.float("EXECUTION_RETRY_BASE_SECONDS", default=2.0),
+    "EXECUTION_RETRY_MAX_SECONDS": env.float("EXECUTION_RETRY_MAX_SECONDS", default=120.0),
     "WAIT_MAX_SECONDS": env.int("WAIT_MAX_SECONDS", default=60),
     "WAIT_DEFAULT_SECONDS": 30,
     # An action waiting for a person whose rule names no SLA is due this long after submission.

@@ -79,6 +79,12 @@ class DecisionInput(StrictSerializer):
     expected_version = serializers.IntegerField(required=False, min_value=1)
 
 
+class ReconcileInput(StrictSerializer):
+    outcome = serializers.ChoiceField(choices=["succeeded", "failed"])
+    reason_code = serializers.CharField(max_length=64)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
 class EditInput(DecisionInput):
     params = JSONObjectField()
 

@@ -23,6 +23,11 @@ urlpatterns = [
         views.ActionRollbackView.as_view(),
         name="action-rollback",
     ),
+    path(
+        "actions/<str:action_id>/reconcile/",
+        views.ActionReconcileView.as_view(),
+        name="action-reconcile",
+    ),
     path("actions/<str:action_id>/edit/", views.ActionEditView.as_view(), name="action-edit"),
     path("actions/<str:action_id>/claim/", views.ActionClaimView.as_view(), name="action-claim"),
     path(

@@ -19,6 +19,7 @@ from approvals.api.serializers import (
     EditInput,
     PolicyCheckInput,
     ReasonCodeOutput,
+    ReconcileInput,
 )
 from approvals.models import Status
 from config.api import error_body
@@ -160,6 +161,28 @@ class ActionRollbackView(_DecisionView):
     be undone (credentials.reset) are refused with 409 `not_compensable`."""
 
     service = staticmethod(services.action_rollback)
+
+
+class ActionReconcileView(APIView):
+    """Record what an execution of unknown outcome (`needs_reconciliation`) really did, after
+    checking the target: `succeeded` or `failed`, with a reason code. Senior supervisors only."""
+
+    permission_classes = [IsAuthenticated, IsHuman]
+
+    @extend_schema(request=ReconcileInput, responses=ActionResponse)
+    def post(self, request, action_id):
+        payload = ReconcileInput(data=request.data)
+        payload.is_valid(raise_exception=True)
+        data = payload.validated_data
+        action = services.action_reconcile(
+            action_id=action_id,
+            by=request.user,
+            outcome=data["outcome"],
+            reason_code=data["reason_code"],
+            note=data.get("note", ""),
+            request_id=request_id(request),
+        )
+        return action_response(selectors.action_get(action_id=action.pk))
 
 
 class ActionEditView(APIView):

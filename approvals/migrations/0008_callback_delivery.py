@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('approvals', '0006_queue_page_count_and_recent_indexes'),
+        ('approvals', '0007_action_execution_lease'),
     ]
 
     operations = [

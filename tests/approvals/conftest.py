@@ -57,7 +57,7 @@ def enqueued():
     with mock.patch("approvals.services.current_app") as app:
         sent: list[str] = []
 
-        def send_task(name, kwargs):
+        def send_task(name, kwargs, **options):
             assert name == services.EXECUTE_TASK
             sent.append(kwargs["action_id"])
 
