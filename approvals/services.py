@@ -980,6 +980,31 @@ def actions_requeue_stalled(*, older_than_seconds: float, limit: int = 500) -> i
                 data=data,
             )
             _on_commit_execute(action)
+    return len(actions) + _rollbacks_requeue_stalled(now=now, limit=limit)
+
+
+def _rollbacks_requeue_stalled(*, now, limit: int) -> int:
+    """Rollbacks whose compensation task never ran (broker down when it was enqueued) or was lost
+    with its worker: enqueue it again. Compensations are idempotent on the action id, so one run
+    too many undoes nothing twice; the wait is long enough for a task's own retries to finish."""
+    cutoff = now - timedelta(seconds=settings.COUNTERSIGN["ROLLBACK_STALL_AFTER_SECONDS"])
+    with transaction.atomic(durable=True):
+        actions = list(
+            Action.objects.select_for_update(skip_locked=True)
+            .filter(status=Status.ROLLING_BACK, updated_at__lt=cutoff)
+            .order_by("updated_at", "id")[:limit]
+        )
+        for action in actions:
+            action.save(update_fields=["updated_at"])
+            audit_record(
+                actor=Actor.system("sweeper"),
+                verb=Verb.ACTION_REQUEUED,
+                object_type="action",
+                object_id=action.pk,
+                data={"status": action.status},
+            )
+            action_id = action.pk
+            transaction.on_commit(lambda action_id=action_id: _enqueue_compensation(action_id))
     return len(actions)
 
 

@@ -227,6 +227,9 @@ COUNTERSIGN = {
     # not started (the broker was down, the message was lost), or executing with its lease run out
     # (the worker died). It marks what it enqueued, so a backlog is not enqueued every sweep.
     "STALL_AFTER_SECONDS": env.int("STALL_AFTER_SECONDS", default=60),
+    # A rollback still `rolling_back` this long after its last change lost its compensation task
+    # (broker down, worker lost): the sweeper enqueues it again. Longer than a task's own retries.
+    "ROLLBACK_STALL_AFTER_SECONDS": env.int("ROLLBACK_STALL_AFTER_SECONDS", default=300),
     # Execution (see README, "Execution"). An attempt holds its action for the lease; executors
     # must give up on the target well within it (connector timeouts are far shorter).
     "EXECUTION_LEASE_SECONDS": env.float("EXECUTION_LEASE_SECONDS", default=60.0),

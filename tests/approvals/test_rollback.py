@@ -457,3 +457,36 @@ def test_a_worker_process_rolls_back_a_refund_and_the_ledger_is_restored(
     )
     assert action.result["rollback"]["amount"] == 12000
     assert refundable_amount(Order.objects.get(order_id="ORD-1001")) == 25000
+
+
+class TestSweepingStalledRollbacks:
+    def test_the_sweeper_enqueues_again_a_rollback_whose_task_was_lost(
+        self, executed, supervisor, compensations, django_capture_on_commit_callbacks
+    ):
+        # Arrange: a rollback was requested, but its task never reached a worker
+        action = executed()
+        rollback(action, supervisor)
+        compensations.clear()
+        long_ago = timezone.now() - timedelta(minutes=10)
+        Action.objects.filter(pk=action.pk).update(updated_at=long_ago)
+
+        # Act
+        with django_capture_on_commit_callbacks(execute=True):
+            swept = services.actions_requeue_stalled(older_than_seconds=60)
+
+        # Assert: its compensation is enqueued again, once, and the sweep is audited
+        assert swept == 1
+        assert compensations == [str(action.pk)]
+        assert Action.objects.get(pk=action.pk).status == Status.ROLLING_BACK
+
+    def test_a_recent_rollback_is_left_to_its_own_task(
+        self, executed, supervisor, compensations, django_capture_on_commit_callbacks
+    ):
+        action = executed()
+        rollback(action, supervisor)
+        compensations.clear()
+
+        with django_capture_on_commit_callbacks(execute=True):
+            swept = services.actions_requeue_stalled(older_than_seconds=60)
+
+        assert (swept, compensations) == (0, [])
