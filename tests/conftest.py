@@ -191,8 +191,7 @@ def _worker_is_busy() -> bool:
 
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     queued = broker.llen(settings.CELERY_TASK_DEFAULT_QUEUE) + broker.hlen("unacked")
-    busy = (Status.EXECUTING, Status.ROLLING_BACK)
-    return bool(queued) or Action.objects.filter(status__in=busy).exists()
+    return bool(queued) or Action.objects.filter(status=Status.EXECUTING).exists()
 
 
 @pytest.fixture(autouse=True)
