@@ -19,6 +19,7 @@ from typing import Any
 from django.utils import timezone
 
 from approvals import selectors
+from approvals.executors import executor_for
 from approvals.models import AWAITING_STATUSES, Action, Decision, DecisionKind, Role, Status
 from approvals.presenters import Viewer
 from approvals.services import rollback_deadline, rollback_refusal
@@ -144,6 +145,8 @@ class ActionPanel:
     rollback_codes: Sequence[Any] = ()
     # Why a succeeded action cannot be rolled back (not compensable, window closed), or "".
     rollback_notice: str = ""
+    # Nothing can undo it once executed: approving or adopting asks the person to confirm that.
+    irreversible: bool = False
     rollback_deadline: datetime | None = None
     may_roll_back: bool = False
     message: str = ""
@@ -253,6 +256,7 @@ def action_panel(
         rollback_codes=usable(DecisionKind.ROLLBACK),
         rollback_notice=rollback_notice,
         rollback_deadline=deadline,
+        irreversible=not executor_for(action.action_type.key).compensable,
         may_roll_back=viewer.is_superuser or rollback_role in viewer.roles,
         message=message,
         message_code=message_code,

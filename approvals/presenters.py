@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from agents.selectors import breaker_open_trips
 from approvals import selectors
+from approvals.executors import executor_for
 from approvals.models import (
     AWAITING_STATUSES,
     Action,
@@ -128,6 +129,8 @@ class ActionRow:
     claim_expires_at: Any = None
     sla_text: str = ""
     is_overdue: bool = False
+    # Nothing can undo it once executed: approving or adopting asks the person to confirm that.
+    irreversible: bool = False
     # Pending, one approval, not edited, small: may be decided with others in one batch.
     batchable: bool = False
     # Microseconds of `updated_at`: claims change it and not the version, so the client orders
@@ -217,6 +220,7 @@ def _row(action: Action, orders: dict[str, Any], now) -> ActionRow:
         sla_text=due_text,
         is_overdue=overdue,
         batchable=selectors.action_is_batchable(action),
+        irreversible=not executor_for(action.action_type.key).compensable,
         updated_key=int(action.updated_at.timestamp() * 1_000_000) if action.updated_at else 0,
     )
 

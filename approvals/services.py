@@ -249,6 +249,18 @@ def _clear_claim(action: Action) -> None:
     action.claim_expires_at = None
 
 
+def _check_irreversible_confirmed(action: Action, confirmed: bool) -> None:
+    executor = executor_for(action.action_type.key)
+    if not executor.compensable and not confirmed:
+        raise InvalidInput(
+            f"{action.action_type.name} cannot be undone once it executes: "
+            f"{executor.why_not_compensable(action.action_type.key)} Confirm that you know this "
+            "to approve it.",
+            code="confirmation_required",
+            details={"action_type": action.action_type.key, "confirm": "confirm_irreversible"},
+        )
+
+
 def _holds_role(user, role: str) -> bool:
     return user.groups.filter(name__in=sorted(Role.granting(role))).exists()
 
@@ -468,9 +480,14 @@ def action_approve(
     reason_code: str | None = None,
     note: str = "",
     expected_version: int | None = None,
+    confirm_irreversible: bool = False,
     request_id: str = "",
 ) -> Action:
-    """Record one approval; the action is approved (and enqueued) once it has enough."""
+    """Record one approval; the action is approved (and enqueued) once it has enough.
+
+    An action whose type nothing can undo (a credentials reset) is approved only with
+    `confirm_irreversible`: the approver says they know a rollback will not be possible.
+    """
     with transaction.atomic(durable=True):
         action = _lock_for(action_id, by)
         _check_expected_version(action, expected_version)
@@ -478,6 +495,7 @@ def action_approve(
         if action.status != Status.PENDING:
             raise Conflict(f"An action that is {action.status} is not awaiting approval.")
         _check_may_decide(action, by)
+        _check_irreversible_confirmed(action, confirm_irreversible)
         reason = _reason_code(reason_code, kind=DecisionKind.APPROVE, required=False)
         if action.decisions.filter(kind__in=APPROVAL_KINDS, by=by).exists():
             raise Conflict(
@@ -1317,6 +1335,7 @@ def action_adopt(
     reason_code: str | None = None,
     note: str = "",
     expected_version: int | None = None,
+    confirm_irreversible: bool = False,
     request_id: str = "",
 ) -> Action:
     """A person takes a recommendation or a draft on as their own: it executes on their authority.
@@ -1328,6 +1347,7 @@ def action_adopt(
     """
     with transaction.atomic(durable=True):
         action = _lock_proposed(action_id, by=by, expected_version=expected_version)
+        _check_irreversible_confirmed(action, confirm_irreversible)
         authority = _authority_to_execute(action, action.effective_params)
         role = authority.approver_role or action.approver_role
         _check_may_decide(action, by, role=role)

@@ -104,6 +104,15 @@ def _decision_input(request) -> dict:
     }
 
 
+def _executing(service, request):
+    """A decision that makes the action execute carries the approver's confirmation that an
+    action type nothing can undo may go ahead (the form's `confirm_irreversible` box)."""
+    return functools.partial(
+        service,
+        confirm_irreversible=request.POST.get("confirm_irreversible") in ("on", "1", "true"),
+    )
+
+
 def _decide(request, viewer, action_id, service) -> HttpResponse:
     try:
         service(action_id=action_id, **_decision_input(request))
@@ -115,7 +124,7 @@ def _decide(request, viewer, action_id, service) -> HttpResponse:
 @require_POST
 @_supervisor_required
 def approve(request, viewer, action_id):
-    return _decide(request, viewer, action_id, services.action_approve)
+    return _decide(request, viewer, action_id, _executing(services.action_approve, request))
 
 
 @require_POST
@@ -127,7 +136,7 @@ def reject(request, viewer, action_id):
 @require_POST
 @_supervisor_required
 def adopt(request, viewer, action_id):
-    return _decide(request, viewer, action_id, services.action_adopt)
+    return _decide(request, viewer, action_id, _executing(services.action_adopt, request))
 
 
 @require_POST
@@ -377,6 +386,8 @@ def page_decide(request, viewer, action_id, kind):
     service = _PAGE_DECISIONS.get(kind)
     if service is None:
         raise Http404("No such decision.")
+    if kind in ("approve", "adopt"):
+        service = _executing(service, request)
     _page_action(viewer, request, action_id)
     try:
         service(action_id=action_id, **_decision_input(request))

@@ -79,6 +79,11 @@ class DecisionInput(StrictSerializer):
     expected_version = serializers.IntegerField(required=False, min_value=1)
 
 
+class ApproveInput(DecisionInput):
+    # Needed for an action type nothing can undo (a credentials reset): the approver knows.
+    confirm_irreversible = serializers.BooleanField(required=False, default=False)
+
+
 class ReconcileInput(StrictSerializer):
     outcome = serializers.ChoiceField(choices=["succeeded", "failed"])
     reason_code = serializers.CharField(max_length=64)

@@ -13,6 +13,7 @@ from approvals.api.serializers import (
     ActionOutput,
     ActionResponse,
     ActionSubmitInput,
+    ApproveInput,
     ClaimInput,
     DecisionInput,
     DecisionOutput,
@@ -118,24 +119,34 @@ class ActionCancelView(APIView):
 class _DecisionView(APIView):
     permission_classes = [IsAuthenticated, IsHuman]
     service = None
+    input_class = DecisionInput
 
     @extend_schema(request=DecisionInput, responses=ActionResponse)
     def post(self, request, action_id):
-        payload = DecisionInput(data=request.data)
+        payload = self.input_class(data=request.data)
         payload.is_valid(raise_exception=True)
-        data = payload.validated_data
+        data = dict(payload.validated_data)
         action = type(self).service(
             action_id=action_id,
             by=request.user,
-            reason_code=data.get("reason_code") or None,
-            note=data.get("note", ""),
-            expected_version=data.get("expected_version"),
+            reason_code=data.pop("reason_code", "") or None,
+            note=data.pop("note", ""),
+            expected_version=data.pop("expected_version", None),
             request_id=request_id(request),
+            **data,  # what one kind of decision adds, e.g. confirm_irreversible
         )
         return action_response(selectors.action_get(action_id=action.pk))
 
 
-class ActionApproveView(_DecisionView):
+class _ExecutingDecisionView(_DecisionView):
+    input_class = ApproveInput
+
+    @extend_schema(request=ApproveInput, responses=ActionResponse)
+    def post(self, request, action_id):
+        return super().post(request, action_id)
+
+
+class ActionApproveView(_ExecutingDecisionView):
     service = staticmethod(services.action_approve)
 
 
@@ -143,7 +154,7 @@ class ActionRejectView(_DecisionView):
     service = staticmethod(services.action_reject)
 
 
-class ActionAdoptView(_DecisionView):
+class ActionAdoptView(_ExecutingDecisionView):
     """Adopt a recommendation or a draft: it executes on the adopting person's authority."""
 
     service = staticmethod(services.action_adopt)

@@ -379,7 +379,8 @@ def test_a_configured_connector_replaces_the_sandbox_executor_and_executes_an_ap
         assert register_configured(raw) == ["refund.issue"]
         assert isinstance(executor_for("refund.issue"), HttpConnector)
         action = submit(12000)
-        services.action_approve(action_id=action.pk, by=supervisor)
+        # Without a compensate_url nothing undoes it, so the approval confirms that.
+        services.action_approve(action_id=action.pk, by=supervisor, confirm_irreversible=True)
 
         # Act
         services.action_execute(action_id=action.pk)

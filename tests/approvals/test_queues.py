@@ -222,11 +222,15 @@ def test_a_credentials_reset_needs_two_approvals_from_different_people(
     action_id = submitted.json()["id"]
     url = f"/api/v1/actions/{action_id}/approve/"
 
-    first = alice.post(url, {"reason_code": "verified-eligible"}, format="json")
-    again = alice.post(url, {}, format="json")
-    second = bob.post(url, {"reason_code": "verified-eligible"}, format="json")
+    confirmed = {"reason_code": "verified-eligible", "confirm_irreversible": True}
+    unconfirmed = bob.post(url, {"reason_code": "verified-eligible"}, format="json")
+    first = alice.post(url, confirmed, format="json")
+    again = alice.post(url, {"confirm_irreversible": True}, format="json")
+    second = bob.post(url, confirmed, format="json")
 
     assert submitted.json()["decision"]["mode"] == "execute_gated"
+    # Nothing undoes a credentials reset: an approval must say the approver knows it.
+    assert_error(unconfirmed, 400, "confirmation_required")
     assert (first.status_code, first.json()["status"]) == (200, "pending")
     assert_error(again, 409, "already_approved")
     assert (second.status_code, second.json()["status"]) == (200, "approved")

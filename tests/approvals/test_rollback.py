@@ -64,9 +64,13 @@ def executed(submit, supervisor, make_supervisor):
     def make(action_type: str = "refund.issue", params: dict | None = None) -> Action:
         action = submit(action_type=action_type, params=params or COMPENSABLE[action_type])
         if action.status == Status.PENDING:
-            services.action_approve(action_id=action.pk, by=supervisor)
+            # A type nothing can undo is approved only with that confirmed.
+            confirm = {"confirm_irreversible": action_type == "credentials.reset"}
+            services.action_approve(action_id=action.pk, by=supervisor, **confirm)
             if Action.objects.get(pk=action.pk).status == Status.PENDING:
-                services.action_approve(action_id=action.pk, by=make_supervisor("second"))
+                services.action_approve(
+                    action_id=action.pk, by=make_supervisor("second"), **confirm
+                )
         services.action_execute(action_id=action.pk)
         action = Action.objects.get(pk=action.pk)
         assert action.status == Status.SUCCEEDED, action.error
@@ -490,3 +494,60 @@ class TestSweepingStalledRollbacks:
             swept = services.actions_requeue_stalled(older_than_seconds=60)
 
         assert (swept, compensations) == (0, [])
+
+
+class TestApprovingWhatCannotBeUndone:
+    def test_approving_a_credentials_reset_needs_the_approver_to_confirm_it(
+        self, submit, supervisor
+    ):
+        action = submit(action_type="credentials.reset", params={"customer_id": "CUS-001"})
+
+        with pytest.raises(InvalidInput) as refused:
+            services.action_approve(action_id=action.pk, by=supervisor)
+
+        assert refused.value.code == "confirmation_required"
+        assert "cannot be undone" in refused.value.message
+        assert not Decision.objects.filter(action=action).exists()
+        services.action_approve(action_id=action.pk, by=supervisor, confirm_irreversible=True)
+        assert Decision.objects.filter(action=action, kind=DecisionKind.APPROVE).count() == 1
+
+    def test_an_action_that_can_be_undone_needs_no_confirmation(self, submit, supervisor):
+        action = submit(12000)
+
+        services.action_approve(action_id=action.pk, by=supervisor)
+
+        assert Action.objects.get(pk=action.pk).status == Status.APPROVED
+
+    def test_the_queue_row_and_the_action_page_ask_for_the_tick(self, submit, supervisor):
+        reset = submit(action_type="credentials.reset", params={"customer_id": "CUS-001"})
+        refund = submit(12000)
+        client = browser_for(supervisor)
+
+        queue = client.get("/").content.decode()
+        page = client.get(f"/actions/{reset.pk}/").content.decode()
+        refund_page = client.get(f"/actions/{refund.pk}/").content.decode()
+
+        row = queue[queue.index(f'id="action-{reset.pk}"') :]
+        row = row[: row.index("</tr>")]
+        assert 'name="confirm_irreversible" required' in row
+        assert 'name="confirm_irreversible" required' in page
+        assert "confirm_irreversible" not in refund_page
+
+    def test_the_dashboard_approves_with_the_tick(self, submit, supervisor, make_supervisor):
+        action = submit(action_type="credentials.reset", params={"customer_id": "CUS-001"})
+        client = browser_for(supervisor)
+
+        headers = {
+            "HTTP_HX_REQUEST": "true",
+            "HTTP_X_CSRFTOKEN": client.cookies["csrftoken"].value,
+        }
+
+        refused = client.post(f"/actions/{action.pk}/approve/", {}, **headers)
+        ticked = client.post(
+            f"/actions/{action.pk}/approve/", {"confirm_irreversible": "on"}, **headers
+        )
+
+        assert refused.status_code == 400
+        assert "cannot be undone" in refused.content.decode()
+        assert ticked.status_code == 200
+        assert Decision.objects.filter(action=action, kind=DecisionKind.APPROVE).count() == 1

@@ -623,9 +623,12 @@ class TestExecute:
         action = submit(
             action_type="credentials.reset", params={"customer_id": "CUS-001", "channel": "email"}
         )
-        # A credential reset needs two approvals from different people.
-        services.action_approve(action_id=action.pk, by=supervisor)
-        services.action_approve(action_id=action.pk, by=make_supervisor("bob"))
+        # A credential reset needs two approvals from different people, each confirming that it
+        # cannot be undone.
+        services.action_approve(action_id=action.pk, by=supervisor, confirm_irreversible=True)
+        services.action_approve(
+            action_id=action.pk, by=make_supervisor("bob"), confirm_irreversible=True
+        )
 
         with mock.patch.dict("approvals.executors._REGISTRY", clear=True):
             done = services.action_execute(action_id=action.pk)
