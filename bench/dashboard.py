@@ -129,7 +129,7 @@ INSERT INTO approvals_action (
     id, status, version, params, context, intent, callback_url, amount, currency, order_ref,
     request_hash, mode, rule_name, explanation, approvals_required, approver_role, queue,
     attempts, created_at, updated_at, action_type_id, agent_id, policy_version_id, rule_id,
-    priority, sla_due_at
+    priority, sla_due_at, lease_owner
 )
 SELECT
     gen_random_uuid(), 'pending', 1, k.params, k.context, 'execute', '', k.amount, k.currency,
@@ -140,7 +140,8 @@ SELECT
     k.action_type_id, %(agent)s, %(version)s, k.rule_id,
     (ARRAY[10, 20, 20, 20, 30, 40])[1 + n %% 6],
     -- from 3 hours overdue to 12 hours ahead: about a fifth overdue
-    now() + make_interval(mins => (n * 7) %% 900 - 180)
+    now() + make_interval(mins => (n * 7) %% 900 - 180),
+    ''
 FROM generate_series(%(first)s, %(last)s) AS n
 CROSS JOIN LATERAL (
     SELECT
