@@ -140,6 +140,20 @@ def _applied(action_id: uuid.UUID, kind: str) -> AppliedAction:
     return applied
 
 
+def _lock_undo(action_id: uuid.UUID, kind: str, model, target_field: str):
+    """Lock the row an action changed, then its record (the forward change's order); the record
+    is None when the change was undone already, so an undo called twice changes nothing."""
+    applied = _applied(action_id, kind)
+    target = model.objects.select_for_update().get(pk=getattr(applied, target_field))
+    applied = AppliedAction.objects.select_for_update().get(pk=applied.pk)
+    return (None if applied.compensated_at is not None else applied), target
+
+
+def _mark_undone(applied: AppliedAction) -> None:
+    applied.compensated_at = timezone.now()
+    applied.save(update_fields=["compensated_at"])
+
+
 def _order_pk_of_refund(action_id: uuid.UUID) -> int:
     refund = Refund.objects.filter(action_id=action_id).values("order_id").first()
     if refund is None:
@@ -186,10 +200,8 @@ def refund_remaining(*, order_id: str, reason: str, action_id: uuid.UUID) -> Ref
 def order_reinstate(*, action_id: uuid.UUID) -> Order:
     """Undo an order cancellation: the status it had before, no cancellation time."""
     with transaction.atomic():
-        applied = _applied(action_id, "order.cancel")
-        order = Order.objects.select_for_update().get(pk=applied.order_id)
-        applied = AppliedAction.objects.select_for_update().get(pk=applied.pk)
-        if applied.compensated_at is not None:
+        applied, order = _lock_undo(action_id, "order.cancel", Order, "order_id")
+        if applied is None:
             return order
         if order.status != Order.Status.CANCELLED:
             raise SandboxError(
@@ -199,23 +211,19 @@ def order_reinstate(*, action_id: uuid.UUID) -> Order:
         order.status = applied.data.get("before") or Order.Status.PAID
         order.cancelled_at = None
         order.save(update_fields=["status", "cancelled_at"])
-        applied.compensated_at = timezone.now()
-        applied.save(update_fields=["compensated_at"])
+        _mark_undone(applied)
         return order
 
 
 def address_restore(*, action_id: uuid.UUID) -> Order:
     """Put back the shipping address an address change replaced."""
     with transaction.atomic():
-        applied = _applied(action_id, "address.change")
-        order = Order.objects.select_for_update().get(pk=applied.order_id)
-        applied = AppliedAction.objects.select_for_update().get(pk=applied.pk)
-        if applied.compensated_at is not None:
+        applied, order = _lock_undo(action_id, "address.change", Order, "order_id")
+        if applied is None:
             return order
         order.shipping_address = applied.data.get("before", {})
         order.save(update_fields=["shipping_address"])
-        applied.compensated_at = timezone.now()
-        applied.save(update_fields=["compensated_at"])
+        _mark_undone(applied)
         return order
 
 
@@ -329,10 +337,8 @@ def preference_update(*, customer_id: str, values: dict, action_id: uuid.UUID) -
 def preference_restore(*, action_id: uuid.UUID) -> Customer:
     """Put back the preference values an update replaced (and unset those it introduced)."""
     with transaction.atomic():
-        applied = _applied(action_id, "preference.update")
-        customer = Customer.objects.select_for_update().get(pk=applied.customer_id)
-        applied = AppliedAction.objects.select_for_update().get(pk=applied.pk)
-        if applied.compensated_at is not None:
+        applied, customer = _lock_undo(action_id, "preference.update", Customer, "customer_id")
+        if applied is None:
             return customer
         preferences = dict(customer.preferences)
         for key, value in applied.data.get("before", {}).items():
@@ -342,8 +348,7 @@ def preference_restore(*, action_id: uuid.UUID) -> Customer:
                 preferences[key] = value
         customer.preferences = preferences
         customer.save(update_fields=["preferences"])
-        applied.compensated_at = timezone.now()
-        applied.save(update_fields=["compensated_at"])
+        _mark_undone(applied)
         return customer
 
 
