@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import statistics
+import subprocess
+import time
 
 import psycopg
 
@@ -24,3 +27,18 @@ def pct(values: list[float], p: int) -> float:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def wait_listening(proc: subprocess.Popen, port: int, timeout: float = 30.0) -> None:
+    """Until a server process started on 127.0.0.1:`port` accepts connections; it is killed and
+    the benchmark stops if it exits or does not listen in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("the server exited during startup")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    proc.kill()
+    raise SystemExit(f"the server did not listen on {port} within {timeout:.0f} s")

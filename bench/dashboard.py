@@ -51,7 +51,7 @@ import time
 import warnings
 from pathlib import Path
 
-from common import drop_database, fresh_database, pct
+from common import drop_database, fresh_database, pct, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -698,16 +698,8 @@ def start_server(port: int, workers: int) -> subprocess.Popen:
          "--log-level", "warning"],
         cwd=ROOT, env={**os.environ},
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("uvicorn exited during startup")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return proc
-        time.sleep(0.1)
-    stop(proc)
-    raise SystemExit("uvicorn did not listen within 30 s")
+    wait_listening(proc, port)
+    return proc
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
-from common import drop_database, fresh_database
+from common import drop_database, fresh_database, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -102,16 +102,8 @@ def start_server(env: dict[str, str], port: int, workers: int) -> subprocess.Pop
         cwd=ROOT,
         env=env,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("uvicorn exited during startup")
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return proc
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("uvicorn did not listen within 30 s")
+    wait_listening(proc, port)
+    return proc
 
 
 # ---------------------------------------------------------------------------------------------

@@ -125,14 +125,8 @@
 
   // ---------------------------------------------------------------- websocket
 
-  function onMessage(event) {
-    let message;
-    try {
-      message = JSON.parse(event.data);
-    } catch {
-      return;
-    }
-    if (!message || message.type !== "action.changed" || message.action_id !== actionId) return;
+  function onMessage(message) {
+    if (message.type !== "action.changed" || message.action_id !== actionId) return;
     refreshPanel();
   }
 

@@ -359,13 +359,7 @@
     return last !== undefined && seq > last + 1;
   }
 
-  function onMessage(event) {
-    let message;
-    try {
-      message = JSON.parse(event.data);
-    } catch {
-      return;
-    }
+  function onMessage(message) {
     if (message.type === "hello") {
       lastSeq = Object.assign({}, message.seqs || {});
       return;

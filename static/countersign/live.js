@@ -15,8 +15,9 @@
     status.textContent = LABELS[state] || state;
   }
 
-  // countersignConnect({onOpen, onMessage}) -> {socket()}: onOpen runs on every open, the first too,
-  // since whatever changed before the socket joined its groups was never pushed to the page.
+  // countersignConnect({onOpen, onMessage}) -> {socket()}: onMessage gets each parsed message;
+  // onOpen runs on every open, the first too, since whatever changed before the socket joined its
+  // groups was never pushed to the page.
   window.countersignConnect = function (handlers) {
     let socket = null;
     let attempt = 0;
@@ -34,7 +35,15 @@
           if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
         }, PING_MS);
       });
-      socket.addEventListener("message", handlers.onMessage);
+      socket.addEventListener("message", function (event) {
+        let message;
+        try {
+          message = JSON.parse(event.data);
+        } catch {
+          return; // a garbled frame is dropped; the next push or resync brings the truth
+        }
+        if (message && typeof message === "object") handlers.onMessage(message);
+      });
       socket.addEventListener("close", function () {
         clearInterval(pingTimer);
         setState("reconnecting");
