@@ -42,7 +42,6 @@ DEFINITIONS_TTL_SECONDS = 5.0
 COUNTABLE_MODES = frozenset({Mode.EXECUTE_LIMITED.value, Mode.EXECUTE_GATED.value})
 RESET_ROLES = frozenset({"supervisor", "senior_supervisor"})
 HOLD_ROLE = "supervisor"
-BREAKER_EVENT = "breaker.changed"
 MAX_WINDOW_SECONDS = 7 * 24 * 3600
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _ACTION_TYPE_GLOB = re.compile(r"^[A-Za-z0-9_.*?-]{1,64}$")
@@ -318,9 +317,9 @@ def _trip(
 def _publish_breakers_changed() -> None:
     """One small event; each dashboard consumer renders the banner from the database."""
     try:
-        live.group_send(live.DASHBOARD_GROUP, {"type": BREAKER_EVENT})
+        live.group_send(live.DASHBOARD_GROUP, {"type": live.BREAKER_CHANGED})
     except Exception:
-        logger.exception("could not hand a breaker push to the channel layer")
+        logger.exception("could not publish a breaker push to the dashboards")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,9 +11,23 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from approvals.live import ALL_QUEUES_GROUP, DASHBOARD_GROUP, group_seqs, queue_group
+from approvals.fanout import CLOSE_FEED_LOST, CLOSE_TOO_SLOW, EventFrames, Outbox, feed
+from approvals.live import (
+    ACTION_CHANGED,
+    ALL_QUEUES_GROUP,
+    BREAKER_CHANGED,
+    DASHBOARD_GROUP,
+    group_seqs,
+    queue_group,
+)
 from approvals.models import Queue
-from approvals.presenters import Viewer, action_row_render, breaker_banner_html, viewer_for
+from approvals.presenters import (
+    PUSHED_ROW_CATALOG_MAX_AGE,
+    Viewer,
+    action_row_render,
+    breaker_banner_html,
+    viewer_for,
+)
 
 RowKey = tuple[str, int, str]  # (action id, version, updated_at)
 
@@ -66,47 +80,27 @@ class RowCache:
 
 rows = RowCache()
 
-# The text of one pushed row message, encoded once per process: every connection of a group gets
-# the same event (same group and sequence number) and the same row, so the same frame.
-_frames: OrderedDict[tuple, str] = OrderedDict()
-FRAME_CACHE_SIZE = 512
-
-
-def action_changed_frame(event: dict, html: str) -> str:
-    key = (
-        event.get("group"), event.get("seq"), event["action_id"], event["version"],
-        event.get("updated_at", ""),
-    )  # fmt: skip
-    frame = _frames.get(key)
-    if frame is None:
-        frame = json.dumps(
-            {
-                "type": "action.changed",
-                "action_id": event["action_id"],
-                "status": event["status"],
-                "previous_status": event.get("previous_status", event["status"]),
-                "version": event["version"],
-                "queue": event.get("queue") or Queue.DEFAULT_NAME,
-                "previous_queue": event.get("previous_queue", event.get("queue"))
-                or Queue.DEFAULT_NAME,
-                "group": event.get("group"),
-                "seq": event.get("seq"),
-                "html": html,
-            }
-        )
-        _frames[key] = frame
-        while len(_frames) > FRAME_CACHE_SIZE:
-            _frames.popitem(last=False)
-    return frame
-
-
 # Closing before accept turns into an HTTP 403 on the handshake; the code is for tests and logs.
 CLOSE_FORBIDDEN = 4403
+# The feed could not be joined (Redis unreachable): the page retries and resyncs.
+CLOSE_UNAVAILABLE = 4013
+
+
+async def _render_row(event: dict) -> tuple[str, str]:
+    action_id = event["action_id"]
+    key = (action_id, event.get("version", 0), event.get("updated_at", ""))
+    return await rows.get(
+        key,
+        lambda: database_sync_to_async(action_row_render)(
+            action_id=action_id, catalog_max_age=PUSHED_ROW_CATALOG_MAX_AGE
+        ),
+    )
 
 
 class DashboardConsumer(AsyncJsonWebsocketConsumer):
-    """Joins one group per queue the person works (superusers: the all-queues group) and the
-    dashboard group (breaker banners); each small `action.changed` event becomes the row partial.
+    """Joins the process's dashboard feed (`approvals.fanout`) for one group per queue the person
+    works (superusers: the all-queues group) and the dashboard group (breaker banners); each
+    small `action.changed` event becomes the row partial, rendered once per process.
 
     The queues are read once, at connect: a change of membership applies from the next connection.
 
@@ -117,8 +111,11 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     means a lost push and the page resyncs.
     """
 
+    # No channel-layer channel per socket: pushes come from the process's feed.
+    channel_layer_alias = None
     viewer: Viewer | None = None
     groups_joined: tuple[str, ...] = ()
+    outbox: Outbox | None = None
 
     async def connect(self) -> None:
         viewer = await database_sync_to_async(viewer_for)(self.scope.get("user"))
@@ -130,16 +127,22 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             queue_groups = [ALL_QUEUES_GROUP]
         else:
             queue_groups = sorted({queue_group(name) for name in viewer.queues})
+        self.outbox = Outbox(self._send_frame, self._too_slow)
+        try:
+            await feed.join(self, (DASHBOARD_GROUP, *queue_groups))
+        except ConnectionError:
+            await self.close(code=CLOSE_UNAVAILABLE)
+            return
         self.groups_joined = (DASHBOARD_GROUP, *queue_groups)
-        for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        # Read after joining: any event numbered above these reaches this socket.
         seqs = await sync_to_async(group_seqs)(list(queue_groups))
         await self.send_json({"type": "hello", "seqs": seqs})
 
     async def disconnect(self, code: int) -> None:
-        for group in self.groups_joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
+        feed.leave(self, self.groups_joined)
+        if self.outbox is not None:
+            self.outbox.close()
 
     @classmethod
     async def decode_json(cls, text_data):
@@ -156,47 +159,81 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
 
-    async def _skip(self, event: dict) -> None:
-        if event.get("seq") is not None:
-            await self.send_json({"type": "skip", "group": event.get("group"), "seq": event["seq"]})
+    # -- the feed
 
-    async def action_changed(self, event: dict) -> None:
+    async def _send_frame(self, frame: str) -> None:
+        await self.send(text_data=frame)
+
+    async def _too_slow(self) -> None:
+        feed.leave(self, self.groups_joined)
+        await self.close(code=CLOSE_TOO_SLOW)
+
+    async def feed_lost(self) -> None:
+        self.outbox.close()
+        await self.close(code=CLOSE_FEED_LOST)
+
+    async def feed_event(self, event: dict, frames: EventFrames) -> None:
+        if event.get("type") == BREAKER_CHANGED:
+            asyncio.get_running_loop().create_task(self._send_banner())
+        elif event.get("type") == ACTION_CHANGED:
+            frame = await self._action_frame(event, frames)
+            if frame:
+                self.outbox.put(frame)
+
+    async def _action_frame(self, event: dict, frames: EventFrames) -> str:
         queue = event.get("queue", "")
         left = event.get("previous_queue", queue)
         if event.get("group") == queue_group(left) != queue_group(queue):
-            await self._left_queue(event, queue=queue, left=left)
-            return
+            # The copy of an event sent to the queue an action left: who sees its new queue gets
+            # the row from that queue's copy; who saw it only here is told to drop it.
+            if self.viewer.may_see_queue(queue) or not self.viewer.may_see_queue(left):
+                return _skip(frames)
+            return frames.frame("removed", lambda: _removed(event, left))
         if not self.viewer.may_see_queue(queue):
-            await self._skip(event)  # e.g. two queues whose names share a slug
-            return
-        action_id = event["action_id"]
-        key = (action_id, event.get("version", 0), event.get("updated_at", ""))
-        html, queue = await rows.get(
-            key, lambda: database_sync_to_async(action_row_render)(action_id=action_id)
-        )
-        if not html or not self.viewer.may_see_queue(queue):
-            await self._skip(event)
-            return
-        await self.send(text_data=action_changed_frame(event, html))
+            return _skip(frames)  # e.g. two queues whose names share a slug
+        if "html" in event:  # rendered once by the process that made the change
+            html, rendered_queue = event["html"], queue
+        else:
+            html, rendered_queue = await frames.row(lambda: _render_row(event))
+        if not html or not self.viewer.may_see_queue(rendered_queue):
+            return _skip(frames)
+        return frames.frame("changed", lambda: _changed(event, html))
 
-    async def _left_queue(self, event: dict, *, queue: str, left: str) -> None:
-        """The copy of an event sent to the queue an action left. Who sees its new queue gets the
-        row from that queue's copy; who saw it only here is told to drop it."""
-        if self.viewer.may_see_queue(queue) or not self.viewer.may_see_queue(left):
-            await self._skip(event)
-            return
-        await self.send_json(
-            {
-                "type": "action.removed",
-                "action_id": event["action_id"],
-                "previous_status": event.get("previous_status", event["status"]),
-                "previous_queue": left or Queue.DEFAULT_NAME,
-                "group": event.get("group"),
-                "seq": event.get("seq"),
-            }
-        )
-
-    async def breaker_changed(self, event: dict) -> None:
+    async def _send_banner(self) -> None:
         """A breaker tripped or was reset: send the whole banner, rendered from the database."""
         html = await database_sync_to_async(breaker_banner_html)(viewer=self.viewer)
-        await self.send_json({"type": "breaker.changed", "html": html})
+        self.outbox.put(json.dumps({"type": "breaker.changed", "html": html}))
+
+
+def _skip(frames: EventFrames) -> str:
+    event = frames.event
+    if event.get("seq") is None:
+        return ""
+    return frames.frame("skip", lambda: {"type": "skip", "group": event.get("group"),
+                                         "seq": event["seq"]})  # fmt: skip
+
+
+def _changed(event: dict, html: str) -> dict:
+    return {
+        "type": ACTION_CHANGED,
+        "action_id": event["action_id"],
+        "status": event["status"],
+        "previous_status": event.get("previous_status", event["status"]),
+        "version": event["version"],
+        "queue": event.get("queue") or Queue.DEFAULT_NAME,
+        "previous_queue": event.get("previous_queue", event.get("queue")) or Queue.DEFAULT_NAME,
+        "group": event.get("group"),
+        "seq": event.get("seq"),
+        "html": html,
+    }
+
+
+def _removed(event: dict, left: str) -> dict:
+    return {
+        "type": "action.removed",
+        "action_id": event["action_id"],
+        "previous_status": event.get("previous_status", event["status"]),
+        "previous_queue": left or Queue.DEFAULT_NAME,
+        "group": event.get("group"),
+        "seq": event.get("seq"),
+    }

@@ -1,4 +1,7 @@
-"""Telling the outside world an action changed: websocket groups and long-poll waiters.
+"""Telling the outside world an action changed: dashboard groups and long-poll waiters.
+
+A dashboard group is a Redis pub/sub channel (`feed_channel`); each server process reads them all
+through one subscription (`approvals.fanout`).
 
 Everything here runs after commit (scheduled by services with `transaction.on_commit`) and is
 best effort: dashboards and waiters re-read the database, which is the truth.
@@ -6,17 +9,13 @@ best effort: dashboards and waiters re-read the database, which is the truth.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import os
 import threading
-from concurrent.futures import Future
 from typing import Any
 
 import redis
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.utils.text import slugify
 
@@ -30,10 +29,13 @@ DASHBOARD_GROUP = "dashboard"
 # join (they see every queue, even one a rule names but nobody created).
 ALL_QUEUES_GROUP = "queues.all"
 ACTION_CHANNEL_PREFIX = "countersign:action:"
+# The event types dashboards receive.
+ACTION_CHANGED = "action.changed"
+BREAKER_CHANGED = "breaker.changed"
 
 
 def queue_group(queue: str) -> str:
-    """The channel-layer group of a queue, from its name as actions hold it ("" is the default)."""
+    """The dashboard group of a queue, from its name as actions hold it ("" is the default)."""
     return f"queue.{slugify(queue or Queue.DEFAULT_NAME)[:80]}"
 
 
@@ -41,50 +43,6 @@ def action_channel(action_id: Any) -> str:
     return f"{ACTION_CHANNEL_PREFIX}{action_id}"
 
 
-class _LoopThread:
-    """One long-lived event loop per process for channel-layer sends.
-
-    `async_to_sync(group_send)` builds a new loop and Redis connection per call (~5 ms); a send
-    handed to a loop that stays up costs ~1 ms and does not block the caller.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: set[Future] = set()
-
-    def _ensure(self) -> asyncio.AbstractEventLoop:
-        if self._pid != os.getpid() or self._loop is None:
-            with self._lock:
-                if self._pid != os.getpid() or self._loop is None:
-                    loop = asyncio.new_event_loop()
-                    thread = threading.Thread(
-                        target=loop.run_forever, name="countersign-push", daemon=True
-                    )
-                    thread.start()
-                    self._loop, self._pid, self._pending = loop, os.getpid(), set()
-        return self._loop
-
-    def submit(self, coro) -> Future:
-        future = asyncio.run_coroutine_threadsafe(coro, self._ensure())
-        self._pending.add(future)
-        future.add_done_callback(self._done)
-        return future
-
-    def _done(self, future: Future) -> None:
-        self._pending.discard(future)
-        if not future.cancelled() and future.exception() is not None:
-            logger.warning("websocket push failed: %s", future.exception())
-
-    def flush(self, timeout: float = 5.0) -> None:
-        """Wait for sends in flight (tests, and before a worker process exits)."""
-        for future in list(self._pending):
-            with contextlib.suppress(Exception):  # logged in _done
-                future.result(timeout=timeout)
-
-
-_pusher = _LoopThread()
 _redis_lock = threading.Lock()
 _redis: tuple[int, redis.Redis] | None = None
 
@@ -94,23 +52,37 @@ def _redis_client() -> redis.Redis:
     if _redis is None or _redis[0] != os.getpid():
         with _redis_lock:
             if _redis is None or _redis[0] != os.getpid():
-                _redis = (os.getpid(), redis.Redis.from_url(settings.REDIS_URL))
+                # Pushes are published from the committing thread: never hang it on Redis.
+                client = redis.Redis.from_url(
+                    settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2
+                )
+                _redis = (os.getpid(), client)
     return _redis[1]
 
 
-def group_send(group: str, message: dict[str, Any]) -> Future:
-    layer = get_channel_layer()
-    return _pusher.submit(layer.group_send(group, message))
+def _prefix() -> str:
+    # The channel layer's prefix, so parallel deployments (and test runs) never share a key.
+    return settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "countersign")
 
 
-def flush(timeout: float = 5.0) -> None:
-    _pusher.flush(timeout)
+def feed_channel(group: str) -> str:
+    """The Redis pub/sub channel of a dashboard group (`approvals.fanout` subscribes to all)."""
+    return f"{_prefix()}:feed:{group}"
+
+
+def feed_pattern() -> str:
+    # Glob characters of the prefix are escaped, so the pattern matches this prefix only.
+    escaped = "".join(f"\\{c}" if c in "*?[]\\" else c for c in _prefix())
+    return f"{escaped}:feed:*"
+
+
+def group_send(group: str, message: dict[str, Any]) -> None:
+    """Publish one event to the dashboards of `group`, in every server process."""
+    _redis_client().publish(feed_channel(group), json.dumps({**message, "group": group}))
 
 
 def _seq_key(group: str) -> str:
-    # Under the channel layer's prefix, so parallel deployments (and test runs) never share one.
-    prefix = settings.CHANNEL_LAYERS["default"].get("CONFIG", {}).get("prefix", "countersign")
-    return f"{prefix}:seq:{group}"
+    return f"{_prefix()}:seq:{group}"
 
 
 def group_seqs(groups: list[str]) -> dict[str, int]:
@@ -128,28 +100,40 @@ def _next_seqs(groups: list[str]) -> dict[str, int]:
     return dict(zip(groups, pipe.execute(), strict=True))
 
 
-def publish_action_changed(payload: dict[str, Any]) -> None:
-    """Push one small event to the action's queue; consumers render it, waiters re-read it.
+def publish_action_changed(
+    payload: dict[str, Any], *, action: Any = None, created: bool = False
+) -> None:
+    """Push one event to the action's queue, with the row rendered once, here; waiters get the
+    small event and re-read the action.
 
     Each group's events carry that group's next sequence number (one Redis round trip for both
-    groups): a dashboard that sees a number jump knows it missed a push and resyncs.
+    groups): a dashboard that sees a number jump knows it missed a push and resyncs. `action`
+    (the instance the service changed) and `created` say how to render the row
+    (`presenters.pushed_row_html`); if that fails, the event goes without it and each server
+    process renders the row itself.
     """
     # The queue an action left (an edit re-routed it) hears of it too, so its pages drop the row.
     queues = dict.fromkeys([payload.get("queue", ""), payload.get("previous_queue", "")])
     groups = [*dict.fromkeys(queue_group(q) for q in queues), ALL_QUEUES_GROUP]
+    pushed = {"type": ACTION_CHANGED, **payload}
+    if action is not None:
+        from approvals.presenters import pushed_row_html
+
+        try:
+            pushed["html"] = pushed_row_html(action=action, created=created)
+        except Exception:
+            logger.exception("could not render a pushed row; server processes will render it")
     try:
         seqs = _next_seqs(groups)
     except redis.RedisError:
         logger.exception("could not number a push; dashboards will see it unnumbered")
         seqs = {}
-    try:
-        for group in groups:
-            event = {"type": "action.changed", **payload, "group": group}
-            if group in seqs:
-                event["seq"] = seqs[group]
+    for group in groups:
+        event = {**pushed, "seq": seqs[group]} if group in seqs else pushed
+        try:
             group_send(group, event)
-    except Exception:
-        logger.exception("could not hand a push to the channel layer")
+        except redis.RedisError:
+            logger.exception("could not publish a push to the dashboards of %s", group)
     try:
         _redis_client().publish(action_channel(payload["action_id"]), json.dumps(payload))
     except redis.RedisError:

@@ -13,6 +13,7 @@ cosmetic; the services decide.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -384,16 +385,49 @@ def queue_error_context(viewer: Viewer, exc: InvalidInput) -> dict[str, Any]:
     return context
 
 
-def action_row_render(*, action_id: Any) -> tuple[str, str]:
+# The reason menus of pushed rows come from a copy of the catalog at most this many seconds old
+# (pages and the rows a decision answers with read it fresh). A push is rendered once per change
+# per server process, up to 100 a second, and the catalog changes a few times a year.
+PUSHED_ROW_CATALOG_MAX_AGE = 5.0
+_catalog_copy: tuple[float, dict[str, list[ReasonCode]]] | None = None
+
+
+def _code_lists(max_age: float) -> dict[str, list[ReasonCode]]:
+    global _catalog_copy
+    now = time.monotonic()
+    copy = _catalog_copy
+    if copy is not None and now - copy[0] < max_age:
+        return copy[1]
+    lists = _split_codes(selectors.reason_codes())
+    if max_age > 0:
+        _catalog_copy = (now, lists)
+    return lists
+
+
+def action_row_render(*, action_id: Any, catalog_max_age: float = 0) -> tuple[str, str]:
     """(the row partial, the action's queue as it holds it) for every viewer alike; ("", "") if
-    the action is gone. Callers check the viewer may see that queue before they hand it out."""
+    the action is gone. Callers check the viewer may see that queue before they hand it out.
+    `catalog_max_age`: how old a copy of the reason-code catalog the menus may come from."""
     try:
-        action = selectors.action_get(action_id=action_id)
+        action = selectors.action_get(action_id=action_id, related=selectors.ROW_RELATIONS)
     except NotFound:
         return "", ""
+    return _render_row(action, catalog_max_age), action.queue
+
+
+def pushed_row_html(*, action: Action, created: bool) -> str:
+    """The row a push carries, rendered once per change by the process that made it (every
+    dashboard of every server process gets the same). A just-created action is rendered from
+    the objects its service holds, with no decisions yet; any other is read again, committed."""
+    if not created:
+        return action_row_render(action_id=action.pk, catalog_max_age=PUSHED_ROW_CATALOG_MAX_AGE)[0]
+    action.decision_list = []  # what `_decisions_prefetch` would find: skips its query
+    return _render_row(action, PUSHED_ROW_CATALOG_MAX_AGE)
+
+
+def _render_row(action: Action, catalog_max_age: float) -> str:
     (row,) = action_rows([action])
-    context = {"row": row, **_split_codes(selectors.reason_codes())}
-    return render_to_string(ROW_TEMPLATE, context), action.queue
+    return render_to_string(ROW_TEMPLATE, {"row": row, **_code_lists(catalog_max_age)})
 
 
 def action_row_html(*, action_id: Any, viewer: Viewer) -> str:

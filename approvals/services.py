@@ -125,7 +125,11 @@ def _submission_fingerprint(
 
 
 def _on_commit_push(
-    action: Action, previous_status: str | None = None, previous_queue: str | None = None
+    action: Action,
+    previous_status: str | None = None,
+    previous_queue: str | None = None,
+    *,
+    created: bool = False,
 ) -> None:
     payload = {
         "action_id": str(action.pk),
@@ -139,7 +143,9 @@ def _on_commit_push(
         # An edit can route an action to another queue: that queue's dashboards must drop it.
         "previous_queue": action.queue if previous_queue is None else previous_queue,
     }
-    transaction.on_commit(lambda: live.publish_action_changed(payload))
+    transaction.on_commit(
+        lambda: live.publish_action_changed(payload, action=action, created=created)
+    )
 
 
 def _enqueue_execution(action_id: uuid.UUID, countdown: float | None = None) -> None:
@@ -467,7 +473,7 @@ def _create_decided_action(
             reason=decision.explanation,
             actor=Actor.system("policy"),
         )
-    _on_commit_push(action, previous_status=Status.SUBMITTED)
+    _on_commit_push(action, previous_status=Status.SUBMITTED, created=True)
     if target == Status.APPROVED:
         _on_commit_execute(action)
     return action

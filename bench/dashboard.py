@@ -18,14 +18,18 @@ supervisor who works every demo queue and the agent `support-bot`, starts uvicor
    while `--submitters` processes (set up and warm before the clock starts) call
    `approvals.services.action_submit` on one shared schedule at a steady `--rate` for
    `--seconds` (refunds of 50.01-500.00 USD: pending in `Refunds`). Latency is the
-   time from the submit's commit (taken in the submitter right after the service returns; all
+   time from the call of the submit (taken in the submitter just before it calls the service,
+   so it includes the submit itself, its commit and the rendering of the pushed row; all
    processes share the clock) to the receipt of its `action.changed` message, over every
    (action, dashboard) pair; a pair not received within `--deadline` seconds is missed. Like the
    page's script, a dashboard the server disconnects reconnects (counted as `closed`). Measured
    with one dashboard (the baseline) and with `--dashboards` of them, at the same rate
-   (goal: p99 under 100 ms with 50 dashboards at 100 submissions/s).
-3. What one pushed row costs the server: in-process, the queries and time of
-   `presenters.action_row_html`, which the consumer calls once per event per connection.
+   (goal: p99 under 100 ms with 50 dashboards at 100 submissions/s). Also where the CPU went,
+   per submission: the server, the submitters, the dashboard clients and the rest of the
+   machine (PostgreSQL, Redis, the kernel), from the start signal to the end of the deadline.
+3. What one row costs to render, in-process: a new action's pushed row as its submitter renders
+   it (`presenters.pushed_row_html`), and any row read back from the database
+   (`presenters.action_row_render`, what a decision's push and a server's fallback cost).
 4. The channel layer alone, the floor under 2: `group_send` at `--rate` to one group of 1 and of
    `--dashboards` channels held by one process, received with no rendering and no database.
 
@@ -43,6 +47,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -51,6 +56,7 @@ import time
 import warnings
 from pathlib import Path
 
+import uvloop
 from common import drop_database, fresh_database, pct, wait_listening
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -322,7 +328,6 @@ def submitter_main(args) -> None:
     wall-clock time after commit), then a summary line."""
     django_setup()
     from agents.models import Agent
-    from approvals import live
     from approvals.services import action_submit
 
     agent = Agent.objects.get(name=AGENT)
@@ -342,11 +347,11 @@ def submitter_main(args) -> None:
     action_submit(
         agent=agent, action_type="refund.issue", params=refund(args.offset, args.run + "w")
     )
-    live.flush()
     out.write(json.dumps({"ready": args.offset}) + "\n")
     out.flush()
     start = float(sys.stdin.readline())
     sent = 0
+    cpu = time.process_time()
     for i in range(args.offset, total, args.submitters):
         due = start + i * interval
         now = time.time()
@@ -354,6 +359,7 @@ def submitter_main(args) -> None:
             time.sleep(due - now)
         elif now - due > interval * args.submitters:
             late += 1  # more than one of this process's intervals behind schedule
+        called = time.time()
         if client is None:
             result = action_submit(
                 agent=agent, action_type="refund.issue", params=refund(i, args.run)
@@ -366,12 +372,16 @@ def submitter_main(args) -> None:
             )
             body = response.json()
             action_id, status = body["id"], body["status"]
-        committed = time.time()
-        out.write(json.dumps({"id": action_id, "t": committed, "status": status}) + "\n")
+        out.write(json.dumps({"id": action_id, "t": called, "status": status}) + "\n")
         sent += 1
-    live.flush()
-    out.write(json.dumps({"done": sent, "late": late}) + "\n")
+    cpu = time.process_time() - cpu
+    out.write(json.dumps({"done": sent, "late": late, "cpu": cpu}) + "\n")
     out.flush()
+
+
+# How every `action.changed` frame starts (`approvals.consumers`), the action id right after.
+CHANGED_HEAD = b'{"type": "action.changed", "action_id": "'
+ID_AT = len(CHANGED_HEAD)
 
 
 async def dashboard_client(
@@ -425,7 +435,9 @@ async def start_submitters(args, base: str, key: str, run: str, procs: list) -> 
             raise SystemExit("a submitter did not get ready")
 
 
-async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, run: str) -> dict:
+async def run_fanout(
+    args, base: str, cookie: str, key: str, dashboards: int, run: str, server_pid: int
+) -> dict:
     port = base.rsplit(":", 1)[1]
     uri, origin = f"ws://127.0.0.1:{port}/ws/dashboard/", f"http://127.0.0.1:{port}"
     loop = asyncio.get_running_loop()
@@ -437,6 +449,7 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
     submitted: dict[str, float] = {}
     statuses: dict[str, int] = {}
     late = 0
+    submit_cpu = 0.0
     start = 0.0
     try:
         await start_submitters(args, base, key, run, submitters)
@@ -457,16 +470,18 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
         await asyncio.sleep(0.5)  # every consumer has joined its groups and sent `hello`
         # One shared schedule: submission i is due at start + i / rate, whichever process sends it.
         start = time.time() + 0.2
+        cpu_before = cpu_split(server_pid)
         for proc in submitters:
             proc.stdin.write(f"{start!r}\n".encode())
             await proc.stdin.drain()
 
         async def read(proc) -> None:
-            nonlocal late
+            nonlocal late, submit_cpu
             async for line in proc.stdout:
                 record = json.loads(line)
                 if "done" in record:
                     late += record["late"]
+                    submit_cpu += record["cpu"]
                 else:
                     submitted[record["id"]] = record["t"]
                     statuses[record["status"]] = statuses.get(record["status"], 0) + 1
@@ -477,6 +492,7 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
         await asyncio.gather(*(read(proc) for proc in submitters))
         # Give the last submissions the full deadline to arrive.
         await asyncio.sleep(args.deadline)
+        cpu_after = cpu_split(server_pid)
     finally:
         for proc in submitters:
             if proc.returncode is None:
@@ -491,13 +507,13 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
     arrived_at_all = 0
     last_arrival = max((t for seen in received for t in seen.values()), default=start)
     for seen in received:
-        for action_id, committed in submitted.items():
+        for action_id, called in submitted.items():
             arrived = seen.get(action_id)
             arrived_at_all += arrived is not None
-            if arrived is None or arrived - committed > args.deadline:
+            if arrived is None or arrived - called > args.deadline:
                 missed += 1
             else:
-                latencies.append((arrived - committed) * 1000)
+                latencies.append((arrived - called) * 1000)
     return {
         "dashboards": dashboards,
         "submitted": len(submitted),
@@ -512,24 +528,56 @@ async def run_fanout(args, base: str, cookie: str, key: str, dashboards: int, ru
         "latencies": latencies,
         "missed": missed,
         "expected": len(submitted) * dashboards,
+        "cpu": _cpu_per_role(cpu_before, cpu_after, submit_cpu),
     }
 
 
-def server_cpu_seconds(pid: int) -> float:
-    """User + system CPU of the server process and its children (workers), from /proc."""
+def _cpu_per_role(before: dict, after: dict, submitters: float) -> dict[str, float]:
+    cpu = {k: after[k] - before[k] for k in after}
+    # Submitters count from their start signal to their last submission (not their set-up); the
+    # rest is PostgreSQL, Redis, the kernel and the bench's own bookkeeping.
+    cpu["submitters"] = submitters
+    cpu["the rest"] = cpu.pop("machine") - cpu["server"] - cpu["clients"] - submitters
+    return cpu
+
+
+def _cpu_of(match) -> float:
+    """User + system CPU seconds of the live processes `match(pid, ppid, name)` picks."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            name, rest = (entry / "stat").read_text().split(" (", 1)[1].rsplit(")", 1)
+        except (OSError, ValueError):
             continue
+        fields = rest.split()
         # after the command: state, ppid, ... utime is field 14 and stime 15 of the whole line
-        if int(entry.name) == pid or int(fields[1]) == pid:
+        if match(int(entry.name), int(fields[1]), name):
             total += (int(fields[11]) + int(fields[12])) / ticks
     return total
+
+
+ROLES = ("server", "submitters", "clients", "the rest")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds every core of the machine spent busy so far (/proc/stat: all but idle and
+    iowait)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the server (and its workers), of this process (the dashboard
+    clients, when nothing else runs in it) and of the whole machine."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "server": _cpu_of(lambda pid, ppid, _: server_pid in (pid, ppid)),
+        "clients": me.ru_utime + me.ru_stime,
+        "machine": machine_busy_seconds(),
+    }
 
 
 def bench_fanout(args, base: str, cookie: str, key: str, server_pid: int) -> None:
@@ -542,15 +590,18 @@ def bench_fanout(args, base: str, cookie: str, key: str, server_pid: int) -> Non
     )
     results = []
     for dashboards in (1, args.dashboards):
-        cpu = server_cpu_seconds(server_pid)
-        result = asyncio.run(run_fanout(args, base, cookie, key, dashboards, f"{time.time_ns()}"))
-        result["server_cpu"] = server_cpu_seconds(server_pid) - cpu
+        run = f"{time.time_ns()}"
+        # uvloop, as the server runs on: the clients' share of the two cores stays small.
+        result = asyncio.run(
+            run_fanout(args, base, cookie, key, dashboards, run, server_pid),
+            loop_factory=uvloop.new_event_loop,
+        )
         results.append(result)
         print(f"   {dashboards} dashboard(s) done", flush=True)
     print(
         f"\n{'dashboards':>10} {'submitted':>9} {'rate/s':>7} {'late':>5} {'pairs':>7} "
         f"{'arrived':>7} {'recv/s':>7} {'missed':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} "
-        f"{'max ms':>8} {'srv cpu s':>9} {'closed':>6}   statuses"
+        f"{'max ms':>8} {'closed':>6}   statuses"
     )
     for r in results:
         lat = r["latencies"] or [float("nan")]
@@ -559,7 +610,15 @@ def bench_fanout(args, base: str, cookie: str, key: str, server_pid: int) -> Non
             f"{r['dashboards']:>10} {r['submitted']:>9} {r['rate']:>7.1f} {r['late']:>5} "
             f"{r['expected']:>7} {r['received']:>7} {r['delivered']:>7.0f} {r['missed']:>7} "
             f"{pct(lat, 50):>8.1f} {pct(lat, 95):>8.1f} {pct(lat, 99):>8.1f} {max(lat):>8.1f} "
-            f"{r['server_cpu']:>9.1f} {r['closed']:>6}   {codes}"
+            f"{r['closed']:>6}   {codes}"
+        )
+    print(f"\n{'CPU ms per submission':>22} " + " ".join(f"{k:>10}" for k in ROLES) + "      total")
+    for r in results:
+        per = {k: r["cpu"][k] * 1000 / max(1, r["submitted"]) for k in ROLES}
+        print(
+            f"{r['dashboards']:>11} dashboard(s) "
+            + " ".join(f"{per[k]:>10.2f}" for k in ROLES)
+            + f" {sum(per.values()):>10.2f}"
         )
     one, many = results
     if one["latencies"] and many["latencies"]:
@@ -573,9 +632,10 @@ def bench_fanout(args, base: str, cookie: str, key: str, server_pid: int) -> Non
     print(
         "   ('late': submissions started more than one interval behind schedule; 'arrived': "
         "pairs received at all, 'recv/s' of them per second until the last; 'missed': not within "
-        "the deadline; 'srv cpu s': CPU the server "
-        "processes used from connect to close, deadline wait included; 'closed': connections "
-        "the server closed during the phase, each reconnected after 0.25 s)"
+        "the deadline; 'closed': connections the server closed during the phase, each reconnected "
+        "after 0.25 s; CPU: from the start signal to the end of the deadline wait, per submission, "
+        f"on a machine of {os.cpu_count()} cores, so {os.cpu_count() * 1000 / args.rate:.0f} ms "
+        "per submission in all is the whole machine)"
     )
 
 
@@ -584,33 +644,42 @@ def bench_fanout(args, base: str, cookie: str, key: str, server_pid: int) -> Non
 
 
 def bench_row_render(samples: int = 200) -> None:
-    from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from approvals import presenters, selectors
     from approvals.models import Action, Status
-    from approvals.presenters import action_row_html, viewer_for
 
-    viewer = viewer_for(get_user_model().objects.get(username=SUPERVISOR))
     ids = list(
         Action.objects.filter(status=Status.PENDING, queue="Refunds")
         .order_by("-created_at", "id")
         .values_list("id", flat=True)[:samples]
     )
-    action_row_html(action_id=ids[0], viewer=viewer)
-    with CaptureQueriesContext(connection) as captured:
-        html = action_row_html(action_id=ids[0], viewer=viewer)
-    times = []
-    for action_id in ids:
-        started = time.perf_counter()
-        action_row_html(action_id=action_id, viewer=viewer)
-        times.append((time.perf_counter() - started) * 1000)
-    p50 = pct(times, 50)
-    print(
-        f"\n3. one pushed row, presenters.action_row_html in-process: {len(captured)} queries, "
-        f"{len(html) / 1024:.1f} KiB, p50 {p50:.2f} ms, p99 {pct(times, 99):.2f} ms "
-        f"(the consumer renders it once per event per connection)"
-    )
+    # As its service holds a new action when the push is rendered: agent and type in hand.
+    held = {
+        a.pk: a for a in Action.objects.filter(pk__in=ids).select_related(*selectors.ROW_RELATIONS)
+    }
+    max_age = presenters.PUSHED_ROW_CATALOG_MAX_AGE
+    ways = {
+        "a new action's pushed row (pushed_row_html, in the submitter)":
+            lambda i: presenters.pushed_row_html(action=held[i], created=True),
+        "a row read back (action_row_render: decisions, executions, fallback)":
+            lambda i: presenters.action_row_render(action_id=i, catalog_max_age=max_age)[0],
+    }  # fmt: skip
+    print("\n3. rendering one row, in-process")
+    for label, render in ways.items():
+        render(ids[0])
+        with CaptureQueriesContext(connection) as captured:
+            html = render(ids[1])
+        times = []
+        for action_id in ids:
+            started = time.perf_counter()
+            render(action_id)
+            times.append((time.perf_counter() - started) * 1000)
+        print(
+            f"   {label}: {len(captured)} queries, {len(html) / 1024:.1f} KiB, "
+            f"p50 {pct(times, 50):.2f} ms, p99 {pct(times, 99):.2f} ms"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -695,7 +764,7 @@ def start_server(port: int, workers: int) -> subprocess.Popen:
     proc = subprocess.Popen(
         [PYTHON, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1",
          "--port", str(port), "--workers", str(workers), "--no-access-log",
-         "--log-level", "warning"],
+         "--log-level", "warning", "--ws-per-message-deflate", "false"],
         cwd=ROOT, env={**os.environ},
     )  # fmt: skip
     wait_listening(proc, port)

@@ -8,6 +8,7 @@ point them at the test database, so those tests use `transactional_db` to commit
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -140,6 +141,19 @@ def test_database_name(django_db_setup, django_db_blocker) -> str:
         return connection.settings_dict["NAME"]
 
 
+def procfile_web_options() -> list[str]:
+    """The uvicorn options of the Procfile's `web` line (what `./run` starts), but its address."""
+    line = next(
+        line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
+    )
+    words = shlex.split(line.split(":", 1)[1])
+    options = words[words.index("config.asgi:application") + 1 :]
+    for name in ("--host", "--port"):
+        at = options.index(name)
+        del options[at : at + 2]
+    return options
+
+
 @pytest.fixture(scope="session")
 def live_server_url(test_database_name, tmp_path_factory) -> Iterator[str]:
     """The whole web app (HTTP + websockets) under uvicorn, as the run command serves it."""
@@ -148,7 +162,8 @@ def live_server_url(test_database_name, tmp_path_factory) -> Iterator[str]:
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "config.asgi:application",
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+             *procfile_web_options()],
             cwd=ROOT, env=_process_env(test_database_name), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:

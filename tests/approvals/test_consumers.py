@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from unittest import mock
 
 import pytest
 from channels.db import database_sync_to_async
@@ -138,12 +139,6 @@ async def test_a_signed_in_user_who_is_not_a_supervisor_is_refused(demo):
     assert code == 4403
 
 
-@pytest.fixture(autouse=True)
-def _flush_pushes():
-    yield
-    live.flush()
-
-
 def submit_credentials_reset(agent) -> str:
     response = agent.client().post(
         "/api/v1/actions/",
@@ -206,7 +201,6 @@ async def test_hello_carries_the_current_sequence_number_of_each_queue_group(
 ):
     refunds = await database_sync_to_async(make_supervisor)("ref", queues=["Refunds"])
     await database_sync_to_async(submit_refund)(agent, "damaged")
-    await database_sync_to_async(live.flush)()
     expected = await database_sync_to_async(live.group_seqs)(["queue.refunds"])
 
     ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(refunds)), ORIGIN)
@@ -261,23 +255,81 @@ async def test_an_event_the_viewer_may_not_see_still_arrives_as_a_skip(
 # ------------------------------------------------------------------------ render once
 
 
-async def test_one_push_is_rendered_once_for_every_dashboard_of_the_process(
-    demo, agent, make_supervisor
-):
+async def test_a_change_is_rendered_once_by_the_process_that_made_it(demo, agent, make_supervisor):
+    from approvals import presenters
     from approvals.consumers import rows
 
     alice = await database_sync_to_async(make_supervisor)("alice2")
     bob = await database_sync_to_async(make_supervisor)("bob2")
     sockets = [await connected_as(alice), await connected_as(bob), await connected_as(alice)]
+    server_renders = rows.renders
+
+    with mock.patch.object(presenters, "_render_row", side_effect=presenters._render_row) as render:
+        action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
+        messages = [await next_push_for(ws, action_id) for ws in sockets]
+
+    assert len({m["html"] for m in messages}) == 1
+    assert f'id="action-{action_id}"' in messages[0]["html"]
+    assert render.call_count == 1
+    assert rows.renders == server_renders  # the server process rendered nothing
+    for ws in sockets:
+        await ws.disconnect()
+
+
+async def test_an_event_without_its_row_is_rendered_once_per_server_process(
+    demo, agent, make_supervisor
+):
+    # e.g. the publisher's render failed: the event still comes, and the server renders the row
+    from approvals.consumers import rows
+
+    alice = await database_sync_to_async(make_supervisor)("alice3")
+    bob = await database_sync_to_async(make_supervisor)("bob3")
+    action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
+    sockets = [await connected_as(alice), await connected_as(bob), await connected_as(alice)]
     renders = rows.renders
 
-    action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
+    await database_sync_to_async(live.publish_action_changed)(
+        {"action_id": action_id, "status": "pending", "version": 1, "queue": "Refunds",
+         "updated_at": "bare", "previous_status": "pending"}
+    )  # fmt: skip
     messages = [await next_push_for(ws, action_id) for ws in sockets]
 
     assert len({m["html"] for m in messages}) == 1
+    assert f'id="action-{action_id}"' in messages[0]["html"]
     assert rows.renders == renders + 1
     for ws in sockets:
         await ws.disconnect()
+
+
+def test_a_new_actions_pushed_row_is_the_row_read_back_from_the_database(demo, agent):
+    # The submit path renders from the objects the service holds, without asking for decisions
+    # or the action again: it must show exactly what a reader of the database would.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from approvals import presenters
+    from approvals.models import Action
+    from approvals.services import action_submit
+
+    published = []
+    with mock.patch.object(
+        live, "publish_action_changed",
+        side_effect=lambda payload, action, created: published.append((action, created)),
+    ):  # fmt: skip
+        action_submit(
+            agent=agent.agent, action_type="refund.issue",
+            params={"order_id": "ORD-1001", "amount": 12000, "currency": "USD", "reason": "x"},
+        )  # fmt: skip
+    ((action, created),) = published
+    assert created
+
+    with CaptureQueriesContext(connection) as queries:
+        pushed = presenters.pushed_row_html(action=action, created=True)
+    read_back, _ = presenters.action_row_render(action_id=action.pk)
+
+    assert pushed == read_back
+    assert Action.objects.get(pk=action.pk).status == "pending"
+    assert len(queries) <= 2  # the order, and the reason-code catalog when its copy is old
 
 
 async def test_the_row_cache_renders_a_key_once_while_concurrent_callers_wait():

@@ -1,0 +1,223 @@
+"""The dashboard feed of one server process: one Redis subscription, frames written per socket.
+
+A push used to travel as one channel-layer message per connection: 50 dashboards meant 50 Redis
+entries, 50 reads and 50 consumer dispatches for every changed action. Here each server process
+holds one pattern subscription to the feed channels (`live.feed_channel`), reads each event once,
+renders its row once (`RowCache`), builds each distinct frame once, and hands the frames to the
+outboxes of the local sockets whose groups the event names.
+
+Delivery stays best effort, as it always was: every action event carries its group's sequence
+number, so a page that misses one sees the jump and resyncs from the database. When the
+subscription itself breaks, every socket of the process is closed (`CLOSE_FEED_LOST`): the pages
+reconnect and resync, rather than wait for the next event to reveal the gap.
+
+Each socket has its own outbox, drained by its own task, so a slow or stalled client never holds
+up the others; one that falls `OUTBOX_LIMIT` frames behind is closed (`CLOSE_TOO_SLOW`) and
+resyncs when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from django.conf import settings
+
+from approvals import live
+
+logger = logging.getLogger(__name__)
+
+CLOSE_FEED_LOST = 4012  # the process lost its subscription: reconnect and resync
+CLOSE_TOO_SLOW = 4008  # the client fell too far behind: reconnect and resync
+OUTBOX_LIMIT = 2000
+RECONNECT_DELAYS = (0.1, 0.5, 1, 2, 5)
+START_TIMEOUT = 5.0
+
+
+def client_name() -> str:
+    """How this process's subscription names itself to Redis (`CLIENT LIST`)."""
+    return f"{live.feed_channel('')}{os.getpid()}".replace(" ", "_")
+
+
+class Member(Protocol):
+    """A connected dashboard as the feed sees it (the consumer)."""
+
+    outbox: Outbox
+
+    async def feed_event(self, event: dict[str, Any], frames: EventFrames) -> None:
+        """Queue what this person gets of `event` (through `frames`, built once per event)."""
+
+    async def feed_lost(self) -> None: ...
+
+
+class Outbox:
+    """Frames waiting for one socket, written in order by one task that lives while any wait."""
+
+    def __init__(self, send: Callable[[str], Awaitable[None]], on_overflow) -> None:
+        self._send = send
+        self._on_overflow = on_overflow
+        self._frames: deque[str] = deque()
+        self._task: asyncio.Task | None = None
+        self.closed = False
+
+    def put(self, frame: str) -> None:
+        if self.closed:
+            return
+        if len(self._frames) >= OUTBOX_LIMIT:
+            self.close()
+            asyncio.get_running_loop().create_task(self._on_overflow())
+            return
+        self._frames.append(frame)
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._frames and not self.closed:
+                await self._send(self._frames.popleft())
+        except Exception:  # the socket went away; its consumer is being torn down
+            self.close()
+        finally:
+            self._task = None
+
+    def close(self) -> None:
+        self.closed = True
+        self._frames.clear()
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+
+class EventFrames:
+    """The frames one event can become, each built at most once whatever the number of sockets."""
+
+    def __init__(self, event: dict[str, Any]):
+        self.event = event
+        self._row: tuple[str, str] | None = None
+        self._built: dict[str, str] = {}
+
+    async def row(self, render: Callable[[], Awaitable[tuple[str, str]]]) -> tuple[str, str]:
+        """(row html, the action's queue as rendered), rendered by the first socket that needs
+        it; the sockets after it get the same."""
+        if self._row is None:
+            self._row = await render()
+        return self._row
+
+    def frame(self, kind: str, build: Callable[[], dict[str, Any]]) -> str:
+        text = self._built.get(kind)
+        if text is None:
+            text = self._built[kind] = json.dumps(build())
+        return text
+
+
+class Feed:
+    """The process's subscription, bound to the event loop that serves the sockets."""
+
+    def __init__(self) -> None:
+        self._members: dict[str, set[Member]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task | None = None
+        self._ready: asyncio.Event | None = None
+        self.events = 0  # events read, for tests and the bench
+
+    # -- membership
+
+    async def join(self, member: Member, groups: tuple[str, ...]) -> None:
+        """Start receiving the events of `groups` for `member`; once this returns, every event
+        published afterwards reaches it. Raises `ConnectionError` if Redis cannot be reached."""
+        await self._ensure_running()
+        for group in groups:
+            self._members.setdefault(group, set()).add(member)
+
+    def leave(self, member: Member, groups: tuple[str, ...]) -> None:
+        for group in groups:
+            members = self._members.get(group)
+            if members is not None:
+                members.discard(member)
+                if not members:
+                    del self._members[group]
+
+    def member_count(self) -> int:
+        return len({m for members in self._members.values() for m in members})
+
+    # -- the subscription
+
+    async def _ensure_running(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop or self._task is None or self._task.done():
+            if self._loop is not loop:
+                self._members.clear()  # sockets of a closed loop (tests run one per test)
+            self._loop, self._ready = loop, asyncio.Event()
+            self._task = loop.create_task(self._run(), name="countersign-feed")
+        try:
+            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT)
+        except TimeoutError as exc:
+            raise ConnectionError("the dashboard feed could not subscribe to Redis") from exc
+
+    async def _run(self) -> None:
+        attempt = 0
+        pattern = live.feed_pattern()
+        while True:
+            client = aioredis.Redis.from_url(
+                settings.REDIS_URL,
+                socket_connect_timeout=5,
+                health_check_interval=30,
+                client_name=client_name(),
+            )
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(pattern)
+                # The subscription is confirmed once its reply is read.
+                await pubsub.get_message(timeout=START_TIMEOUT)
+                attempt = 0
+                self._ready.set()
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is not None and message["type"] == "pmessage":
+                        await self._dispatch(message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis went away: drop the sockets, they will resync
+                logger.warning("dashboard feed lost its subscription: %s", exc)
+                self._ready.clear()
+                await self._drop_everyone()
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+                    await client.aclose()
+            await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
+            attempt += 1
+
+    async def _drop_everyone(self) -> None:
+        members = {m for members in self._members.values() for m in members}
+        self._members.clear()
+        for member in members:
+            with contextlib.suppress(Exception):
+                await member.feed_lost()
+
+    async def _dispatch(self, data: bytes) -> None:
+        try:
+            event = json.loads(data)
+            members = self._members.get(event["group"])
+        except (ValueError, KeyError, TypeError):
+            logger.warning("dashboard feed: ignored a malformed event")
+            return
+        self.events += 1
+        if not members:
+            return
+        frames = EventFrames(event)
+        for member in list(members):
+            try:
+                await member.feed_event(event, frames)
+            except Exception:
+                logger.exception("dashboard feed: could not hand an event to a socket")
+
+
+feed = Feed()
