@@ -11,7 +11,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from approvals.fanout import CLOSE_FEED_LOST, CLOSE_TOO_SLOW, EventFrames, Outbox, feed
+from approvals.fanout import CLOSE_FEED_LOST, CLOSE_TOO_SLOW, EventFrames, Feed, Outbox
 from approvals.live import (
     ACTION_CHANGED,
     ALL_QUEUES_GROUP,
@@ -86,15 +86,23 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_UNAVAILABLE = 4013
 
 
-async def _render_row(event: dict) -> tuple[str, str]:
+async def _fill_in_row(event: dict) -> dict:
+    """An action event that came without its row (its publisher could not render it) gets it
+    here, rendered once per process, with the queue the action held when rendered."""
+    if event.get("type") != ACTION_CHANGED or "html" in event:
+        return event
     action_id = event["action_id"]
     key = (action_id, event.get("version", 0), event.get("updated_at", ""))
-    return await rows.get(
+    html, queue = await rows.get(
         key,
         lambda: database_sync_to_async(action_row_render)(
             action_id=action_id, catalog_max_age=PUSHED_ROW_CATALOG_MAX_AGE
         ),
     )
+    return {**event, "html": html, "row_queue": queue}
+
+
+feed = Feed(prepare=_fill_in_row)
 
 
 class DashboardConsumer(AsyncJsonWebsocketConsumer):
@@ -172,15 +180,15 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         self.outbox.close()
         await self.close(code=CLOSE_FEED_LOST)
 
-    async def feed_event(self, event: dict, frames: EventFrames) -> None:
+    def feed_event(self, event: dict, frames: EventFrames) -> None:
         if event.get("type") == BREAKER_CHANGED:
             asyncio.get_running_loop().create_task(self._send_banner())
         elif event.get("type") == ACTION_CHANGED:
-            frame = await self._action_frame(event, frames)
+            frame = self._action_frame(event, frames)
             if frame:
                 self.outbox.put(frame)
 
-    async def _action_frame(self, event: dict, frames: EventFrames) -> str:
+    def _action_frame(self, event: dict, frames: EventFrames) -> str:
         queue = event.get("queue", "")
         left = event.get("previous_queue", queue)
         if event.get("group") == queue_group(left) != queue_group(queue):
@@ -191,12 +199,9 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
             return frames.frame("removed", lambda: _removed(event, left))
         if not self.viewer.may_see_queue(queue):
             return _skip(frames)  # e.g. two queues whose names share a slug
-        if "html" in event:  # rendered once by the process that made the change
-            html, rendered_queue = event["html"], queue
-        else:
-            html, rendered_queue = await frames.row(lambda: _render_row(event))
-        if not html or not self.viewer.may_see_queue(rendered_queue):
-            return _skip(frames)
+        html = event.get("html", "")
+        if not html or not self.viewer.may_see_queue(event.get("row_queue", queue)):
+            return _skip(frames)  # the action is gone, or was moved out of sight meanwhile
         return frames.frame("changed", lambda: _changed(event, html))
 
     async def _send_banner(self) -> None:

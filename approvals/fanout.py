@@ -3,8 +3,9 @@
 A push used to travel as one channel-layer message per connection: 50 dashboards meant 50 Redis
 entries, 50 reads and 50 consumer dispatches for every changed action. Here each server process
 holds one pattern subscription to the feed channels (`live.feed_channel`), reads each event once,
-renders its row once (`RowCache`), builds each distinct frame once, and hands the frames to the
-outboxes of the local sockets whose groups the event names.
+builds each distinct frame once, and hands the frames to the outboxes of the local sockets whose
+groups the event names. An event normally carries its row, rendered by the process that made the
+change; the dashboard's `prepare` renders one that does not, once per process.
 
 Delivery stays best effort, as it always was: every action event carries its group's sequence
 number, so a page that misses one sees the jump and resyncs from the database. When the
@@ -39,6 +40,7 @@ CLOSE_TOO_SLOW = 4008  # the client fell too far behind: reconnect and resync
 OUTBOX_LIMIT = 2000
 RECONNECT_DELAYS = (0.1, 0.5, 1, 2, 5)
 START_TIMEOUT = 5.0
+HEALTH_CHECK_SECONDS = 15
 
 
 def client_name() -> str:
@@ -49,9 +51,7 @@ def client_name() -> str:
 class Member(Protocol):
     """A connected dashboard as the feed sees it (the consumer)."""
 
-    outbox: Outbox
-
-    async def feed_event(self, event: dict[str, Any], frames: EventFrames) -> None:
+    def feed_event(self, event: dict[str, Any], frames: EventFrames) -> None:
         """Queue what this person gets of `event` (through `frames`, built once per event)."""
 
     async def feed_lost(self) -> None: ...
@@ -100,15 +100,7 @@ class EventFrames:
 
     def __init__(self, event: dict[str, Any]):
         self.event = event
-        self._row: tuple[str, str] | None = None
         self._built: dict[str, str] = {}
-
-    async def row(self, render: Callable[[], Awaitable[tuple[str, str]]]) -> tuple[str, str]:
-        """(row html, the action's queue as rendered), rendered by the first socket that needs
-        it; the sockets after it get the same."""
-        if self._row is None:
-            self._row = await render()
-        return self._row
 
     def frame(self, kind: str, build: Callable[[], dict[str, Any]]) -> str:
         text = self._built.get(kind)
@@ -118,9 +110,16 @@ class EventFrames:
 
 
 class Feed:
-    """The process's subscription, bound to the event loop that serves the sockets."""
+    """The process's subscription, bound to the event loop that serves the sockets.
 
-    def __init__(self) -> None:
+    `prepare`, if given, is awaited once per event that has local sockets, before they get it:
+    it returns the event with what it lacked filled in (the dashboard renders a missing row).
+    """
+
+    def __init__(
+        self, prepare: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+    ) -> None:
+        self._prepare = prepare
         self._members: dict[str, set[Member]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
@@ -168,7 +167,8 @@ class Feed:
             client = aioredis.Redis.from_url(
                 settings.REDIS_URL,
                 socket_connect_timeout=5,
-                health_check_interval=30,
+                socket_keepalive=True,
+                health_check_interval=HEALTH_CHECK_SECONDS,
                 client_name=client_name(),
             )
             pubsub = client.pubsub(ignore_subscribe_messages=True)
@@ -179,7 +179,9 @@ class Feed:
                 attempt = 0
                 self._ready.set()
                 while True:
-                    message = await pubsub.get_message(timeout=None)
+                    # Waits of a bounded length, so a quiet connection is checked (PING) between
+                    # them: one that died silently is noticed instead of waited on forever.
+                    message = await pubsub.get_message(timeout=HEALTH_CHECK_SECONDS)
                     if message is not None and message["type"] == "pmessage":
                         await self._dispatch(message["data"])
             except asyncio.CancelledError:
@@ -212,12 +214,15 @@ class Feed:
         self.events += 1
         if not members:
             return
+        if self._prepare is not None:
+            try:
+                event = await self._prepare(event)
+            except Exception:
+                logger.exception("dashboard feed: could not prepare an event; it is dropped")
+                return
         frames = EventFrames(event)
         for member in list(members):
             try:
-                await member.feed_event(event, frames)
+                member.feed_event(event, frames)
             except Exception:
                 logger.exception("dashboard feed: could not hand an event to a socket")
-
-
-feed = Feed()

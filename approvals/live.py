@@ -9,6 +9,7 @@ best effort: dashboards and waiters re-read the database, which is the truth.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ ACTION_CHANGED = "action.changed"
 BREAKER_CHANGED = "breaker.changed"
 
 
+@functools.lru_cache(maxsize=1024)
 def queue_group(queue: str) -> str:
     """The dashboard group of a queue, from its name as actions hold it ("" is the default)."""
     return f"queue.{slugify(queue or Queue.DEFAULT_NAME)[:80]}"

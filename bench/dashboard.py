@@ -30,8 +30,11 @@ supervisor who works every demo queue and the agent `support-bot`, starts uvicor
 3. What one row costs to render, in-process: a new action's pushed row as its submitter renders
    it (`presenters.pushed_row_html`), and any row read back from the database
    (`presenters.action_row_render`, what a decision's push and a server's fallback cost).
-4. The channel layer alone, the floor under 2: `group_send` at `--rate` to one group of 1 and of
-   `--dashboards` channels held by one process, received with no rendering and no database.
+4. The transport alone, the floor under 2: events at `--rate` to one group of 1 and of
+   `--dashboards` receivers in one process, with no rendering and no database, through the
+   channel layer (channels_redis: one message per receiving channel, as the consumers used
+   before the feed) and through the feed (`approvals.fanout`: one message per process), with
+   the CPU this process spent per delivered pair.
 
 The submitters call the service in their own processes rather than POSTing to the API, so that
 the rate they keep does not depend on how busy the one server process is with the fan-out it
@@ -683,14 +686,22 @@ def bench_row_render(samples: int = 200) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# 4. the channel layer alone
+# 4. the transport alone: the channel layer (one message per socket) against the feed
 
 
-async def _layer_fanout(receivers: int, rate: float, seconds: float, deadline: float) -> dict:
-    """`receivers` channels of this process in one group, as consumers hold them; a sender thread
-    with its own loop and layer (as `approvals.live` sends) does `group_send` at `rate`."""
-    import threading
+def _paced(rate: float, seconds: float, send) -> None:
+    """Call `send(t)` at `rate` for `seconds`, from the calling thread, `t` its wall clock."""
+    start = time.time() + 0.2
+    for n in range(int(rate * seconds)):
+        delay = start + n / rate - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        send(time.time())
 
+
+async def _layer_fanout(receivers: int, rate: float, seconds: float) -> list[list[float]]:
+    """`receivers` channels of this process in one group, as consumers held them before the feed;
+    a sender thread with its own loop and layer does `group_send` at `rate`."""
     from channels.layers import channel_layers, get_channel_layer
 
     layer = get_channel_layer()
@@ -699,7 +710,6 @@ async def _layer_fanout(receivers: int, rate: float, seconds: float, deadline: f
     for channel in channels:
         await layer.group_add(group, channel)
     arrivals: list[list[float]] = [[] for _ in range(receivers)]
-    total = int(rate * seconds)
 
     async def receive(i: int) -> None:
         while True:
@@ -707,47 +717,96 @@ async def _layer_fanout(receivers: int, rate: float, seconds: float, deadline: f
             arrivals[i].append(time.time() - message["t"])
 
     def send() -> None:
-        async def sender() -> None:
-            own = channel_layers.make_backend("default")
-            start = time.time() + 0.2
-            for n in range(total):
-                delay = start + n / rate - time.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                await own.group_send(group, {"type": "bench", "t": time.time()})
-
-        asyncio.run(sender())
+        loop = asyncio.new_event_loop()
+        own = channel_layers.make_backend("default")
+        _paced(
+            rate,
+            seconds,
+            lambda t: loop.run_until_complete(own.group_send(group, {"type": "bench", "t": t})),
+        )
+        loop.close()
 
     tasks = [asyncio.create_task(receive(i)) for i in range(receivers)]
-    thread = threading.Thread(target=send, daemon=True)
-    thread.start()
-    await asyncio.to_thread(thread.join)
-    await asyncio.sleep(deadline)
+    await asyncio.to_thread(send)
+    await asyncio.sleep(1.0)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     for channel in channels:
         await layer.group_discard(group, channel)
-    latencies = [t * 1000 for seen in arrivals for t in seen if t <= deadline]
-    return {"latencies": latencies, "expected": total * receivers}
+    return arrivals
 
 
-def bench_layer(args) -> None:
-    """The floor the consumer cannot beat: channels_redis delivering one message per receiving
-    channel, with no rendering and no database."""
-    print(
-        f"\n4. channel layer alone: group_send at {args.rate}/s for {args.seconds} s from a "
-        f"thread, received on N channels of one process (no rendering, no database)"
+class _FeedReceiver:
+    """A socket as the feed sees it, whose writes only note the time."""
+
+    def __init__(self, arrivals: list[float]) -> None:
+        from approvals.fanout import Outbox
+
+        self.arrivals = arrivals
+        self.sent_at: list[float] = []
+        self.outbox = Outbox(self._write, on_overflow=None)
+
+    async def _write(self, frame: str) -> None:
+        self.arrivals.append(time.time() - self.sent_at.pop(0))
+
+    def feed_event(self, event: dict, frames) -> None:
+        self.sent_at.append(event["t"])
+        self.outbox.put(frames.frame("bench", lambda: event))
+
+    async def feed_lost(self) -> None:
+        pass
+
+
+async def _feed_fanout(receivers: int, rate: float, seconds: float) -> list[list[float]]:
+    """`receivers` sockets of this process in one group of a feed (`approvals.fanout`); a sender
+    thread publishes with `live.group_send` at `rate`, as services do after commit."""
+    from approvals import live
+    from approvals.fanout import Feed
+
+    feed = Feed()
+    group = f"bench.feed.{time.time_ns()}"
+    arrivals: list[list[float]] = [[] for _ in range(receivers)]
+    members = [_FeedReceiver(arrivals[i]) for i in range(receivers)]
+    for member in members:
+        await feed.join(member, (group,))
+    await asyncio.to_thread(
+        _paced, rate, seconds, lambda t: live.group_send(group, {"type": "bench", "t": t})
     )
-    print(f"{'receivers':>10} {'pairs':>7} {'missed':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
-    for receivers in (1, args.dashboards):
-        r = asyncio.run(_layer_fanout(receivers, args.rate, args.seconds, args.deadline))
-        lat = r["latencies"] or [float("nan")]
-        print(
-            f"{receivers:>10} {r['expected']:>7} {r['expected'] - len(r['latencies']):>7} "
-            f"{pct(lat, 50):>8.1f} {pct(lat, 95):>8.1f} {pct(lat, 99):>8.1f}",
-            flush=True,
-        )
+    await asyncio.sleep(1.0)
+    for member in members:
+        feed.leave(member, (group,))
+    feed._task.cancel()
+    return arrivals
+
+
+def bench_transport(args) -> None:
+    """The floor under 2 for each transport: one event to `--dashboards` sockets of one process,
+    with no rendering and no database, and the CPU this process spent per delivered pair."""
+    print(
+        f"\n4. the transport alone: {args.rate}/s for {args.seconds} s from a thread to N "
+        f"receivers of one process (no rendering, no database)"
+    )
+    print(
+        f"{'transport':>14} {'receivers':>9} {'pairs':>7} {'missed':>7} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'cpu us/pair':>11}"
+    )
+    runs = {"channel layer": _layer_fanout, "feed": _feed_fanout}
+    for name, run in runs.items():
+        for receivers in (1, args.dashboards):
+            cpu = time.process_time()
+            arrivals = asyncio.run(
+                run(receivers, args.rate, args.seconds), loop_factory=uvloop.new_event_loop
+            )
+            cpu = time.process_time() - cpu
+            expected = int(args.rate * args.seconds) * receivers
+            lat = [t * 1000 for seen in arrivals for t in seen if t <= args.deadline]
+            print(
+                f"{name:>14} {receivers:>9} {expected:>7} {expected - len(lat):>7} "
+                f"{pct(lat or [float('nan')], 50):>8.1f} {pct(lat or [float('nan')], 99):>8.1f} "
+                f"{cpu * 1e6 / max(1, len(lat)):>11.0f}",
+                flush=True,
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -858,7 +917,7 @@ def main() -> None:
             bench_fanout(args, base, cookie, key, proc.pid)
         bench_row_render()
         if not args.skip_layer:
-            bench_layer(args)
+            bench_transport(args)
     finally:
         if proc is not None:
             stop(proc)

@@ -12,6 +12,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from approvals import fanout, live
+from approvals.consumers import feed
 from tests.approvals.test_consumers import connected_as, next_push_for, submit_refund
 
 # ------------------------------------------------------------------------ outboxes
@@ -88,18 +89,18 @@ async def test_an_event_is_read_once_for_every_socket_of_the_process(demo, agent
     action_id = await database_sync_to_async(submit_refund)(agent, "warm")
     for ws in sockets:
         await next_push_for(ws, action_id)
-    events = fanout.feed.events
+    events = feed.events
 
     action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
     messages = [await next_push_for(ws, action_id) for ws in sockets]
 
     assert len({m["html"] for m in messages}) == 1
     # one for the Refunds group and one for the all-queues group, whatever the number of sockets
-    assert fanout.feed.events - events == 2
-    assert fanout.feed.member_count() >= 3
+    assert feed.events - events == 2
+    assert feed.member_count() >= 3
     for ws in sockets:
         await ws.disconnect()
-    assert all(ws not in members for members in fanout.feed._members.values() for ws in sockets)
+    assert all(ws not in members for members in feed._members.values() for ws in sockets)
 
 
 def _kill_feed_connections() -> int:
