@@ -58,7 +58,12 @@ class Member(Protocol):
 
 
 class Outbox:
-    """Frames waiting for one socket, written in order by one task that lives while any wait."""
+    """Frames waiting for one socket, written in order by one task that lives while any wait.
+
+    The task starts eagerly: a frame the socket takes at once (the usual case) is written before
+    `put` returns, without a trip through the event loop; only a write that has to wait (the
+    client is not reading) leaves a task behind, and the frames after it queue up here.
+    """
 
     def __init__(self, send: Callable[[str], Awaitable[None]], on_overflow) -> None:
         self._send = send
@@ -76,7 +81,9 @@ class Outbox:
             return
         self._frames.append(frame)
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._drain())
+            task = asyncio.Task(self._drain(), loop=asyncio.get_running_loop(), eager_start=True)
+            if not task.done():
+                self._task = task
 
     async def _drain(self) -> None:
         try:

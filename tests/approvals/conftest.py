@@ -47,7 +47,7 @@ def pushes():
     """Every payload handed to the websocket/long-poll push, in order."""
     with mock.patch("approvals.live.publish_action_changed") as publish:
         sent: list[dict] = []
-        publish.side_effect = sent.append
+        publish.side_effect = lambda payload, **row: sent.append(payload)
         yield sent
 
 
