@@ -108,7 +108,7 @@ feed = Feed(prepare=_fill_in_row)
 class DashboardConsumer(AsyncJsonWebsocketConsumer):
     """Joins the process's dashboard feed (`approvals.fanout`) for one group per queue the person
     works (superusers: the all-queues group) and the dashboard group (breaker banners); each
-    small `action.changed` event becomes the row partial, rendered once per process.
+    `action.changed` event becomes a frame with the row partial the publisher rendered.
 
     The queues are read once, at connect: a change of membership applies from the next connection.
 

@@ -412,8 +412,8 @@ async def test_an_edit_that_reroutes_an_action_drops_it_from_the_queue_it_left(
 async def test_a_dashboard_idle_longer_than_the_layers_receive_wait_stays_connected(
     demo, agent, supervisor
 ):
-    # channels_redis waits 5 s per blocking read of a channel: the Redis client must not time out
-    # that read, or every quiet dashboard is dropped (and reloads its list) every 5 s.
+    # A quiet feed waits in bounded reads with health checks between them: no read timeout may
+    # drop a quiet dashboard (as channels_redis's 5 s blocking read once did, every 5 s).
     ws = await connected_as(supervisor)
 
     assert await ws.receive_nothing(timeout=7.0)
