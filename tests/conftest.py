@@ -209,6 +209,39 @@ def _worker_is_busy() -> bool:
     return bool(queued) or Action.objects.filter(status=Status.EXECUTING).exists()
 
 
+def _flush_retrying_a_deadlock(original):
+    """The flush after a transactional test truncates every table, taking their locks one after
+    another. A read still running in a background process (the live server answering a page the
+    browser still shows, a worker rendering the row of a change it committed) takes its locks
+    one table at a time too, so the two can deadlock, and PostgreSQL may pick the flush to abort:
+    the next test then finds this one's rows. The read finishes in milliseconds; flush again."""
+
+    def teardown(self, *args, **kwargs):
+        from django.core.management.base import CommandError
+        from django.db import OperationalError
+
+        for attempt in range(5):
+            try:
+                return original(self, *args, **kwargs)
+            except CommandError as exc:
+                deadlock = isinstance(
+                    exc.__cause__, OperationalError
+                ) and "deadlock detected" in str(exc.__cause__)
+                if not deadlock or attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+
+    return teardown
+
+
+def pytest_configure(config) -> None:
+    from django.test import TransactionTestCase
+
+    TransactionTestCase._fixture_teardown = _flush_retrying_a_deadlock(
+        TransactionTestCase._fixture_teardown
+    )
+
+
 @pytest.fixture(autouse=True)
 def _settle_worker_before_flush(request, _django_db_helper):
     """Once the session's Celery worker runs, it executes what any later test enqueues. Let it
