@@ -210,16 +210,24 @@ def _worker_is_busy() -> bool:
 
 
 def _flush_retrying_a_deadlock(original):
-    """The flush after a transactional test truncates every table, taking their locks one after
-    another. A read still running in a background process (the live server answering a page the
-    browser still shows, a worker rendering the row of a change it committed) takes its locks
-    one table at a time too, so the two can deadlock, and PostgreSQL may pick the flush to abort:
-    the next test then finds this one's rows. The read finishes in milliseconds; flush again."""
+    """The flush after a transactional test, made safe against what still runs in the background.
+
+    Once the session's Celery worker runs, it executes what any test enqueues: it is let finish
+    first, since a worker transaction still open while the flush's TRUNCATE takes its locks can
+    deadlock and leave the next test with this one's rows. A read still running elsewhere (the
+    live server answering a page the browser still shows, a worker rendering the row of a change
+    it committed) takes its locks one table at a time too and can deadlock with the flush, and
+    PostgreSQL may pick the flush to abort. Such a read finishes in milliseconds: flush again.
+    """
 
     def teardown(self, *args, **kwargs):
         from django.core.management.base import CommandError
         from django.db import OperationalError
 
+        if _worker_running.is_set():
+            deadline = time.monotonic() + 30
+            while _worker_is_busy() and time.monotonic() < deadline:
+                time.sleep(0.1)
         for attempt in range(5):
             try:
                 return original(self, *args, **kwargs)
@@ -240,26 +248,6 @@ def pytest_configure(config) -> None:
     TransactionTestCase._fixture_teardown = _flush_retrying_a_deadlock(
         TransactionTestCase._fixture_teardown
     )
-
-
-@pytest.fixture(autouse=True)
-def _settle_worker_before_flush(request, _django_db_helper):
-    """Once the session's Celery worker runs, it executes what any later test enqueues. Let it
-    finish before the database is flushed: a worker transaction still open while the flush's
-    TRUNCATE takes its locks can deadlock and leave the next test with this one's rows.
-
-    Depending on pytest-django's `_django_db_helper` sets this up after it, so it tears down first.
-    """
-    yield
-    marker = request.node.get_closest_marker("django_db")
-    transactional = (marker and marker.kwargs.get("transaction")) or (
-        "transactional_db" in request.fixturenames or "live_server" in request.fixturenames
-    )
-    if not (transactional and _worker_running.is_set()):
-        return
-    deadline = time.monotonic() + 30
-    while _worker_is_busy() and time.monotonic() < deadline:
-        time.sleep(0.1)
 
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):

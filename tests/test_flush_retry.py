@@ -3,12 +3,22 @@ read (see `tests/conftest.py`)."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from django.core.management.base import CommandError
 from django.db import OperationalError
 from django.test import TransactionTestCase
 
+from tests import conftest
 from tests.conftest import _flush_retrying_a_deadlock
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_to_wait_for(monkeypatch):
+    # The session's Celery worker may run (tests before these started it): these flushes are
+    # stand-ins with nothing for it to finish.
+    monkeypatch.setattr(conftest, "_worker_running", threading.Event())
 
 
 def failing(times: int, message: str):
