@@ -150,6 +150,15 @@ class Feed:
                 if not members:
                     del self._members[group]
 
+    async def close(self) -> None:
+        """Unsubscribe and forget every socket (a feed made for a while, as the bench's)."""
+        self._members.clear()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
     def member_count(self) -> int:
         return len({m for members in self._members.values() for m in members})
 

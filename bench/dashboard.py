@@ -774,9 +774,7 @@ async def _feed_fanout(receivers: int, rate: float, seconds: float) -> list[list
         _paced, rate, seconds, lambda t: live.group_send(group, {"type": "bench", "t": t})
     )
     await asyncio.sleep(1.0)
-    for member in members:
-        feed.leave(member, (group,))
-    feed._task.cancel()
+    await feed.close()
     return arrivals
 
 

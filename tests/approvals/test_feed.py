@@ -180,3 +180,20 @@ def test_the_served_dashboard_socket_declines_compression(live_server_url, super
 
     assert hello["type"] == "hello"
     assert extensions is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_feed_that_is_closed_lets_go_of_its_subscription_and_sockets():
+    own = fanout.Feed()
+
+    class Socket:
+        def feed_event(self, event, frames) -> None: ...
+
+        async def feed_lost(self) -> None: ...
+
+    await own.join(Socket(), ("queue.refunds",))
+    task = own._task
+    await own.close()
+
+    assert own.member_count() == 0
+    assert task.done()
