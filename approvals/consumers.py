@@ -33,13 +33,14 @@ RowKey = tuple[str, int, str]  # (action id, version, updated_at)
 
 
 class RowCache:
-    """Rendered rows shared by every dashboard connection of this process.
+    """Rows this process rendered for events that came without one (their publisher's render
+    failed), shared by every dashboard connection of the process.
 
-    A push reaches every connected dashboard; the row it carries is the same for all of them (per
-    person bits are data attributes the page applies), so it is rendered once per process and
-    (action, version, updated_at): concurrent consumers await the one render in flight (single
-    flight), later ones find it here. Bounded, least recently used out first. A render may read a
-    state newer than its key; the page orders rows by their own version and time, so that is safe.
+    The row is the same for every viewer (per person bits are data attributes the page applies),
+    so it is rendered once per process and (action, version, updated_at): concurrent callers
+    await the one render in flight (single flight), later ones find it here. Bounded, least
+    recently used out first. A render may read a state newer than its key; the page orders rows
+    by their own version and time, so that is safe.
     """
 
     def __init__(self, size: int = 2048) -> None:

@@ -386,8 +386,8 @@ def queue_error_context(viewer: Viewer, exc: InvalidInput) -> dict[str, Any]:
 
 
 # The reason menus of pushed rows come from a copy of the catalog at most this many seconds old
-# (pages and the rows a decision answers with read it fresh). A push is rendered once per change
-# per server process, up to 100 a second, and the catalog changes a few times a year.
+# (pages and the rows a decision answers with read it fresh). A pushed row is rendered for every
+# change, up to 100 a second, and the catalog changes a few times a year.
 PUSHED_ROW_CATALOG_MAX_AGE = 5.0
 _catalog_copy: tuple[float, dict[str, list[ReasonCode]]] | None = None
 
