@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Prefetch, QuerySet
 
 from agents.models import BreakerTrip, CircuitBreaker
-from config.errors import NotFound
+from config.errors import Code, NotFound
 
 
 def breaker_open_trips() -> list[BreakerTrip]:
@@ -38,5 +38,5 @@ def breakers_list() -> list[CircuitBreaker]:
 def breaker_get(*, breaker_id: Any) -> CircuitBreaker:
     breaker = _with_open_trips(CircuitBreaker.objects.filter(pk=breaker_id)).first()
     if breaker is None:
-        raise NotFound("No such breaker.", code="breaker_not_found")
+        raise NotFound("No such breaker.", code=Code.BREAKER_NOT_FOUND)
     return breaker

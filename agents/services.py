@@ -13,7 +13,7 @@ from django.utils import timezone
 from agents.models import Agent, ApiKey
 from audit.events import Verb
 from audit.services import Actor, audit_record
-from config.errors import Conflict, InvalidInput
+from config.errors import Code, Conflict, InvalidInput
 
 KEY_PREFIX = "cs"
 
@@ -43,9 +43,9 @@ def agent_create(
     actor: Actor | None = None,
 ) -> IssuedKey:
     if Agent.objects.filter(name=name).exists():
-        raise Conflict(f"An agent named {name!r} already exists.", code="agent_exists")
+        raise Conflict(f"An agent named {name!r} already exists.", code=Code.AGENT_EXISTS)
     if not name or len(name) > 64:
-        raise InvalidInput("An agent name is 1 to 64 characters.", code="invalid_agent_name")
+        raise InvalidInput("An agent name is 1 to 64 characters.", code=Code.INVALID_AGENT_NAME)
     with transaction.atomic(durable=True):
         agent = Agent.objects.create(
             name=name, description=description, can_read_sandbox=can_read_sandbox

@@ -32,7 +32,7 @@ from approvals.connectors import USER_AGENT, backoff_delay, signed_headers
 from approvals.models import Action, CallbackDelivery
 from audit.events import Verb
 from audit.services import Actor, audit_record
-from config.errors import InvalidInput
+from config.errors import Code, InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ _IN_FLIGHT_GRACE = timedelta(seconds=30)
 
 
 class CallbackUrlRefused(InvalidInput):
-    default_code = "callback_url_refused"
+    default_code = Code.CALLBACK_URL_REFUSED
 
 
 def _setting(name: str) -> Any:

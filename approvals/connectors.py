@@ -38,6 +38,7 @@ from approvals.executors import (
     OutcomeUnknown,
     register_executor,
 )
+from config.errors import Code
 
 logger = logging.getLogger(__name__)
 
@@ -341,7 +342,7 @@ class HttpConnector(Executor):
             f"{where} did not answer after {len(failures)} tries; trying again later is safe "
             f"({safe}).",
             transient=True,
-            code="target_unavailable",
+            code=Code.TARGET_UNAVAILABLE,
             details=self._details(failures),
         )
 
@@ -356,7 +357,7 @@ class HttpConnector(Executor):
         raise ExecutionFailed(
             f"{where} refused the action with HTTP {status}: {text}",
             transient=False,
-            code="target_refused",
+            code=Code.TARGET_REFUSED,
             details={"status": status, "response": text, "tries": tried},
         )
 
@@ -364,7 +365,7 @@ class HttpConnector(Executor):
         return OutcomeUnknown(
             f"{where} may or may not have applied the action ({failures[-1].reason}); it is not "
             "idempotent, so it is not tried again: check the target and reconcile.",
-            code="outcome_unknown",
+            code=Code.OUTCOME_UNKNOWN,
             details=self._details(failures),
         )
 

@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from approvals import rulebook
 from approvals.fanout import CLOSE_FEED_LOST, CLOSE_TOO_SLOW, EventFrames, Feed, Outbox
 from approvals.live import (
     ACTION_CHANGED,
@@ -128,7 +129,7 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         viewer = await database_sync_to_async(viewer_for)(self.scope.get("user"))
-        if not viewer.may_use_dashboard:
+        if not rulebook.may_use_dashboard(viewer):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.viewer = viewer
@@ -195,13 +196,15 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
         if event.get("group") == queue_group(left) != queue_group(queue):
             # The copy of an event sent to the queue an action left: who sees its new queue gets
             # the row from that queue's copy; who saw it only here is told to drop it.
-            if self.viewer.may_see_queue(queue) or not self.viewer.may_see_queue(left):
+            if rulebook.may_see_queue(self.viewer, queue) or not rulebook.may_see_queue(
+                self.viewer, left
+            ):
                 return _skip(frames)
             return frames.frame("removed", lambda: _removed(event, left))
-        if not self.viewer.may_see_queue(queue):
+        if not rulebook.may_see_queue(self.viewer, queue):
             return _skip(frames)  # e.g. two queues whose names share a slug
         html = event.get("html", "")
-        if not html or not self.viewer.may_see_queue(event.get("row_queue", queue)):
+        if not html or not rulebook.may_see_queue(self.viewer, event.get("row_queue", queue)):
             return _skip(frames)  # the action is gone, or was moved out of sight meanwhile
         return frames.frame("changed", lambda: _changed(event, html))
 

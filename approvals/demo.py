@@ -8,10 +8,11 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from agents.breakers import breaker_save
-from approvals.models import Queue, Role
+from approvals.breakers import breaker_save
+from approvals.models import Queue
 from approvals.services import queues_ensure, reason_code_save
 from audit.services import Actor
+from people.roles import Role
 from policies.models import Mode, PolicyVersion, Rule
 from policies.services import RULE_FIELDS, action_type_upsert, policy_publish
 from sandbox.services import demo_orders_ensure

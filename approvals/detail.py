@@ -20,11 +20,12 @@ from django.utils import timezone
 
 from approvals import selectors
 from approvals.executors import executor_for
-from approvals.models import AWAITING_STATUSES, Action, Decision, DecisionKind, Role, Status
+from approvals.models import AWAITING_STATUSES, Action, Decision, DecisionKind, Status
 from approvals.presenters import Viewer
 from approvals.services import rollback_deadline, rollback_refusal
 from audit.selectors import audit_events_for
 from config.errors import InvalidInput
+from people.roles import Role
 from policies.models import Mode
 from policies.money import format_money
 from policies.validation import validate_params
@@ -246,7 +247,7 @@ def action_panel(
         claim_until=action.claim_expires_at if holder_id else None,
         claimed_by_me=holder_id is not None and holder_id == viewer.user_id,
         held_by_other=holder_id is not None and holder_id != viewer.user_id,
-        may_decide=viewer.may_decide(action),
+        may_decide=viewer.holds(action.approver_role),
         already_approved=any(d.by_id == viewer.user_id for d in approvals),
         may_take_over=_may_take_over(viewer),
         approve_codes=usable(DecisionKind.APPROVE),
@@ -271,7 +272,7 @@ def should_claim_on_open(action: Action, viewer: Viewer) -> bool:
     return (
         action.status in AWAITING_STATUSES
         and holder in (None, viewer.user_id)
-        and viewer.may_decide(action)
+        and viewer.holds(action.approver_role)
     )
 
 

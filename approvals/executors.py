@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, Code
 from sandbox import services as sandbox
 
 logger = logging.getLogger(__name__)
@@ -25,12 +25,21 @@ class ExecutionFailed(ApplicationError):
     not transient and fails the action at once.
     """
 
-    status_code = 422
-    default_code = "execution_failed"
+    default_code = Code.EXECUTION_FAILED
 
-    def __init__(self, message: str, *, transient: bool = False, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str, *, transient: bool = False, code: str | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.transient = transient
+        if code:
+            # A target's own code (an HTTP connector passes the company backend's on): free-form,
+            # kept in the action's `error` for the agent; never an API error of Countersign's.
+            self.code = code
+
+    @property
+    def status_code(self) -> int:
+        return self.code.status if isinstance(self.code, Code) else 422
 
 
 class OutcomeUnknown(ExecutionFailed):
@@ -38,13 +47,13 @@ class OutcomeUnknown(ExecutionFailed):
     sent to a target that is not idempotent): a person reconciles it; it is never retried blindly.
     """
 
-    default_code = "outcome_unknown"
+    default_code = Code.OUTCOME_UNKNOWN
 
 
 class NotCompensable(ExecutionFailed):
     """The action type has no compensating action (a credentials reset cannot be taken back)."""
 
-    default_code = "not_compensable"
+    default_code = Code.NOT_COMPENSABLE
 
 
 class Executor:
@@ -120,7 +129,7 @@ class _Missing(Executor):
 
     def execute(self, action) -> dict[str, Any]:
         raise ExecutionFailed(
-            f"No executor is configured for {self.action_type}.", code="no_executor"
+            f"No executor is configured for {self.action_type}.", code=Code.NO_EXECUTOR
         )
 
 
@@ -191,7 +200,7 @@ class StepsExecutor(Executor):
                     "message": getattr(undo_exc, "message", str(undo_exc)),
                 }
                 message += f" Undoing step {number} failed too: a person must reconcile it."
-                code = "compensation_failed"
+                code = Code.COMPENSATION_FAILED
                 break
             details["compensated_steps"].append({"step": number, "name": self.step_name(run)})
         return ExecutionFailed(f"Step {failed} failed: {message}", code=code, details=details)

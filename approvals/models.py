@@ -6,29 +6,6 @@ from django.conf import settings
 from django.db import models
 
 
-class Role(models.TextChoices):
-    """What a person may do: each role is a Django group of the same name."""
-
-    SUPERVISOR = "supervisor", "Supervisor"
-    SENIOR_SUPERVISOR = "senior_supervisor", "Senior supervisor"
-    QA_REVIEWER = "qa_reviewer", "QA reviewer"
-    POLICY_ADMIN = "policy_admin", "Policy admin"
-    AUDITOR = "auditor", "Auditor"
-
-    @classmethod
-    def granting(cls, role: str) -> frozenset[str]:
-        """The roles that may act where `role` is asked for: a senior supervisor may do whatever
-        a supervisor may."""
-        seniors = {cls.SUPERVISOR: {cls.SENIOR_SUPERVISOR}}.get(role, set())
-        return frozenset({role, *(str(r) for r in seniors)})
-
-    @classmethod
-    def held(cls, groups) -> frozenset[str]:
-        """The roles someone holds given their groups, with the roles those include."""
-        groups = frozenset(groups)
-        return groups | frozenset(r.value for r in cls if groups & cls.granting(r.value))
-
-
 class Status(models.TextChoices):
     SUBMITTED = "submitted", "Submitted"
     BLOCKED = "blocked", "Blocked"
@@ -90,6 +67,10 @@ class ReasonCode(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    def fits(self, kind: str) -> bool:
+        """Whether people may give this code for a decision of `kind` (no kinds: any)."""
+        return not self.kinds or kind in self.kinds
 
 
 class Queue(models.Model):

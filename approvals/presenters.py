@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
@@ -27,7 +27,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from agents.selectors import breaker_open_trips
-from approvals import selectors
+from approvals import rulebook, selectors
 from approvals.executors import executor_for
 from approvals.models import (
     AWAITING_STATUSES,
@@ -36,14 +36,12 @@ from approvals.models import (
     DecisionKind,
     Queue,
     ReasonCode,
-    Role,
     Status,
 )
 from config.errors import InvalidInput, NotFound
 from policies.money import format_money
 from sandbox.selectors import orders_by_id
 
-DASHBOARD_ROLES = frozenset({"supervisor", "senior_supervisor"})
 ROW_TEMPLATE = "approvals/queue.html#action-row"
 LISTS_TEMPLATE = "approvals/queue.html#queue-lists"
 BANNER_TEMPLATE = "approvals/queue.html#breaker-banner"
@@ -59,46 +57,9 @@ _DECISION_VERBS = {
 }
 
 
-@dataclass(frozen=True)
-class Viewer:
-    """Who is looking, read once per request or websocket connection."""
-
-    user_id: int | None
-    is_superuser: bool = False
-    roles: frozenset[str] = field(default_factory=frozenset)
-    # Names of the queues this person works; None for every queue (superusers).
-    queues: frozenset[str] | None = field(default_factory=frozenset)
-
-    @property
-    def may_use_dashboard(self) -> bool:
-        return self.user_id is not None and (
-            self.is_superuser or bool(self.roles & DASHBOARD_ROLES)
-        )
-
-    def may_decide(self, action: Action) -> bool:
-        # Mirrors the role half of the service's check, only to choose what to show; the service
-        # still decides (and refuses operators of the requesting agent).
-        return self.is_superuser or action.approver_role in self.roles
-
-    def may_see_queue(self, queue: str) -> bool:
-        """`queue` as an action holds it: "" is the default queue."""
-        return self.queues is None or (queue or Queue.DEFAULT_NAME) in self.queues
-
-
-def viewer_for(user) -> Viewer:
-    if user is None or not user.is_authenticated:
-        return Viewer(user_id=None)
-    roles = Role.held(user.groups.order_by("name").values_list("name", flat=True))
-    return Viewer(
-        user_id=user.pk,
-        is_superuser=user.is_superuser,
-        roles=roles,
-        queues=selectors.user_queue_names(user=user),
-    )
-
-
-def may_use_dashboard(user) -> bool:
-    return viewer_for(user).may_use_dashboard
+# Who is looking, read once per request or websocket connection: the rulebook's person.
+Viewer = rulebook.Person
+viewer_for = rulebook.person_of
 
 
 @dataclass(frozen=True)
@@ -310,7 +271,7 @@ def queue_query(params: Mapping[str, str], viewer: Viewer, choices: dict) -> Que
         sort, values["sort"] = selectors.SORT_SLA, ""
     queues = None
     if values["queue"]:
-        if viewer.may_see_queue(values["queue"]):
+        if rulebook.may_see_queue(viewer, values["queue"]):
             queues = frozenset({values["queue"]})
         else:
             errors.append(f"You do not work the queue {values['queue']!r}.")
@@ -434,7 +395,7 @@ def action_row_html(*, action_id: Any, viewer: Viewer) -> str:
     """The row partial for one action; empty if the action is gone or lies outside the viewer's
     queues."""
     html, queue = action_row_render(action_id=action_id)
-    if not html or not viewer.may_see_queue(queue):
+    if not html or not rulebook.may_see_queue(viewer, queue):
         return ""
     return html
 

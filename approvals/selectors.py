@@ -17,7 +17,7 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 
 from agents.models import Agent
 from approvals.models import AWAITING_STATUSES, Action, Decision, Queue, ReasonCode, Status
-from config.errors import InvalidInput, NotFound
+from config.errors import Code, InvalidInput, NotFound
 from escalations.selectors import escalation_latest_for_action
 from policies.engine import Decision as PolicyDecision
 from policies.models import ActionType
@@ -41,21 +41,21 @@ def parse_action_id(action_id: Any) -> uuid.UUID:
     try:
         return action_id if isinstance(action_id, uuid.UUID) else uuid.UUID(str(action_id))
     except ValueError as exc:
-        raise NotFound("No such action.", code="action_not_found") from exc
+        raise NotFound("No such action.", code=Code.ACTION_NOT_FOUND) from exc
 
 
 def action_get(*, action_id: Any, related: tuple[str, ...] = RELATIONS) -> Action:
     try:
         return _with_relations(Action.objects.all(), related).get(pk=parse_action_id(action_id))
     except Action.DoesNotExist as exc:
-        raise NotFound("No such action.", code="action_not_found") from exc
+        raise NotFound("No such action.", code=Code.ACTION_NOT_FOUND) from exc
 
 
 def action_get_for_agent(*, action_id: Any, agent) -> Action:
     """Agents see only their own actions; a stranger's id reads as unknown, not forbidden."""
     action = action_get(action_id=action_id)
     if action.agent_id != agent.pk:
-        raise NotFound("No such action.", code="action_not_found")
+        raise NotFound("No such action.", code=Code.ACTION_NOT_FOUND)
     return action
 
 
@@ -111,7 +111,7 @@ def action_get_for_user(*, action_id: Any, user) -> Action:
     queue's contents do not leak to people outside it."""
     action = action_get(action_id=action_id)
     if not user_may_see(user=user, action=action):
-        raise NotFound("No such action.", code="action_not_found")
+        raise NotFound("No such action.", code=Code.ACTION_NOT_FOUND)
     return action
 
 
@@ -224,7 +224,7 @@ def _cursor_decode(cursor: str, sort: str) -> tuple:
             return (int(key[0]), due, pk)
         return (due, pk)
     except (signing.BadSignature, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise InvalidInput(message, code="invalid_cursor") from exc
+        raise InvalidInput(message, code=Code.INVALID_CURSOR) from exc
 
 
 def _matching(qs: QuerySet[Action], filters: QueueFilters) -> QuerySet[Action]:
@@ -345,9 +345,9 @@ def action_get_for_page(*, action_id: Any, user) -> Action:
             .get(pk=parse_action_id(action_id))
         )
     except Action.DoesNotExist as exc:
-        raise NotFound("No such action.", code="action_not_found") from exc
+        raise NotFound("No such action.", code=Code.ACTION_NOT_FOUND) from exc
     if not user_may_see(user=user, action=action):
-        raise NotFound("No such action.", code="action_not_found")
+        raise NotFound("No such action.", code=Code.ACTION_NOT_FOUND)
     return action
 
 

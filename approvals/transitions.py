@@ -1,7 +1,7 @@
 """The one table of allowed status changes; anything else is refused with a named error."""
 
 from approvals.models import Status
-from config.errors import Conflict
+from config.errors import Code, Conflict
 
 S = Status
 ALLOWED: dict[str, frozenset[str]] = {
@@ -26,7 +26,7 @@ TERMINAL = frozenset(
 
 
 class IllegalTransition(Conflict):
-    default_code = "illegal_transition"
+    default_code = Code.ILLEGAL_TRANSITION
 
 
 def check_transition(current: str, target: str) -> None:

@@ -17,9 +17,8 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from agents import breakers
-from approvals import detail, presenters, selectors, services
-from config.errors import ApplicationError, InvalidInput, NotFound
+from approvals import breakers, detail, presenters, rulebook, selectors, services
+from config.errors import ApplicationError, Code, InvalidInput, NotFound
 from config.http import request_id
 
 
@@ -33,7 +32,7 @@ def _supervisor_required(view):
                 return HttpResponseClientRedirect(f"{reverse('login')}?next=/")
             return redirect_to_login(request.get_full_path())
         viewer = presenters.viewer_for(request.user)
-        if not viewer.may_use_dashboard:
+        if not rulebook.may_use_dashboard(viewer):
             raise PermissionDenied("The queue is for supervisors.")
         return view(request, viewer, *args, **kwargs)
 
@@ -69,7 +68,7 @@ def action_row(request, viewer, action_id):
     """One row as it stands, for a page that learned its copy is stale (a 409 on a decision)."""
     html = presenters.action_row_html(action_id=action_id, viewer=viewer)
     if not html:
-        return _flash_error(NotFound("No such action.", code="action_not_found"))
+        return _flash_error(NotFound("No such action.", code=Code.ACTION_NOT_FOUND))
     return HttpResponse(html)
 
 
@@ -150,10 +149,10 @@ def _edited_params(raw: str) -> dict:
         params = json.loads(raw)
     except ValueError as exc:
         raise InvalidInput(
-            f"The params are not valid JSON ({exc}).", code="malformed_json"
+            f"The params are not valid JSON ({exc}).", code=Code.MALFORMED_JSON
         ) from exc
     if not isinstance(params, dict):
-        raise InvalidInput("The params must be a JSON object.", code="invalid_params")
+        raise InvalidInput("The params must be a JSON object.", code=Code.INVALID_PARAMS)
     return params
 
 
@@ -260,7 +259,7 @@ def _page_render(request, viewer, action_id, *, message="", code="", status=200,
 
 
 def _refusal(exc: ApplicationError) -> tuple[str, str]:
-    if exc.code == "stale_version":
+    if exc.code == Code.STALE_VERSION:
         return (
             "This action changed since you opened it: it is now "
             f"{exc.details.get('status', 'changed')} at version "
@@ -307,7 +306,7 @@ def _page_claim(request, viewer, action_id, *, takeover_reason=""):
     except ApplicationError as exc:
         message, code = _refusal(exc)
         # Someone else holding it is what the panel shows anyway; only other refusals are news.
-        if exc.code == "claimed_by_other" and not takeover_reason:
+        if exc.code == Code.CLAIMED_BY_OTHER and not takeover_reason:
             message, code = "", ""
         return _page_render(
             request,
@@ -338,7 +337,7 @@ def page_takeover(request, viewer, action_id):
             viewer,
             action_id,
             status=400,
-            code="reason_required",
+            code=Code.REASON_REQUIRED,
             message="A reason is required to take over a review.",
         )
     return _page_claim(request, viewer, action_id, takeover_reason=reason)
@@ -420,7 +419,7 @@ def page_edit(request, viewer, action_id):
             step="refused",
             message="You cannot edit this action now: it is not pending or a draft, someone else "
             "is reviewing it, or it needs a role you do not have.",
-            message_code="not_editable",
+            message_code=Code.NOT_EDITABLE,
         )
         return _edit_answer(request, viewer, action, step, status=409)
     if request.method == "GET":
@@ -467,7 +466,7 @@ def page_edit(request, viewer, action_id):
             action, params, version=version, message=message, message_code=code
         )
         response = _edit_answer(request, viewer, action, answer, status=exc.status_code)
-        if code == "stale_version" and request.htmx:
+        if code == Code.STALE_VERSION and request.htmx:
             fresh = detail.action_panel(action, viewer, message=message, message_code=code)
             panel = render_to_string(
                 detail.PANEL_TEMPLATE, {"panel": fresh, "oob": True}, request=request

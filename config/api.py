@@ -10,7 +10,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from config.errors import ApplicationError
+from config.errors import ApplicationError, Code
 
 _DRF_CODES = {
     drf_exceptions.ParseError: "malformed_json",
@@ -53,8 +53,10 @@ def json_error(code: str, message: str, status: int, details: Any = None) -> Jso
 
 
 def api_not_found(request, exception=None):
-    return json_error("not_found", "No such endpoint.", 404)
+    return json_error(Code.NOT_FOUND, "No such endpoint.", 404)
 
 
 def api_server_error(request):
-    return json_error("server_error", "Something went wrong on our side; it has been logged.", 500)
+    return json_error(
+        Code.SERVER_ERROR, "Something went wrong on our side; it has been logged.", 500
+    )

@@ -1,50 +1,174 @@
-"""The one application error type; interfaces turn it into `{"error": {code, message, details}}`."""
+"""The one application error type, and the catalog of its codes with the HTTP status of each.
+
+Interfaces turn an `ApplicationError` into `{"error": {code, message, details}}` with the status
+its `Code` maps to. Code compares members (`exc.code == Code.STALE_VERSION`), never strings.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 
-class ApplicationError(Exception):
-    """A refusal the caller can act on: a stable `code`, a human message, optional details."""
+class Code(StrEnum):
+    """Every error code the API and the pages answer with; `status` is its HTTP status."""
 
-    status_code = 400
-    default_code = "bad_request"
+    status: int
+
+    def __new__(cls, value: str, status: int) -> Code:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.status = status
+        return member
+
+    # 400: bad input
+    BAD_REQUEST = "bad_request", 400
+    INVALID_INPUT = "invalid_input", 400
+    MALFORMED_JSON = "malformed_json", 400
+    BATCH_TOO_LARGE = "batch_too_large", 400
+    CALLBACK_URL_REFUSED = "callback_url_refused", 400
+    CONFIRMATION_REQUIRED = "confirmation_required", 400
+    DEFAULT_MODES_NEED_PUBLISH = "default_modes_need_publish", 400
+    EMPTY_BATCH = "empty_batch", 400
+    INVALID_AGENT_NAME = "invalid_agent_name", 400
+    INVALID_BATCH_KIND = "invalid_batch_kind", 400
+    INVALID_BREAKER = "invalid_breaker", 400
+    INVALID_CONDITION = "invalid_condition", 400
+    INVALID_CURSOR = "invalid_cursor", 400
+    INVALID_DAYS = "invalid_days", 400
+    INVALID_DEFAULT_MODE = "invalid_default_mode", 400
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key", 400
+    INVALID_KINDS = "invalid_kinds", 400
+    INVALID_LABEL = "invalid_label", 400
+    INVALID_OUTCOME = "invalid_outcome", 400
+    INVALID_PARAMS = "invalid_params", 400
+    INVALID_POSITION = "invalid_position", 400
+    INVALID_REASON_CODE = "invalid_reason_code", 400
+    INVALID_ROLLBACK_WINDOW = "invalid_rollback_window", 400
+    INVALID_RULE = "invalid_rule", 400
+    INVALID_TIMEOUT = "invalid_timeout", 400
+    INVALID_UNTIL = "invalid_until", 400
+    NOT_EDITABLE = "not_editable", 400
+    REASON_CODE_REQUIRED = "reason_code_required", 400
+    REASON_REQUIRED = "reason_required", 400
+    UNKNOWN_ACTION_TYPE = "unknown_action_type", 400
+    UNKNOWN_AGENT = "unknown_agent", 400
+    UNKNOWN_QUEUE = "unknown_queue", 400
+    UNKNOWN_REASON_CODE = "unknown_reason_code", 400
+    UNKNOWN_ROLE = "unknown_role", 400
+    WEAK_PASSWORD = "weak_password", 400
+    # 401: unauthenticated
+    UNAUTHENTICATED = "unauthenticated", 401
+    # 403: refused: who you are
+    FORBIDDEN = "forbidden", 403
+    MISSING_ROLE = "missing_role", 403
+    OWN_REQUEST = "own_request", 403
+    POLICY_REFUSES = "policy_refuses", 403
+    TAKEOVER_NEEDS_SENIOR = "takeover_needs_senior", 403
+    # 404: not found
+    ACTION_NOT_FOUND = "action_not_found", 404
+    BREAKER_NOT_FOUND = "breaker_not_found", 404
+    CUSTOMER_NOT_FOUND = "customer_not_found", 404
+    NOT_FOUND = "not_found", 404
+    ORDER_NOT_FOUND = "order_not_found", 404
+    POLICY_VERSION_NOT_FOUND = "policy_version_not_found", 404
+    REASON_CODE_NOT_FOUND = "reason_code_not_found", 404
+    RULE_NOT_FOUND = "rule_not_found", 404
+    # 405: wrong method
+    METHOD_NOT_ALLOWED = "method_not_allowed", 405
+    # 406: not acceptable
+    NOT_ACCEPTABLE = "not_acceptable", 406
+    # 409: refused: the state it is in
+    CONFLICT = "conflict", 409
+    AGENT_EXISTS = "agent_exists", 409
+    ALREADY_APPROVED = "already_approved", 409
+    BREAKER_NOT_TRIPPED = "breaker_not_tripped", 409
+    CLAIMED_BY_OTHER = "claimed_by_other", 409
+    ILLEGAL_TRANSITION = "illegal_transition", 409
+    NOT_A_DRAFT = "not_a_draft", 409
+    NOT_A_PROPOSAL = "not_a_proposal", 409
+    NOT_AWAITING = "not_awaiting", 409
+    NOT_BATCHABLE = "not_batchable", 409
+    NOT_COMPENSABLE = "not_compensable", 409
+    POLICY_VERSION_ALREADY_ACTIVE = "policy_version_already_active", 409
+    POLICY_VERSION_DRAFT = "policy_version_draft", 409
+    POLICY_VERSION_PUBLISHED = "policy_version_published", 409
+    ROLLBACK_WINDOW_CLOSED = "rollback_window_closed", 409
+    STALE_VERSION = "stale_version", 409
+    USER_EXISTS = "user_exists", 409
+    # 415: unsupported media type
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415
+    # 422: refused by the backend or an execution
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused", 422
+    BACKEND_REFUSED = "backend_refused", 422
+    ALREADY_CANCELLED = "already_cancelled", 422
+    CURRENCY_MISMATCH = "currency_mismatch", 422
+    DISCOUNT_EXCEEDS_TOTAL = "discount_exceeds_total", 422
+    NOTHING_APPLIED = "nothing_applied", 422
+    NOTHING_TO_REFUND = "nothing_to_refund", 422
+    ORDER_CANCELLED = "order_cancelled", 422
+    ORDER_NOT_CANCELLED = "order_not_cancelled", 422
+    REFUND_EXCEEDS_PAID = "refund_exceeds_paid", 422
+    EXECUTION_FAILED = "execution_failed", 422
+    EXECUTOR_CRASHED = "executor_crashed", 422
+    NO_EXECUTOR = "no_executor", 422
+    OUTCOME_UNKNOWN = "outcome_unknown", 422
+    TARGET_REFUSED = "target_refused", 422
+    TARGET_UNAVAILABLE = "target_unavailable", 422
+    COMPENSATION_FAILED = "compensation_failed", 422
+    # 429: rate limited
+    RATE_LIMITED = "rate_limited", 429
+    # 500: our fault
+    SERVER_ERROR = "server_error", 500
+    ERROR = "error", 500  # what DRF raised that has no code of its own
+
+
+class ApplicationError(Exception):
+    """A refusal the caller can act on: a stable `code`, a human message, optional details.
+
+    The HTTP status is the code's (`Code.status`)."""
+
+    default_code: Code = Code.BAD_REQUEST
 
     def __init__(
         self,
         message: str,
         *,
-        code: str | None = None,
+        code: Code | None = None,
         details: dict[str, Any] | None = None,
-        status_code: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.code = code or self.default_code
+        self.code = Code(code or self.default_code)
         self.details = details or {}
-        if status_code is not None:
-            self.status_code = status_code
+
+    @property
+    def status_code(self) -> int:
+        return self.code.status
 
     def as_dict(self) -> dict[str, Any]:
         return {"error": {"code": self.code, "message": self.message, "details": self.details}}
 
 
 class NotFound(ApplicationError):
-    status_code = 404
-    default_code = "not_found"
+    default_code = Code.NOT_FOUND
 
 
 class Forbidden(ApplicationError):
-    status_code = 403
-    default_code = "forbidden"
+    default_code = Code.FORBIDDEN
 
 
 class Conflict(ApplicationError):
-    status_code = 409
-    default_code = "conflict"
+    default_code = Code.CONFLICT
 
 
 class InvalidInput(ApplicationError):
-    status_code = 400
-    default_code = "invalid_input"
+    default_code = Code.INVALID_INPUT
+
+
+def codes_table() -> str:
+    """The catalog as a Markdown table, for the API docs."""
+    rows = [
+        f"| `{c.value}` | {c.status} |" for c in sorted(Code, key=lambda c: (c.status, c.value))
+    ]
+    return "\n".join(["| code | HTTP status |", "|---|---|", *rows])

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "channels",
     "django_htmx",
     "audit",
+    "people",
     "agents",
     "policies",
     "sandbox",

@@ -20,6 +20,11 @@ class Mode(models.TextChoices):
     ESCALATE = "escalate", "Escalate"
 
 
+# What the policy may say about params that no person's authority can override: such params can
+# be neither adopted nor approved with changes.
+UNOVERRIDABLE_MODES = frozenset({Mode.FORBIDDEN, Mode.READ_ONLY, Mode.ESCALATE})
+
+
 class OnTimeout(models.TextChoices):
     EXPIRE = "expire", "Expire"
     ESCALATE = "escalate", "Escalate"

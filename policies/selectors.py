@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count
 
-from config.errors import InvalidInput, NotFound
+from config.errors import Code, InvalidInput, NotFound
 from policies.diff import RulesDiff, diff_rules
 from policies.engine import CompiledPolicy, Decision, DerivedValues, compiled_policy, decide
 from policies.models import ActionType, PolicyVersion, Rule
@@ -39,7 +39,7 @@ def decision_for(
     if action_type_obj is None:
         raise InvalidInput(
             f"Unknown action type {action_type!r}.",
-            code="unknown_action_type",
+            code=Code.UNKNOWN_ACTION_TYPE,
             details={"action_type": action_type},
         )
     validate_params(
@@ -83,7 +83,7 @@ def policy_versions() -> list[PolicyVersion]:
 def policy_version_get(*, number: int) -> PolicyVersion:
     version = PolicyVersion.objects.filter(number=number).first()
     if version is None:
-        raise NotFound(f"No policy version {number}.", code="policy_version_not_found")
+        raise NotFound(f"No policy version {number}.", code=Code.POLICY_VERSION_NOT_FOUND)
     return version
 
 

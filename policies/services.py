@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from audit.events import Verb
 from audit.services import Actor, audit_record
-from config.errors import Conflict, InvalidInput, NotFound
+from config.errors import Code, Conflict, InvalidInput, NotFound
 from policies.engine import ConditionError, compile_condition
 from policies.models import RULE_SPEC_FIELDS, ActionType, Mode, OnTimeout, PolicyVersion, Rule
 from policies.validation import check_schema
@@ -39,7 +39,7 @@ _RENUMBER_OFFSET = 1_000_000
 
 
 class PolicyVersionPublished(Conflict):
-    default_code = "policy_version_published"
+    default_code = Code.POLICY_VERSION_PUBLISHED
 
 
 def action_type_upsert(
@@ -55,7 +55,7 @@ def action_type_upsert(
     if not isinstance(rollback_window_seconds, int) or rollback_window_seconds < 1:
         raise InvalidInput(
             "rollback_window_seconds must be a positive whole number of seconds.",
-            code="invalid_rollback_window",
+            code=Code.INVALID_ROLLBACK_WINDOW,
         )
     with transaction.atomic():
         action_type, _ = ActionType.objects.update_or_create(
@@ -172,7 +172,7 @@ def rule_problems(spec: Any) -> list[RuleProblem]:
 
 
 def _rule_error(where: str, message: str) -> InvalidInput:
-    return InvalidInput(f"{where} {message}", code="invalid_rule", details={"where": where})
+    return InvalidInput(f"{where} {message}", code=Code.INVALID_RULE, details={"where": where})
 
 
 def _validate_rule(index: int, spec: Any, *, where: str = "") -> dict[str, Any]:
@@ -190,18 +190,18 @@ def _validate_rule(index: int, spec: Any, *, where: str = "") -> dict[str, Any]:
     if first.field == "condition" and first.detail:
         raise InvalidInput(
             f"{where} {first.message}",
-            code="invalid_condition",
+            code=Code.INVALID_CONDITION,
             details={
                 "rule": spec.get("name"), "position": first.position, "error": first.detail,
                 **details,
             },
         )  # fmt: skip
-    raise InvalidInput(f"{where} {first.message}", code="invalid_rule", details=details)
+    raise InvalidInput(f"{where} {first.message}", code=Code.INVALID_RULE, details=details)
 
 
 def _validate_rules(rules: Any) -> list[dict[str, Any]]:
     if not isinstance(rules, list):
-        raise InvalidInput("rules is a list of rule objects", code="invalid_rule")
+        raise InvalidInput("rules is a list of rule objects", code=Code.INVALID_RULE)
     specs = [_validate_rule(i, spec) for i, spec in enumerate(rules)]
     seen: set[str] = set()
     for i, spec in enumerate(specs):
@@ -249,7 +249,7 @@ def _lock_policies() -> None:
 def _version(number: Any) -> PolicyVersion:
     version = PolicyVersion.objects.select_for_update().filter(number=number).first()
     if version is None:
-        raise NotFound(f"No policy version {number}.", code="policy_version_not_found")
+        raise NotFound(f"No policy version {number}.", code=Code.POLICY_VERSION_NOT_FOUND)
     return version
 
 
@@ -268,7 +268,7 @@ def _draft_rule(version: PolicyVersion, rule_id: Any) -> Rule:
     rule = version.rules.filter(pk=rule_id).first() if str(rule_id).isdigit() else None
     if rule is None:
         raise NotFound(
-            f"Policy version {version.number} has no rule {rule_id}.", code="rule_not_found"
+            f"Policy version {version.number} has no rule {rule_id}.", code=Code.RULE_NOT_FOUND
         )
     return rule
 
@@ -279,7 +279,7 @@ def _check_name_free(version: PolicyVersion, name: str, *, except_id: int | None
         problem = RuleProblem("name", f"a rule named {name!r} is already in this draft")
         raise InvalidInput(
             problem.message,
-            code="invalid_rule",
+            code=Code.INVALID_RULE,
             details={"where": "rule", "problems": [problem.as_dict()]},
         )
 
@@ -404,7 +404,7 @@ def policy_draft_create(
         if base is not None and base.is_draft:
             raise Conflict(
                 "A draft can only be copied from a published version.",
-                code="policy_version_draft",
+                code=Code.POLICY_VERSION_DRAFT,
                 details={"version": base.number},
             )
         specs = [rule.spec() for rule in base.rules.order_by("position", "id")] if base else []
@@ -431,11 +431,13 @@ def policy_import(
     specs = _validate_rules(rules)
     problems = default_mode_problems(default_modes or {})
     if problems:
-        raise InvalidInput(problems[0], code="invalid_default_mode", details={"problems": problems})
+        raise InvalidInput(
+            problems[0], code=Code.INVALID_DEFAULT_MODE, details={"problems": problems}
+        )
     if default_modes and not publish:
         raise InvalidInput(
             "Default modes take effect at once, so they are only imported with publishing.",
-            code="default_modes_need_publish",
+            code=Code.DEFAULT_MODES_NEED_PUBLISH,
         )
     with transaction.atomic(durable=True):
         _lock_policies()
@@ -553,13 +555,13 @@ def policy_version_activate(*, number: int, actor: Actor, reason: str = "") -> P
         if version.is_draft:
             raise Conflict(
                 f"Version {version.number} is a draft: publish it to make it active.",
-                code="policy_version_draft",
+                code=Code.POLICY_VERSION_DRAFT,
                 details={"version": version.number},
             )
         if version.is_active:
             raise Conflict(
                 f"Version {version.number} is already the active one.",
-                code="policy_version_already_active",
+                code=Code.POLICY_VERSION_ALREADY_ACTIVE,
                 details={"version": version.number},
             )
         previous = _activate(version)

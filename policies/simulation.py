@@ -23,7 +23,7 @@ from typing import Any
 from django.utils import timezone
 
 from approvals.models import Action
-from config.errors import InvalidInput
+from config.errors import Code, InvalidInput
 from policies.engine import decide
 from policies.models import ActionType, Mode, PolicyVersion
 from policies.money import format_money
@@ -196,7 +196,7 @@ def _rule_label(rule: RuleFigures) -> str:
 def simulate(*, version: PolicyVersion, days: int, now: datetime | None = None) -> SimulationReport:
     """Decide every action of the last `days` days again with `version` and count what changes."""
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS:
-        raise InvalidInput(f"days is a whole number from 1 to {MAX_DAYS}.", code="invalid_days")
+        raise InvalidInput(f"days is a whole number from 1 to {MAX_DAYS}.", code=Code.INVALID_DAYS)
     until = now or timezone.now()
     since = until - timedelta(days=days)
     policy = policy_compile(version=version)

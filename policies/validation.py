@@ -7,7 +7,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.validators import extend
 
-from config.errors import InvalidInput
+from config.errors import Code, InvalidInput
 
 
 def _is_strict_integer(checker, instance) -> bool:
@@ -26,7 +26,7 @@ def validate_params(*, action_type_key: str, schema: dict[str, Any], params: Any
     if errors:
         raise InvalidInput(
             f"params do not match the schema of {action_type_key}.",
-            code="invalid_params",
+            code=Code.INVALID_PARAMS,
             details={
                 "errors": [
                     {"path": "params" + "".join(f"[{p!r}]" for p in e.path), "message": e.message}

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from audit.services import Actor
-from config.errors import ApplicationError, InvalidInput, NotFound
+from config.errors import ApplicationError, Code, InvalidInput, NotFound
 from policies import selectors, services
 from policies.models import RULE_SPEC_FIELDS, Mode, OnTimeout, PolicyVersion
 from policies.simulation import MAX_DAYS, simulate
@@ -335,7 +335,9 @@ def rule_move(request, number: int, rule_id: int):
     raw = request.POST.get("to", "")
     try:
         if not raw.isdigit():
-            raise InvalidInput("to is the new position, a whole number.", code="invalid_position")
+            raise InvalidInput(
+                "to is the new position, a whole number.", code=Code.INVALID_POSITION
+            )
         services.policy_rule_move(
             number=number, rule_id=rule_id, to_position=int(raw), actor=_actor(request)
         )

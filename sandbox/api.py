@@ -6,8 +6,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from approvals.models import Role
-from config.errors import Forbidden, NotFound
+from config.errors import Code, Forbidden, NotFound
+from people.roles import Role
 from sandbox.selectors import order_statement
 from sandbox.serializers import OrderOutput
 
@@ -18,14 +18,14 @@ def _check_may_read(user) -> None:
             raise Forbidden(
                 f"Agent `{user.agent.name}` has no read access to the sandbox; an operator grants "
                 "it (create_agent --read-sandbox).",
-                code="forbidden",
+                code=Code.FORBIDDEN,
             )
         return
     if not (user.is_superuser or user.groups.filter(name__in=Role.values).exists()):
         raise Forbidden(
             "Reading sandbox orders needs a Countersign role (supervisor, senior supervisor, "
             "QA reviewer, policy admin or auditor).",
-            code="forbidden",
+            code=Code.FORBIDDEN,
         )
 
 
@@ -39,5 +39,5 @@ class OrderDetailView(APIView):
         _check_may_read(request.user)
         order = order_statement(order_id=order_id)
         if order is None:
-            raise NotFound(f"Order {order_id} does not exist.", code="order_not_found")
+            raise NotFound(f"Order {order_id} does not exist.", code=Code.ORDER_NOT_FOUND)
         return Response(OrderOutput(order).data)

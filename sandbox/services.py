@@ -9,15 +9,14 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from config.errors import ApplicationError, NotFound
+from config.errors import ApplicationError, Code, NotFound
 from sandbox.models import AppliedAction, Customer, Discount, Order, Payment, Refund, Ticket
 
 
 class SandboxError(ApplicationError):
     """The backend refused the change; retrying will not help."""
 
-    status_code = 422
-    default_code = "backend_refused"
+    default_code = Code.BACKEND_REFUSED
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def refund_issue(
     with transaction.atomic():
         order = Order.objects.select_for_update().filter(order_id=order_id).first()
         if order is None:
-            raise NotFound(f"Order {order_id} does not exist.", code="order_not_found")
+            raise NotFound(f"Order {order_id} does not exist.", code=Code.ORDER_NOT_FOUND)
         existing = Refund.objects.filter(action_id=action_id).first()
         if existing is not None:
             return RefundResult(
@@ -53,13 +52,13 @@ def refund_issue(
         if currency != order.currency:
             raise SandboxError(
                 f"Order {order_id} was paid in {order.currency}, not {currency}.",
-                code="currency_mismatch",
+                code=Code.CURRENCY_MISMATCH,
             )
         refundable = refundable_amount(order)
         if amount > refundable:
             raise SandboxError(
                 f"Refund of {amount} exceeds the refundable balance {refundable} of {order_id}.",
-                code="refund_exceeds_paid",
+                code=Code.REFUND_EXCEEDS_PAID,
                 details={"refundable": refundable, "requested": amount},
             )
         refund = Refund.objects.create(
@@ -73,7 +72,7 @@ def refund_issue(
 def _locked_order(order_id: str) -> Order:
     order = Order.objects.select_for_update().filter(order_id=order_id).first()
     if order is None:
-        raise NotFound(f"Order {order_id} does not exist.", code="order_not_found")
+        raise NotFound(f"Order {order_id} does not exist.", code=Code.ORDER_NOT_FOUND)
     return order
 
 
@@ -83,7 +82,9 @@ def order_cancel(*, order_id: str, action_id: uuid.UUID) -> Order:
         if AppliedAction.objects.filter(action_id=action_id).exists():
             return order
         if order.status == Order.Status.CANCELLED:
-            raise SandboxError(f"Order {order_id} is already cancelled.", code="already_cancelled")
+            raise SandboxError(
+                f"Order {order_id} is already cancelled.", code=Code.ALREADY_CANCELLED
+            )
         before = order.status
         order.status = Order.Status.CANCELLED
         order.cancelled_at = timezone.now()
@@ -100,7 +101,7 @@ def address_change(*, order_id: str, address: dict, action_id: uuid.UUID) -> Ord
         if AppliedAction.objects.filter(action_id=action_id).exists():
             return order
         if order.status == Order.Status.CANCELLED:
-            raise SandboxError(f"Order {order_id} is cancelled.", code="order_cancelled")
+            raise SandboxError(f"Order {order_id} is cancelled.", code=Code.ORDER_CANCELLED)
         before = order.shipping_address
         order.shipping_address = address
         order.save(update_fields=["shipping_address"])
@@ -114,7 +115,7 @@ def credentials_reset(*, customer_id: str, action_id: uuid.UUID) -> AppliedActio
     with transaction.atomic():
         customer = Customer.objects.select_for_update().filter(external_id=customer_id).first()
         if customer is None:
-            raise NotFound(f"Customer {customer_id} does not exist.", code="customer_not_found")
+            raise NotFound(f"Customer {customer_id} does not exist.", code=Code.CUSTOMER_NOT_FOUND)
         applied, _ = AppliedAction.objects.get_or_create(
             action_id=action_id, defaults={"kind": "credentials.reset", "customer": customer}
         )
@@ -124,7 +125,7 @@ def credentials_reset(*, customer_id: str, action_id: uuid.UUID) -> AppliedActio
 def _customer_locked(customer_id: str) -> Customer:
     customer = Customer.objects.select_for_update().filter(external_id=customer_id).first()
     if customer is None:
-        raise NotFound(f"Customer {customer_id} does not exist.", code="customer_not_found")
+        raise NotFound(f"Customer {customer_id} does not exist.", code=Code.CUSTOMER_NOT_FOUND)
     return customer
 
 
@@ -135,7 +136,7 @@ def _applied(action_id: uuid.UUID, kind: str) -> AppliedAction:
     if applied is None or applied.kind != kind:
         raise SandboxError(
             f"No {kind} was applied for action {action_id}: nothing to undo.",
-            code="nothing_applied",
+            code=Code.NOTHING_APPLIED,
         )
     return applied
 
@@ -159,7 +160,7 @@ def _order_pk_of_refund(action_id: uuid.UUID) -> int:
     if refund is None:
         raise SandboxError(
             f"No refund was issued for action {action_id}: nothing to reverse.",
-            code="nothing_applied",
+            code=Code.NOTHING_APPLIED,
         )
     return refund["order_id"]
 
@@ -185,7 +186,7 @@ def refund_remaining(*, order_id: str, reason: str, action_id: uuid.UUID) -> Ref
         if existing is None and refundable <= 0:
             raise SandboxError(
                 f"Order {order_id} has nothing left to refund.",
-                code="nothing_to_refund",
+                code=Code.NOTHING_TO_REFUND,
                 details={"refundable": refundable},
             )
         return refund_issue(
@@ -206,7 +207,7 @@ def order_reinstate(*, action_id: uuid.UUID) -> Order:
         if order.status != Order.Status.CANCELLED:
             raise SandboxError(
                 f"Order {order.order_id} is {order.status}, no longer cancelled.",
-                code="order_not_cancelled",
+                code=Code.ORDER_NOT_CANCELLED,
             )
         order.status = applied.data.get("before") or Order.Status.PAID
         order.cancelled_at = None
@@ -238,11 +239,11 @@ def discount_apply(
         if existing is not None:
             return existing
         if order.status == Order.Status.CANCELLED:
-            raise SandboxError(f"Order {order_id} is cancelled.", code="order_cancelled")
+            raise SandboxError(f"Order {order_id} is cancelled.", code=Code.ORDER_CANCELLED)
         if currency != order.currency:
             raise SandboxError(
                 f"Order {order_id} is in {order.currency}, not {currency}.",
-                code="currency_mismatch",
+                code=Code.CURRENCY_MISMATCH,
             )
         granted = (
             order.discounts.filter(removed_at__isnull=True).aggregate(s=Sum("amount"))["s"] or 0
@@ -251,7 +252,7 @@ def discount_apply(
             raise SandboxError(
                 f"Discounts of {granted + amount} would exceed the total {order.total_amount} "
                 f"of {order_id}.",
-                code="discount_exceeds_total",
+                code=Code.DISCOUNT_EXCEEDS_TOTAL,
                 details={"discounted": granted, "requested": amount, "total": order.total_amount},
             )
         return Discount.objects.create(
@@ -267,7 +268,7 @@ def discount_remove(*, action_id: uuid.UUID) -> Discount:
         if discount is None:
             raise SandboxError(
                 f"No discount was granted for action {action_id}: nothing to remove.",
-                code="nothing_applied",
+                code=Code.NOTHING_APPLIED,
             )
         if discount.removed_at is None:
             discount.removed_at = timezone.now()
@@ -290,7 +291,7 @@ def ticket_create(
             order = Order.objects.filter(order_id=order_id, customer=customer).first()
             if order is None:
                 raise NotFound(
-                    f"Customer {customer_id} has no order {order_id}.", code="order_not_found"
+                    f"Customer {customer_id} has no order {order_id}.", code=Code.ORDER_NOT_FOUND
                 )
         return Ticket.objects.create(
             customer=customer, order=order, action_id=action_id, subject=subject[:200],
@@ -305,7 +306,7 @@ def ticket_withdraw(*, action_id: uuid.UUID) -> Ticket:
         if ticket is None:
             raise SandboxError(
                 f"No ticket was opened for action {action_id}: nothing to withdraw.",
-                code="nothing_applied",
+                code=Code.NOTHING_APPLIED,
             )
         if ticket.status != Ticket.Status.WITHDRAWN:
             ticket.status = Ticket.Status.WITHDRAWN

@@ -8,7 +8,8 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agents import breakers, selectors
+from agents import selectors
+from approvals import breakers
 from approvals.api.serializers import StrictSerializer
 from approvals.api.views import IsHuman
 from config.http import request_id

@@ -24,7 +24,7 @@ from approvals.api.serializers import (
 )
 from approvals.models import Status
 from config.api import error_body
-from config.errors import InvalidInput
+from config.errors import Code, InvalidInput
 from config.http import request_id
 
 
@@ -80,7 +80,7 @@ class ActionSubmitView(APIView):
         key = request.headers.get("Idempotency-Key")
         if key is not None and not (0 < len(key) <= 255):
             raise InvalidInput(
-                "Idempotency-Key must be 1 to 255 characters.", code="invalid_idempotency_key"
+                "Idempotency-Key must be 1 to 255 characters.", code=Code.INVALID_IDEMPOTENCY_KEY
             )
         result = services.action_submit(
             agent=request.user.agent,

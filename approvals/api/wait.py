@@ -26,7 +26,7 @@ from approvals.api.views import action_data
 from approvals.models import Status
 from approvals.waiting import waiters
 from config.api import json_error
-from config.errors import ApplicationError
+from config.errors import ApplicationError, Code
 
 FINAL_WAITING_STATUSES = frozenset(
     {Status.SUBMITTED, Status.PENDING, Status.APPROVED, Status.EXECUTING}
@@ -62,7 +62,7 @@ def _parse_timeout(raw: str | None) -> float:
     if not (0 <= value <= limit):  # also refuses nan
         raise ApplicationError(
             f"timeout must be a number of seconds from 0 to {limit}.",
-            code="invalid_timeout",
+            code=Code.INVALID_TIMEOUT,
             details={"timeout": raw},
         )
     return value
@@ -75,7 +75,9 @@ def _waiting_statuses(until: str) -> frozenset[str]:
     if until == "final":
         return FINAL_WAITING_STATUSES
     raise ApplicationError(
-        "until is `decision` (default) or `final`.", code="invalid_until", details={"until": until}
+        "until is `decision` (default) or `final`.",
+        code=Code.INVALID_UNTIL,
+        details={"until": until},
     )
 
 
@@ -96,14 +98,14 @@ async def action_wait(request: HttpRequest, action_id: str) -> JsonResponse:
     """Return as soon as the action leaves `pending` (or the waiting statuses), or at timeout."""
     agent, retry_after = await _authenticate(request.headers.get("Authorization"))
     if not agent:
-        response = json_error("unauthenticated", "Send Authorization: Api-Key <key>.", 401)
+        response = json_error(Code.UNAUTHENTICATED, "Send Authorization: Api-Key <key>.", 401)
         response["WWW-Authenticate"] = "Api-Key"
         return response
     if retry_after is not None:
         # The same budget, error and header as the DRF views (one limit per API key).
         message = f"Request was throttled. Expected available in {retry_after} seconds."
         details = {"retry_after_seconds": retry_after}
-        response = json_error("rate_limited", message, 429, details)
+        response = json_error(Code.RATE_LIMITED, message, 429, details)
         response["Retry-After"] = str(retry_after)
         return response
     try:

@@ -11,6 +11,7 @@ from unittest import mock
 import pytest
 
 from approvals import services
+from approvals.services import kernel
 
 
 def refund_params(amount: int = 12000, order_id: str = "ORD-1001", currency: str = "USD") -> dict:
@@ -54,11 +55,11 @@ def pushes():
 @pytest.fixture
 def enqueued():
     """Ids of the actions whose execution was sent to Celery, in order."""
-    with mock.patch("approvals.services.current_app") as app:
+    with mock.patch("approvals.services.kernel.current_app") as app:
         sent: list[str] = []
 
         def send_task(name, kwargs, **options):
-            assert name == services.EXECUTE_TASK
+            assert name == kernel.EXECUTE_TASK
             sent.append(kwargs["action_id"])
 
         app.send_task.side_effect = send_task

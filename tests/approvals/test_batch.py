@@ -6,6 +6,7 @@ import pytest
 from django.test import Client, override_settings
 
 from approvals import services
+from approvals.services import batches
 from approvals.models import Action, Decision, Status
 from audit.selectors import audit_events_for
 from config.errors import InvalidInput
@@ -99,7 +100,7 @@ class TestActionsDecideBatch:
             return original(**kwargs)
 
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(services, "action_approve", approve_after_a_change)
+            patch.setattr(batches, "action_approve", approve_after_a_change)
             (outcome,) = services.actions_decide_batch(
                 action_ids=[action.pk], by=supervisor, kind="approve", reason_code=None
             )

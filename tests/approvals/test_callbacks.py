@@ -111,7 +111,9 @@ def test_a_status_change_that_rolls_back_leaves_no_delivery(
 
     # Act
     with (
-        mock.patch("approvals.services._on_commit_execute", side_effect=RuntimeError("boom")),
+        mock.patch(
+            "approvals.services.decisions.execute_on_commit", side_effect=RuntimeError("boom")
+        ),
         pytest.raises(RuntimeError),
     ):
         services.action_approve(action_id=action.pk, by=supervisor)

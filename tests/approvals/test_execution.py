@@ -32,7 +32,7 @@ def verbs(action) -> list[str]:
 @pytest.fixture
 def sent():
     """(action_id, countdown) of every execution sent to Celery, in order."""
-    with mock.patch("approvals.services.current_app") as app:
+    with mock.patch("approvals.services.kernel.current_app") as app:
         calls: list[tuple[str, float | None]] = []
         app.send_task.side_effect = lambda name, kwargs, **options: calls.append(
             (kwargs["action_id"], options.get("countdown"))

@@ -11,6 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from approvals import services, tasks
+from approvals.services import kernel
 from approvals.executors import ExecutionFailed, FunctionExecutor, executor_for
 from approvals.models import Action, Decision, DecisionKind, Status
 from audit.selectors import audit_events_for
@@ -82,11 +83,11 @@ def executed(submit, supervisor, make_supervisor):
 @pytest.fixture
 def compensations():
     """Ids of the actions whose compensation was sent to Celery, in order."""
-    with mock.patch("approvals.services.current_app") as app:
+    with mock.patch("approvals.services.kernel.current_app") as app:
         sent: list[str] = []
 
         def send_task(name, kwargs):
-            assert name == services.COMPENSATE_TASK
+            assert name == kernel.COMPENSATE_TASK
             sent.append(kwargs["action_id"])
 
         app.send_task.side_effect = send_task

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from unittest import mock
 
 import pytest
@@ -10,11 +11,12 @@ from django.db import connection
 
 from approvals import services
 from approvals.models import Action, Decision, Status
+from approvals.services import kernel, submission
 from approvals.transitions import IllegalTransition
 from audit.models import AuditEvent
 from audit.selectors import audit_events_for
 from audit.services import Actor
-from config.errors import Forbidden, InvalidInput, NotFound
+from config.errors import Conflict, Forbidden, InvalidInput, NotFound
 from escalations.models import Escalation
 from policies.services import policy_publish
 from tests.approvals.conftest import refund_params
@@ -225,7 +227,7 @@ class TestIdempotency:
 def test_two_concurrent_submissions_with_the_same_key_make_one_action(demo, agent):
     # Arrange: both requests pass the replay check before either inserts
     both_decided = threading.Barrier(2, timeout=10)
-    real_decision_for = services.policy_decision
+    real_decision_for = submission.policy_decision
 
     def decision_for_in_step(**kwargs):
         decided = real_decision_for(**kwargs)
@@ -250,7 +252,7 @@ def test_two_concurrent_submissions_with_the_same_key_make_one_action(demo, agen
             connection.close()
 
     # Act
-    with mock.patch("approvals.services.policy_decision", decision_for_in_step):
+    with mock.patch("approvals.services.submission.policy_decision", decision_for_in_step):
         threads = [threading.Thread(target=submit_once) for _ in range(2)]
         for thread in threads:
             thread.start()
@@ -355,7 +357,7 @@ class TestApprove:
         action = submit(12000)
         services.action_approve(action_id=action.pk, by=supervisor)
 
-        with pytest.raises(services.Conflict) as refused:
+        with pytest.raises(Conflict) as refused:
             services.action_approve(action_id=action.pk, by=supervisor)
 
         assert refused.value.code == "already_approved"
@@ -561,14 +563,14 @@ class TestAuditInTheSameTransaction:
     ):
         action = submit(12000)
         before = AuditEvent.objects.count()
-        real_record = services.audit_record
+        real_record = kernel.audit_record
 
         def record_then_fail(**kwargs):
             real_record(**kwargs)
             raise RuntimeError("the disk filled up")
 
         with (
-            mock.patch("approvals.services.audit_record", record_then_fail),
+            mock.patch("approvals.services.kernel.audit_record", record_then_fail),
             django_capture_on_commit_callbacks(execute=True),
             pytest.raises(RuntimeError),
         ):
@@ -584,7 +586,9 @@ class TestAuditInTheSameTransaction:
         before = AuditEvent.objects.count()
 
         with (
-            mock.patch("approvals.services.audit_record", side_effect=RuntimeError("down")),
+            mock.patch(
+                "approvals.services.submission.audit_record", side_effect=RuntimeError("down")
+            ),
             pytest.raises(RuntimeError),
         ):
             services.action_submit(
@@ -641,7 +645,7 @@ class TestExecute:
     ):
         action = submit(5000)
         Action.objects.filter(pk=action.pk).update(
-            updated_at=action.updated_at - services.timedelta(minutes=5)
+            updated_at=action.updated_at - timedelta(minutes=5)
         )
 
         with django_capture_on_commit_callbacks(execute=True):

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from agents.breakers import DEFINITIONS_TTL_SECONDS
+from approvals.breakers import DEFINITIONS_TTL_SECONDS
 from tests.browser.test_dashboard import sign_in
 
 pytestmark = [

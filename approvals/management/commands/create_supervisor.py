@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from approvals.models import Role
 from approvals.services import supervisor_create
 from config.errors import ApplicationError
+from people.roles import Role
 
 
 class Command(BaseCommand):

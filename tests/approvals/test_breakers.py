@@ -11,10 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from agents import breakers
-from agents.breakers import breaker_apply, breaker_reset, breaker_save
 from agents.models import BreakerTrip, CircuitBreaker
-from approvals import services
+from approvals import breakers, services
+from approvals.breakers import breaker_apply, breaker_reset, breaker_save
 from approvals.models import Action, Status
 from audit.models import AuditEvent
 from config.errors import Forbidden, InvalidInput
@@ -67,7 +66,7 @@ def banner_pushes(pushes: list[dict]) -> int:
 
 @pytest.fixture
 def no_celery():
-    with mock.patch("approvals.services.current_app"):
+    with mock.patch("approvals.services.kernel.current_app"):
         yield
 
 

@@ -25,11 +25,11 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from agents.models import Agent, BreakerCounter, BreakerTrip, CircuitBreaker
-from approvals import live
+from approvals import live, rulebook
 from approvals.models import Action
 from audit.events import Verb
 from audit.services import Actor, audit_record
-from config.errors import Conflict, Forbidden, InvalidInput, NotFound
+from config.errors import Code, Conflict, InvalidInput, NotFound
 from policies.engine import Decision
 from policies.models import ActionType, Mode
 from policies.money import format_money
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 # Trip and reset state is never cached (it lives on the locked counter row).
 DEFINITIONS_TTL_SECONDS = 5.0
 COUNTABLE_MODES = frozenset({Mode.EXECUTE_LIMITED.value, Mode.EXECUTE_GATED.value})
-RESET_ROLES = frozenset({"supervisor", "senior_supervisor"})
 HOLD_ROLE = "supervisor"
 MAX_WINDOW_SECONDS = 7 * 24 * 3600
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -326,14 +325,6 @@ def _publish_breakers_changed() -> None:
 # use cases
 
 
-def _may_reset(user) -> bool:
-    return bool(
-        user is not None
-        and user.is_authenticated
-        and (user.is_superuser or user.groups.filter(name__in=sorted(RESET_ROLES)).exists())
-    )
-
-
 def breaker_reset(
     *,
     breaker_id: Any,
@@ -345,13 +336,8 @@ def breaker_reset(
     """Close the open trips of a breaker (one agent's, or all), with a reason; audited."""
     reason = (reason or "").strip()
     if not reason:
-        raise InvalidInput("A reason is required to reset a breaker.", code="reason_required")
-    if not _may_reset(by):
-        raise Forbidden(
-            "Resetting a breaker needs the supervisor or senior_supervisor role.",
-            code="missing_role",
-            details={"roles": sorted(RESET_ROLES)},
-        )
+        raise InvalidInput("A reason is required to reset a breaker.", code=Code.REASON_REQUIRED)
+    rulebook.enforce(rulebook.may_reset_breaker(rulebook.person_of(by)))
     try:
         breaker_pk = int(breaker_id)
     except (TypeError, ValueError):
@@ -359,7 +345,7 @@ def breaker_reset(
     with transaction.atomic(durable=True):
         breaker = CircuitBreaker.objects.filter(pk=breaker_pk).first() if breaker_pk else None
         if breaker is None:
-            raise NotFound("No such breaker.", code="breaker_not_found")
+            raise NotFound("No such breaker.", code=Code.BREAKER_NOT_FOUND)
         counters = BreakerCounter.objects.select_for_update(of=("self",)).filter(
             breaker=breaker, open_trip__isnull=False
         )
@@ -370,7 +356,7 @@ def breaker_reset(
             raise Conflict(
                 f"Breaker `{breaker.name}` is not tripped"
                 + (f" for agent `{agent_name}`." if agent_name else "."),
-                code="breaker_not_tripped",
+                code=Code.BREAKER_NOT_TRIPPED,
             )
         now = timezone.now()
         trips = []
@@ -421,36 +407,39 @@ def _validated(
             return None
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise InvalidInput(
-                f"{field} must be a whole number of at least 1.", code="invalid_breaker"
+                f"{field} must be a whole number of at least 1.", code=Code.INVALID_BREAKER
             )
         return value
 
     if not _NAME.match(name or ""):
         raise InvalidInput(
-            "A breaker name is a slug of 1 to 64 characters.", code="invalid_breaker"
+            "A breaker name is a slug of 1 to 64 characters.", code=Code.INVALID_BREAKER
         )
     if not _ACTION_TYPE_GLOB.match(action_type or ""):
         raise InvalidInput(
-            "action_type is an action type key or a glob such as refund.*.", code="invalid_breaker"
+            "action_type is an action type key or a glob such as refund.*.",
+            code=Code.INVALID_BREAKER,
         )
     max_count, max_amount = whole(max_count, "max_count"), whole(max_amount, "max_amount")
     if max_count is None and max_amount is None:
-        raise InvalidInput("A breaker needs max_count, max_amount or both.", code="invalid_breaker")
+        raise InvalidInput(
+            "A breaker needs max_count, max_amount or both.", code=Code.INVALID_BREAKER
+        )
     window = whole(window_seconds, "window_seconds")
     if window is None or window > MAX_WINDOW_SECONDS:
         raise InvalidInput(
-            f"window_seconds is from 1 to {MAX_WINDOW_SECONDS}.", code="invalid_breaker"
+            f"window_seconds is from 1 to {MAX_WINDOW_SECONDS}.", code=Code.INVALID_BREAKER
         )
     modes = sorted({str(mode) for mode in modes})
     if not modes or not set(modes) <= COUNTABLE_MODES:
         raise InvalidInput(
-            f"modes are some of {', '.join(sorted(COUNTABLE_MODES))}.", code="invalid_breaker"
+            f"modes are some of {', '.join(sorted(COUNTABLE_MODES))}.", code=Code.INVALID_BREAKER
         )
     agent_id = None
     if agent_name:
         agent_id = Agent.objects.filter(name=agent_name).values_list("pk", flat=True).first()
         if agent_id is None:
-            raise InvalidInput(f"No agent named {agent_name!r}.", code="unknown_agent")
+            raise InvalidInput(f"No agent named {agent_name!r}.", code=Code.UNKNOWN_AGENT)
     return {
         "action_type": action_type,
         "agent_id": agent_id,

@@ -1,0 +1,119 @@
+"""Rollback: a person undoes a succeeded action within its type's window; a worker runs the
+executor's compensation (outside any transaction) and records how it ended."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from approvals import rulebook
+from approvals.executors import ExecutionFailed, OutcomeUnknown, executor_for
+from approvals.models import Action, DecisionKind, Status
+from approvals.services.kernel import (
+    check_expected_version,
+    compensate_on_commit,
+    enforce,
+    lock,
+    lock_for,
+    move,
+    reason_code_for,
+    record_decision,
+)
+from audit.events import Verb
+from audit.services import Actor
+from config.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+
+class CompensationRetry(Exception):
+    """A compensation failed in a way that may pass (transient): the task tries again later.
+    Nothing was recorded; the action stays `rolling_back`."""
+
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["message"])
+        self.error = error
+
+
+def rollback_deadline(action: Action) -> datetime | None:
+    """Until when a succeeded action may be rolled back: its type's window after it finished."""
+    return rulebook.facts_of(action).rollback_deadline
+
+
+def rollback_refusal(action: Action, *, now: datetime) -> ApplicationError | None:
+    """Why a succeeded action cannot be rolled back now (not compensable, window closed), or
+    None: the rulebook's answer, for pages that choose between the form and a notice."""
+    return rulebook.rollback_refusal(rulebook.facts_of(action, now=now)).error
+
+
+def action_rollback(
+    *,
+    action_id: Any,
+    by,
+    reason_code: str | None,
+    note: str = "",
+    expected_version: int | None = None,
+    request_id: str = "",
+) -> Action:
+    """A person asks to undo a succeeded action, with a reason code of kind `rollback`.
+
+    Only within the action type's rollback window, only for types whose executor can compensate
+    (a credentials reset cannot be undone: 409 `not_compensable` says why), and only by someone
+    who may decide actions of its queue. Records the decision, moves it to `rolling_back` and on
+    commit enqueues `compensate_action`.
+    """
+    with transaction.atomic(durable=True):
+        action, person = lock_for(action_id, by)
+        check_expected_version(action, expected_version)
+        enforce(person, action, rulebook.may_roll_back)
+        reason = reason_code_for(reason_code, kind=DecisionKind.ROLLBACK, required=True)
+        record_decision(action, by=by, kind=DecisionKind.ROLLBACK, reason=reason, note=note)
+        move(
+            action, Status.ROLLING_BACK,
+            actor=Actor.user(by.pk), verb=Verb.ACTION_ROLLBACK_REQUESTED,
+            data={"reason_code": reason_code, "note": note}, request_id=request_id,
+        )  # fmt: skip
+        compensate_on_commit(action)
+    return action
+
+
+def action_compensate(*, action_id: Any, final_attempt: bool = True) -> Action | None:
+    """Run the compensation of an action that is `rolling_back`; safe to call again: it exits
+    when the action is not rolling back (a redelivered task stops here).
+
+    A transient failure raises `CompensationRetry` unless this is the `final_attempt`; any other
+    failure (or a transient one on the final attempt) ends the action `rollback_failed`.
+    """
+    with transaction.atomic(durable=True):
+        action = lock(action_id)
+        if action.status != Status.ROLLING_BACK:
+            return None
+
+    executor = executor_for(action.action_type.key)
+    try:
+        result, error = executor.compensate(action), None
+    except ExecutionFailed as exc:
+        error = {"code": exc.code, "message": exc.message, "details": exc.details}
+        if exc.transient and not isinstance(exc, OutcomeUnknown) and not final_attempt:
+            raise CompensationRetry(error) from exc
+        result = None
+    except Exception as exc:
+        logger.exception("compensation of %s crashed", action_id)
+        result, error = None, {"code": "compensation_crashed", "message": str(exc), "details": {}}
+
+    with transaction.atomic(durable=True):
+        action = lock(action_id)
+        if action.status != Status.ROLLING_BACK:
+            return action  # another delivery finished it meanwhile
+        if error is None:
+            action.result = {**(action.result or {}), "rollback": result}
+            move(action, Status.ROLLED_BACK, actor=Actor.system("worker"),
+                  verb=Verb.ACTION_ROLLED_BACK, data={"result": result})  # fmt: skip
+        else:
+            action.error = {**error, "during": "rollback"}
+            move(action, Status.ROLLBACK_FAILED, actor=Actor.system("worker"),
+                  verb=Verb.ACTION_ROLLBACK_FAILED, data={"error": error})  # fmt: skip
+    return action

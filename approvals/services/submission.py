@@ -1,0 +1,212 @@
+"""Submitting an action: the active policy decides it, and it is recorded with that decision."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from agents.models import Agent
+from approvals.breakers import breaker_apply
+from approvals.models import AWAITING_STATUSES, Action, Priority, Status
+from approvals.selectors import policy_decision
+from approvals.services.kernel import execute_on_commit, push_on_commit, set_listing_fields
+from approvals.transitions import check_transition
+from audit.events import Verb
+from audit.services import Actor, audit_record
+from config import clock
+from config.errors import ApplicationError, Code
+from escalations.models import Escalation
+from escalations.services import escalation_open
+from policies.engine import Decision as PolicyDecision
+from policies.models import Mode
+
+MODE_STATUS = {
+    Mode.FORBIDDEN: Status.BLOCKED,
+    Mode.READ_ONLY: Status.BLOCKED,
+    Mode.RECOMMEND_ONLY: Status.RECOMMENDED,
+    Mode.DRAFT_ONLY: Status.DRAFTED,
+    Mode.EXECUTE_LIMITED: Status.APPROVED,
+    Mode.EXECUTE_GATED: Status.PENDING,
+    Mode.ESCALATE: Status.ESCALATED,
+}
+
+
+class IdempotencyKeyReused(ApplicationError):
+    default_code = Code.IDEMPOTENCY_KEY_REUSED
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    action: Action
+    replayed: bool
+
+
+def request_fingerprint(body: dict[str, Any]) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _submission_fingerprint(
+    *, action_type: str, params: dict, context: dict, intent: str, callback_url: str
+) -> str:
+    # Computed here, not by the caller: an idempotent replay must match on everything that
+    # shapes the action, whichever interface submitted it.
+    return request_fingerprint(
+        {
+            "action_type": action_type,
+            "params": params,
+            "context": context,
+            "intent": intent,
+            "callback_url": callback_url or "",
+        }
+    )
+
+
+def action_submit(
+    *,
+    agent: Agent,
+    action_type: str,
+    params: dict[str, Any],
+    context: dict[str, Any] | None = None,
+    intent: str = "execute",
+    callback_url: str = "",
+    idempotency_key: str | None = None,
+    request_id: str = "",
+) -> SubmitResult:
+    """Decide an agent's action by the active policy and record it with its decision."""
+    context = context or {}
+    request_hash = _submission_fingerprint(
+        action_type=action_type, params=params, context=context, intent=intent,
+        callback_url=callback_url,
+    )  # fmt: skip
+    if idempotency_key:
+        replay = _replay(agent=agent, key=idempotency_key, request_hash=request_hash)
+        if replay is not None:
+            return replay
+
+    action_type_obj, decision = policy_decision(
+        agent_name=agent.name,
+        action_type=action_type,
+        params=params,
+        context=context,
+        intent=intent,
+    )
+    try:
+        with transaction.atomic(durable=True):
+            action = _create_decided_action(
+                agent=agent,
+                action_type=action_type_obj,
+                params=params,
+                context=context,
+                intent=intent,
+                callback_url=callback_url,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                decision=decision,
+                request_id=request_id,
+            )
+    except IntegrityError:
+        # A concurrent request with the same key won the insert: answer as its replay.
+        replay = idempotency_key and _replay(
+            agent=agent, key=idempotency_key, request_hash=request_hash
+        )
+        if not replay:
+            raise
+        return replay
+    return SubmitResult(action=action, replayed=False)
+
+
+def _replay(*, agent: Agent, key: str, request_hash: str) -> SubmitResult | None:
+    existing = Action.objects.filter(agent=agent, idempotency_key=key).first()
+    if existing is None:
+        return None
+    if existing.request_hash != request_hash:
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different request body.",
+            details={"action_id": str(existing.pk)},
+        )
+    return SubmitResult(action=existing, replayed=True)
+
+
+def _priority(context: dict[str, Any]) -> Priority:
+    """The agent may say how urgent an action is (`context.priority`: low, normal, high or
+    urgent); anything else reads as normal. It only orders the queue: it never changes a decision.
+    """
+    stated = context.get("priority")
+    if not isinstance(stated, str):
+        return Priority.NORMAL
+    return {p.label.lower(): p for p in Priority}.get(stated.lower(), Priority.NORMAL)
+
+
+def _sla_due_at(now, decision: PolicyDecision, status: Status):
+    if status not in AWAITING_STATUSES:
+        return None
+    seconds = decision.sla_seconds or settings.COUNTERSIGN["DEFAULT_SLA_SECONDS"]
+    return now + timedelta(seconds=seconds)
+
+
+def _create_decided_action(
+    *, agent, action_type, params, context, intent, callback_url, idempotency_key, request_hash,
+    decision: PolicyDecision, request_id,
+) -> Action:  # fmt: skip
+    # Inside the transaction, before the insert: a breaker's counter lock is held until commit.
+    decision = breaker_apply(agent=agent, action_type=action_type, params=params, decision=decision)
+    target = MODE_STATUS[Mode(decision.mode)]
+    check_transition(Status.SUBMITTED, target)
+    now = clock.now()
+    action = Action(
+        agent=agent,
+        action_type=action_type,
+        status=target,
+        params=params,
+        context=context,
+        intent=intent,
+        callback_url=callback_url or "",
+        idempotency_key=idempotency_key or None,
+        request_hash=request_hash,
+        mode=decision.mode,
+        policy_version_id=decision.policy_version_id,
+        rule_id=decision.rule_id,
+        rule_name=decision.rule_name,
+        explanation=decision.explanation[:500],
+        approvals_required=decision.approvals_required,
+        approver_role=decision.approver_role,
+        queue=decision.queue,
+        priority=_priority(context),
+        sla_due_at=_sla_due_at(now, decision, target),
+        decided_at=now if target != Status.PENDING else None,
+    )
+    set_listing_fields(action, params)
+    action.save(force_insert=True)
+    audit_record(
+        actor=Actor.agent(agent.pk),
+        verb=Verb.ACTION_SUBMITTED,
+        object_type="action",
+        object_id=action.pk,
+        data={
+            "action_type": action_type.key,
+            "params": params,
+            "status": target,
+            "decision": decision.as_dict(),
+        },
+        request_id=request_id,
+    )
+    if target == Status.ESCALATED:
+        escalation_open(
+            agent_id=agent.pk,
+            action_id=action.pk,
+            source=Escalation.Source.POLICY,
+            tier=decision.escalation_tier,
+            reason=decision.explanation,
+            actor=Actor.system("policy"),
+        )
+    push_on_commit(action, previous_status=Status.SUBMITTED, created=True)
+    if target == Status.APPROVED:
+        execute_on_commit(action)
+    return action

@@ -1,0 +1,33 @@
+"""The roles people hold: each is a Django group of the same name, and some include others."""
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    """What a person may do: each role is a Django group of the same name."""
+
+    SUPERVISOR = "supervisor", "Supervisor"
+    SENIOR_SUPERVISOR = "senior_supervisor", "Senior supervisor"
+    QA_REVIEWER = "qa_reviewer", "QA reviewer"
+    POLICY_ADMIN = "policy_admin", "Policy admin"
+    AUDITOR = "auditor", "Auditor"
+
+    @classmethod
+    def granting(cls, role: str) -> frozenset[str]:
+        """The roles that may act where `role` is asked for: a senior supervisor may do whatever
+        a supervisor may."""
+        seniors = {cls.SUPERVISOR: {cls.SENIOR_SUPERVISOR}}.get(role, set())
+        return frozenset({role, *(str(r) for r in seniors)})
+
+    @classmethod
+    def held(cls, groups) -> frozenset[str]:
+        """The roles someone holds given their groups, with the roles those include."""
+        groups = frozenset(groups)
+        return groups | frozenset(r.value for r in cls if groups & cls.granting(r.value))
+
+
+def roles_of(user) -> frozenset[str]:
+    """The roles `user` holds (none for nobody), with the roles those include: one query."""
+    if user is None or not user.is_authenticated:
+        return frozenset()
+    return Role.held(user.groups.order_by("name").values_list("name", flat=True))
