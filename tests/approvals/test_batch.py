@@ -6,8 +6,8 @@ import pytest
 from django.test import Client, override_settings
 
 from approvals import services
-from approvals.services import batches
 from approvals.models import Action, Decision, Status
+from approvals.services import batches
 from audit.selectors import audit_events_for
 from config.errors import InvalidInput
 

@@ -11,9 +11,9 @@ from django.test import Client
 from django.utils import timezone
 
 from approvals import services, tasks
-from approvals.services import kernel
 from approvals.executors import ExecutionFailed, FunctionExecutor, executor_for
 from approvals.models import Action, Decision, DecisionKind, Status
+from approvals.services import kernel
 from audit.selectors import audit_events_for
 from config.errors import Conflict, Forbidden, InvalidInput, NotFound
 from sandbox.models import Customer, Order, Ticket
