@@ -139,13 +139,13 @@ def batch_max_amount() -> int:
 def _row(action: Action, orders: dict[str, Any], now) -> ActionRow:
     params = action.effective_params or {}
     decisions = getattr(action, "decision_list", [])
-    approvals = [d for d in decisions if d.kind in (DecisionKind.APPROVE, DecisionKind.ADOPT)]
+    approvals = [d for d in decisions if d.kind in rulebook.APPROVAL_KINDS]
     last = decisions[-1] if decisions else None
     order_ref = action.order_ref or str(params.get("order_id", ""))
     order = orders.get(order_ref)
     reason = params.get("reason")
     is_pending = action.status == Status.PENDING
-    is_proposed = action.status in selectors.PROPOSED_STATUSES
+    is_proposed = action.status in rulebook.PROPOSED
     outcome, outcome_reason = "", ""
     if last is not None:
         outcome = f"{_DECISION_VERBS.get(last.kind, last.kind)} by {last.by.get_username()}"
@@ -199,15 +199,12 @@ def action_rows(actions: Iterable[Action]) -> list[ActionRow]:
 
 
 def _split_codes(codes: list[ReasonCode]) -> dict[str, list[ReasonCode]]:
-    def usable(code: ReasonCode, kind: str) -> bool:
-        return not code.kinds or kind in code.kinds
-
     return {
-        "approve_codes": [c for c in codes if usable(c, DecisionKind.APPROVE)],
-        "reject_codes": [c for c in codes if usable(c, DecisionKind.REJECT)],
-        "adopt_codes": [c for c in codes if usable(c, DecisionKind.ADOPT)],
-        "dismiss_codes": [c for c in codes if usable(c, DecisionKind.DISMISS)],
-        "edit_codes": [c for c in codes if usable(c, DecisionKind.EDIT)],
+        "approve_codes": [c for c in codes if c.fits(DecisionKind.APPROVE)],
+        "reject_codes": [c for c in codes if c.fits(DecisionKind.REJECT)],
+        "adopt_codes": [c for c in codes if c.fits(DecisionKind.ADOPT)],
+        "dismiss_codes": [c for c in codes if c.fits(DecisionKind.DISMISS)],
+        "edit_codes": [c for c in codes if c.fits(DecisionKind.EDIT)],
     }
 
 

@@ -10,9 +10,10 @@ queries the database except `person_of` and `facts_of`, which read what the ques
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from agents.models import Agent
 from approvals.executors import NotCompensable, executor_for
 from approvals.models import AWAITING_STATUSES, Action, DecisionKind, Queue, Status
 from approvals.transitions import ALLOWED as MOVES
@@ -109,16 +110,23 @@ def person_of(user, *, agent_id: int | None = None) -> Person:
 
     if user is None or not user.is_authenticated:
         return Person(user_id=None)
-    operated: frozenset[int] = frozenset()
-    if agent_id is not None and user.agents.filter(pk=agent_id).exists():
-        operated = frozenset({agent_id})
-    return Person(
+    person = Person(
         user_id=user.pk,
         is_superuser=user.is_superuser,
         roles=roles_of(user),
         queues=user_queue_names(user=user),
-        operated_agent_ids=operated,
     )
+    return person if agent_id is None else person_for_agent(person, agent_id=agent_id)
+
+
+def person_for_agent(person: Person, *, agent_id: int) -> Person:
+    """`person`, knowing whether they operate agent `agent_id` (one query)."""
+    if person.user_id is None:
+        return person
+    operates = Agent.operators.through.objects.filter(
+        user_id=person.user_id, agent_id=agent_id
+    ).exists()
+    return replace(person, operated_agent_ids=frozenset({agent_id}) if operates else frozenset())
 
 
 def facts_of(action: Action, *, history: bool | Iterable = False, now=None) -> Facts:

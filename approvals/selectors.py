@@ -328,7 +328,7 @@ def policy_decision(
 
 def reason_codes(*, kind: str | None = None) -> list[ReasonCode]:
     codes = ReasonCode.objects.filter(is_active=True).order_by("code")
-    return [c for c in codes if kind is None or not c.kinds or kind in c.kinds]
+    return [c for c in codes if kind is None or c.fits(kind)]
 
 
 # ---------------------------------------------------------------------------------------------

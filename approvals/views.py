@@ -17,7 +17,8 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
-from approvals import breakers, detail, presenters, rulebook, selectors, services
+from approvals import action_page as pages
+from approvals import breakers, params_form, presenters, rulebook, selectors, services
 from config.errors import ApplicationError, Code, InvalidInput, NotFound
 from config.http import request_id
 
@@ -252,10 +253,10 @@ def _page_render(request, viewer, action_id, *, message="", code="", status=200,
     """The panel for htmx calls, the whole page otherwise (a form posted without JavaScript)."""
     action = _page_action(viewer, request, action_id)
     if request.htmx:
-        panel = detail.action_panel(action, viewer, message=message, message_code=code)
-        return render(request, detail.PANEL_TEMPLATE, {"panel": panel}, status=status)
-    page = detail.action_page(action, viewer, message=message, edit=edit)
-    return render(request, detail.PAGE_TEMPLATE, {"page": page}, status=status)
+        panel = pages.action_panel(action, viewer, message=message, message_code=code)
+        return render(request, pages.PANEL_TEMPLATE, {"panel": panel}, status=status)
+    page = pages.action_page(action, viewer, message=message, edit=edit)
+    return render(request, pages.PAGE_TEMPLATE, {"page": page}, status=status)
 
 
 def _refusal(exc: ApplicationError) -> tuple[str, str]:
@@ -274,16 +275,16 @@ def _refusal(exc: ApplicationError) -> tuple[str, str]:
 @_supervisor_required
 def action_page(request, viewer, action_id):
     action = _page_action(viewer, request, action_id)
-    if detail.should_claim_on_open(action, viewer):
+    if pages.should_claim_on_open(action, viewer):
         with contextlib.suppress(ApplicationError):  # taken a moment ago: the page shows by whom
             services.action_claim(
                 action_id=action.pk, by=request.user, request_id=request_id(request)
             )
         action = _page_action(viewer, request, action_id)
-    page = detail.action_page(action, viewer)
+    page = pages.action_page(action, viewer)
     if request.GET.get("edit") and page.panel.can_edit:  # the queue page's `e` key comes here
-        page = dataclasses.replace(page, edit=detail.edit_form(action))
-    return render(request, detail.PAGE_TEMPLATE, {"page": page})
+        page = dataclasses.replace(page, edit=params_form.edit_form(action))
+    return render(request, pages.PAGE_TEMPLATE, {"page": page})
 
 
 @require_GET
@@ -291,7 +292,7 @@ def action_page(request, viewer, action_id):
 def page_panel(request, viewer, action_id):
     """The header, claim and decision area, re-read after a push or a reconnect."""
     action = _page_action(viewer, request, action_id)
-    return render(request, detail.PANEL_TEMPLATE, {"panel": detail.action_panel(action, viewer)})
+    return render(request, pages.PANEL_TEMPLATE, {"panel": pages.action_panel(action, viewer)})
 
 
 def _page_claim(request, viewer, action_id, *, takeover_reason=""):
@@ -400,11 +401,9 @@ def page_decide(request, viewer, action_id, kind):
 
 def _edit_answer(request, viewer, action, step, *, status=200):
     if request.htmx:
-        return render(
-            request, detail.EDIT_TEMPLATE, {"edit": step, "action": action}, status=status
-        )
-    page = detail.action_page(action, viewer, edit=step)
-    return render(request, detail.PAGE_TEMPLATE, {"page": page}, status=status)
+        return render(request, pages.EDIT_TEMPLATE, {"edit": step, "action": action}, status=status)
+    page = pages.action_page(action, viewer, edit=step)
+    return render(request, pages.PAGE_TEMPLATE, {"page": page}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -414,8 +413,8 @@ def page_edit(request, viewer, action_id):
     the form with errors or the confirm step with the diff and what the policy would now say),
     then POST `step=confirm` with a reason code, which saves the edit through the service."""
     action = _page_action(viewer, request, action_id)
-    if not detail.action_panel(action, viewer).can_edit:
-        step = detail.EditStep(
+    if not pages.action_panel(action, viewer).can_edit:
+        step = params_form.EditStep(
             step="refused",
             message="You cannot edit this action now: it is not pending or a draft, someone else "
             "is reviewing it, or it needs a role you do not have.",
@@ -423,23 +422,27 @@ def page_edit(request, viewer, action_id):
         )
         return _edit_answer(request, viewer, action, step, status=409)
     if request.method == "GET":
-        return _edit_answer(request, viewer, action, detail.edit_form(action))
+        return _edit_answer(request, viewer, action, params_form.edit_form(action))
     try:
         version = _expected_version(request.POST.get("expected_version"))
     except ApplicationError as exc:
         return _edit_answer(
-            request, viewer, action, detail.edit_form(action, general=[exc.message]), status=400
+            request,
+            viewer,
+            action,
+            params_form.edit_form(action, general=[exc.message]),
+            status=400,
         )
     step = request.POST.get("step", "review")
     if step == "back":
         values = _posted_params(request)
-        form = detail.edit_form(action, values=values, version=version)
+        form = params_form.edit_form(action, values=values, version=version)
         return _edit_answer(request, viewer, action, form)
     if step != "confirm":
         try:
-            answer, _ = detail.edit_review(action, request.POST, version=version)
+            answer, _ = params_form.edit_review(action, request.POST, version=version)
         except ApplicationError as exc:  # the policy could not be asked about the new params
-            answer = detail.edit_form(action, general=[exc.message], version=version)
+            answer = params_form.edit_form(action, general=[exc.message], version=version)
         return _edit_answer(
             request, viewer, action, answer, status=200 if answer.step == "confirm" else 400
         )
@@ -460,23 +463,27 @@ def page_edit(request, viewer, action_id):
         message, code = _refusal(exc)
         if params is None:
             return _edit_answer(
-                request, viewer, action, detail.edit_form(action, general=[message]), status=400
+                request,
+                viewer,
+                action,
+                params_form.edit_form(action, general=[message]),
+                status=400,
             )
-        answer = detail.confirm_step(
+        answer = params_form.confirm_step(
             action, params, version=version, message=message, message_code=code
         )
         response = _edit_answer(request, viewer, action, answer, status=exc.status_code)
         if code == Code.STALE_VERSION and request.htmx:
-            fresh = detail.action_panel(action, viewer, message=message, message_code=code)
+            fresh = pages.action_panel(action, viewer, message=message, message_code=code)
             panel = render_to_string(
-                detail.PANEL_TEMPLATE, {"panel": fresh, "oob": True}, request=request
+                pages.PANEL_TEMPLATE, {"panel": fresh, "oob": True}, request=request
             )
             response.content += panel.encode()
         return response
     fresh = _page_action(viewer, request, action_id)
-    page = detail.action_page(fresh, viewer, message="Edit saved.")
+    page = pages.action_page(fresh, viewer, message="Edit saved.")
     if request.htmx:
-        response = render(request, detail.BODY_TEMPLATE, {"page": page})
+        response = render(request, pages.BODY_TEMPLATE, {"page": page})
         response["HX-Retarget"] = "#action-page"
         response["HX-Reswap"] = "outerHTML"
         return response

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.validators import extend
 
 from config.errors import Code, InvalidInput
@@ -21,8 +21,14 @@ _StrictValidator = extend(
 )
 
 
+def params_errors(*, schema: dict[str, Any], params: Any) -> list[ValidationError]:
+    """Every way `params` breaks `schema`, as jsonschema's error objects (for callers that place
+    each error by its path and keyword), ordered by where in the params they are."""
+    return sorted(_StrictValidator(schema).iter_errors(params), key=lambda e: list(e.path))
+
+
 def validate_params(*, action_type_key: str, schema: dict[str, Any], params: Any) -> None:
-    errors = sorted(_StrictValidator(schema).iter_errors(params), key=lambda e: list(e.path))
+    errors = params_errors(schema=schema, params=params)
     if errors:
         raise InvalidInput(
             f"params do not match the schema of {action_type_key}.",

@@ -12,8 +12,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from approvals import detail, services
-from approvals.demo import ACTION_TYPES
+from approvals import action_page, services
 from approvals.models import Action, Status
 from audit.models import AuditEvent
 from sandbox.models import Order, Refund
@@ -138,7 +137,7 @@ def test_the_page_shows_figures_from_the_params_not_from_the_agents_prose(submit
     [(0.5, "50%"), (1, "100%"), (72, "72%"), (150, None), (-1, None), ("very", None), (True, None)],
 )
 def test_confidence_is_shown_only_when_it_is_a_number_in_range(confidence, shown):
-    assert (detail.confidence_label(confidence) or None) == shown
+    assert (action_page.confidence_label(confidence) or None) == shown
 
 
 def test_the_page_shows_the_customer_and_order_from_the_sandbox(submit, alice, agent):
@@ -427,68 +426,6 @@ def test_an_unknown_decision_kind_is_not_found(submit, alice):
 
 
 # ------------------------------------------------------------------------------------- edit
-
-
-@pytest.mark.parametrize("spec", ACTION_TYPES, ids=lambda spec: spec["key"])
-def test_the_edit_form_has_a_field_per_schema_property(spec):
-    schema = spec["params_schema"]
-    values = {"amount": 12000, "currency": "USD"} if spec["key"] == "refund.issue" else {}
-
-    fields = {f.name: f for f in detail.edit_fields(schema, values)}
-
-    assert list(fields) == list(schema["properties"])
-    for name, prop in schema["properties"].items():
-        field = fields[name]
-        assert field.required == (name in schema["required"])
-        if "enum" in prop:
-            assert field.widget == "select"
-            assert [text for _, text in field.options] == prop["enum"]
-        elif prop.get("type") == "object":
-            assert field.widget == "json"
-        elif prop.get("type") == "integer":
-            assert field.widget == "integer"
-            assert field.attrs["min"] == prop["minimum"]
-            assert field.attrs["max"] == prop["maximum"]
-        else:
-            assert field.widget == "text"
-            if "maxLength" in prop:
-                assert field.attrs["maxlength"] == prop["maxLength"]
-    if spec["key"] == "refund.issue":
-        assert fields["amount"].label == "Amount (minor units)"
-        assert "12000 is 120.00 USD" in fields["amount"].help
-        assert fields["amount"].value == "12000"
-
-
-def test_every_widget_kind_and_a_boolean_round_trip():
-    schema = {
-        "type": "object",
-        "properties": {
-            "notify": {"type": "boolean"},
-            "ratio": {"type": "number", "minimum": 0},
-            "tags": {"type": "array"},
-            "channel": {"enum": ["email", "sms"]},
-        },
-        "required": ["notify"],
-    }
-    data = {
-        "param-notify-shown": "1",
-        "param-ratio": "0.5",
-        "param-tags": '["a", "b"]',
-        "param-channel": '"sms"',
-    }
-
-    params, errors = detail.params_from_form(schema, data, {"kept": 1})
-
-    assert errors == {}
-    assert params == {
-        "kept": 1,
-        "notify": False,
-        "ratio": 0.5,
-        "tags": ["a", "b"],
-        "channel": "sms",
-    }
-    widgets = [f.widget for f in detail.edit_fields(schema, params)]
-    assert widgets == ["checkbox", "number", "json", "select"]
 
 
 def test_edit_param_1_opens_the_form_prefilled_with_the_effective_params(draft, alice):

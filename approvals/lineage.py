@@ -1,0 +1,125 @@
+"""The audit log of an action in plain words, worded per audit `Verb`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from approvals import selectors
+from approvals.models import Action
+from approvals.param_rows import DiffRow, params_diff, shown
+from audit.events import Verb
+from audit.selectors import audit_events_for
+
+WORDS: Mapping[Verb, str] = {
+    Verb.ACTION_SUBMITTED: "submitted it",
+    Verb.ACTION_APPROVAL_RECORDED: "recorded an approval",
+    Verb.ACTION_APPROVED: "approved it",
+    Verb.ACTION_REJECTED: "rejected it",
+    Verb.ACTION_CANCELLED: "withdrew it",
+    Verb.ACTION_EDITED: "edited the params",
+    Verb.ACTION_ADOPTED: "adopted it",
+    Verb.ACTION_DISMISSED: "dismissed it",
+    Verb.ACTION_EXECUTION_STARTED: "started executing it",
+    Verb.ACTION_SUCCEEDED: "executed it successfully",
+    Verb.ACTION_FAILED: "failed to execute it",
+    Verb.ACTION_REQUEUED: "enqueued it again for execution",
+    Verb.ACTION_EXECUTION_RECOVERED: "took over an attempt whose worker stopped answering",
+    Verb.ACTION_EXECUTION_RETRIED: "tried executing it again",
+    Verb.ACTION_RETRY_SCHEDULED: "scheduled another attempt after a transient failure",
+    Verb.ACTION_EXECUTION_LEASE_LOST: "discarded a late outcome of an attempt taken over",
+    Verb.ACTION_NEEDS_RECONCILIATION: "could not tell whether the target applied it",
+    Verb.ACTION_RECONCILED: "recorded what the target did",
+    Verb.ACTION_ESCALATED: "handed it to a person after the attempts ran out",
+    Verb.ACTION_CLAIMED: "claimed it for review",
+    Verb.ACTION_CLAIM_TAKEN_OVER: "took over the review",
+    Verb.ACTION_RELEASED: "released the review",
+    Verb.ACTION_ROLLBACK_REQUESTED: "asked to roll it back",
+    Verb.ACTION_ROLLED_BACK: "rolled it back",
+    Verb.ACTION_ROLLBACK_FAILED: "failed to roll it back",
+}
+# Keys of an event's data shown on their own lines, not among the other details.
+_OWN_LINES = frozenset({"reason_code", "note", "before", "after", "reason", "params", "decision"})
+
+
+@dataclass(frozen=True)
+class LineageEntry:
+    seq: int
+    at: datetime
+    actor: str
+    actor_kind: str
+    verb: str
+    words: str
+    reason_code: str = ""
+    note: str = ""
+    changes: Sequence[DiffRow] = ()
+    details: Sequence[tuple[str, str]] = ()
+
+
+def _actor(event, users: Mapping[str, str], agents: Mapping[str, str]) -> str:
+    if event.actor_kind == "user":
+        return users.get(event.actor_id, f"user #{event.actor_id}")
+    if event.actor_kind == "agent":
+        return agents.get(event.actor_id, f"agent #{event.actor_id}")
+    return f"system ({event.actor_id})" if event.actor_id else "system"
+
+
+def words(verb: str, data: Mapping[str, Any]) -> str:
+    """What the event says happened; a verb with no words (an old or foreign event) as itself."""
+    try:
+        known = Verb(verb)
+    except ValueError:
+        return verb
+    said = WORDS.get(known, verb)
+    if known == Verb.ACTION_SUBMITTED and isinstance(data.get("decision"), dict):
+        decision = data["decision"]
+        said += f": the policy said {decision.get('mode', '?')} ({decision.get('rule_name', '')})"
+    elif known == Verb.ACTION_APPROVAL_RECORDED and "approvals" in data:
+        said += f" ({data.get('approvals')} of {data.get('required')})"
+    elif known == Verb.ACTION_CLAIM_TAKEN_OVER and data.get("previous"):
+        said += f" from {data['previous']}"
+    elif known == Verb.ACTION_RELEASED and data.get("expired"):
+        said = "let the review claim expire"
+    return said
+
+
+def _details(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(key, shown(value)) for key, value in data.items() if key not in _OWN_LINES]
+
+
+def lineage(action: Action) -> list[LineageEntry]:
+    """Every audit event of the action in log order (three queries: events, users, agents)."""
+    events = list(audit_events_for(object_type="action", object_id=str(action.pk)))
+    users = selectors.usernames_by_id(
+        user_ids=[e.actor_id for e in events if e.actor_kind == "user"]
+    )
+    agents = selectors.agent_names_by_id(
+        agent_ids=[e.actor_id for e in events if e.actor_kind == "agent"]
+    )
+    entries = []
+    for event in events:
+        data = event.data if isinstance(event.data, dict) else {}
+        before, after = data.get("before"), data.get("after")
+        changes = (
+            params_diff(before, after)
+            if isinstance(before, dict) and isinstance(after, dict)
+            else []
+        )
+        note = data.get("note") or data.get("reason") or ""
+        entries.append(
+            LineageEntry(
+                seq=event.seq,
+                at=event.occurred_at,
+                actor=_actor(event, users, agents),
+                actor_kind=event.actor_kind,
+                verb=event.verb,
+                words=words(event.verb, data),
+                reason_code=str(data.get("reason_code") or ""),
+                note=shown(note),
+                changes=[c for c in changes if c.changed],
+                details=_details(data),
+            )
+        )
+    return entries
