@@ -128,7 +128,6 @@ def action_panel(
     if decisions is None:
         decisions = selectors.action_decisions(action=action)
     approvals = [d for d in decisions if d.kind in rulebook.APPROVAL_KINDS]
-    person = rulebook.person_for_agent(viewer, agent_id=action.agent_id)
     facts = rulebook.facts_of(action, history=decisions, now=now)
     codes = selectors.reason_codes()
 
@@ -149,13 +148,13 @@ def action_panel(
         claimed_by_me=holder_id is not None and holder_id == viewer.user_id,
         held_by_other=holder_id is not None and holder_id != viewer.user_id,
         already_approved=viewer.user_id in facts.approver_ids,
-        may_decide=rulebook.may_decide(person, facts).code != Code.MISSING_ROLE,
-        may_take_over=bool(rulebook.may_take_over(person)),
-        can_approve=bool(rulebook.may_approve(person, facts)),
-        can_adopt=bool(rulebook.may_adopt(person, facts)),
-        can_edit=bool(rulebook.may_edit(person, facts)),
-        can_roll_back=bool(rulebook.may_roll_back(person, facts)),
-        can_claim=holder_id is None and bool(rulebook.may_claim(person, facts)),
+        may_decide=rulebook.may_decide(viewer, facts).code != Code.MISSING_ROLE,
+        may_take_over=bool(rulebook.may_take_over(viewer)),
+        can_approve=bool(rulebook.may_approve(viewer, facts)),
+        can_adopt=bool(rulebook.may_adopt(viewer, facts)),
+        can_edit=bool(rulebook.may_edit(viewer, facts)),
+        can_roll_back=bool(rulebook.may_roll_back(viewer, facts)),
+        can_claim=holder_id is None and bool(rulebook.may_claim(viewer, facts)),
         approve_codes=usable(DecisionKind.APPROVE),
         reject_codes=usable(DecisionKind.REJECT),
         adopt_codes=usable(DecisionKind.ADOPT),
@@ -173,10 +172,9 @@ def should_claim_on_open(action: Action, viewer: Viewer) -> bool:
     """Opening the page claims an action that waits for a person and is free or already the
     viewer's, if the viewer may decide it: a claim by someone who cannot decide would only keep
     out the people who can."""
-    person = rulebook.person_for_agent(viewer, agent_id=action.agent_id)
     facts = rulebook.facts_of(action)
     return facts.claim_holder_id in (None, viewer.user_id) and bool(
-        rulebook.may_claim(person, facts)
+        rulebook.may_claim(viewer, facts)
     )
 
 

@@ -10,8 +10,12 @@ queries the database except `person_of` and `facts_of`, which read what the ques
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+
+from django.contrib.auth.models import Group
+from django.db.models import CharField, Value
+from django.db.models.functions import Cast
 
 from agents.models import Agent
 from approvals.executors import NotCompensable, executor_for
@@ -20,7 +24,7 @@ from approvals.transitions import ALLOWED as MOVES
 from approvals.transitions import IllegalTransition
 from config import clock
 from config.errors import ApplicationError, Code, Conflict, Forbidden, NotFound
-from people.roles import Role, roles_of
+from people.roles import Role
 
 # Decisions that count towards an action's approvals: adopting a recommendation is approving it.
 APPROVAL_KINDS = frozenset({DecisionKind.APPROVE, DecisionKind.ADOPT})
@@ -104,29 +108,24 @@ def enforce(answer: Answer) -> None:
 # reading people and facts
 
 
-def person_of(user, *, agent_id: int | None = None) -> Person:
-    """`user` as the rulebook sees them; `agent_id`: the agent whose operators matter now."""
+def person_of(user) -> Person:
+    """`user` as the rulebook sees them: two queries (roles and operated agents in one, queues)."""
     from approvals.selectors import user_queue_names  # selectors read; the rulebook decides
 
     if user is None or not user.is_authenticated:
         return Person(user_id=None)
-    person = Person(
+    groups = Group.objects.filter(user=user).values_list("name", Value("group"))
+    agents = Agent.objects.filter(operators=user).values_list(
+        Cast("pk", CharField()), Value("agent")
+    )
+    rows = list(groups.union(agents, all=True).order_by("name"))
+    return Person(
         user_id=user.pk,
         is_superuser=user.is_superuser,
-        roles=roles_of(user),
+        roles=Role.held(name for name, kind in rows if kind == "group"),
         queues=user_queue_names(user=user),
+        operated_agent_ids=frozenset(int(pk) for pk, kind in rows if kind == "agent"),
     )
-    return person if agent_id is None else person_for_agent(person, agent_id=agent_id)
-
-
-def person_for_agent(person: Person, *, agent_id: int) -> Person:
-    """`person`, knowing whether they operate agent `agent_id` (one query)."""
-    if person.user_id is None:
-        return person
-    operates = Agent.operators.through.objects.filter(
-        user_id=person.user_id, agent_id=agent_id
-    ).exists()
-    return replace(person, operated_agent_ids=frozenset({agent_id}) if operates else frozenset())
 
 
 def facts_of(action: Action, *, history: bool | Iterable = False, now=None) -> Facts:

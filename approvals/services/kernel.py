@@ -109,7 +109,7 @@ def lock_for(action_id: Any, by) -> tuple[Action, rulebook.Person]:
     outside their queues is as unknown to them as a missing one (404 `action_not_found`), for
     writes as for reads: a refusal must not tell them the action exists, nor its status."""
     action = lock(action_id)
-    person = rulebook.person_of(by, agent_id=action.agent_id)
+    person = rulebook.person_of(by)
     rulebook.enforce(rulebook.may_see(person, rulebook.facts_of(action)))
     return action, person
 
