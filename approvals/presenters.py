@@ -323,6 +323,7 @@ def queue_context(viewer: Viewer, params: Mapping[str, str] | None = None) -> di
         "pending": rows[: len(page.actions)],
         "recent": rows[len(page.actions) :],
         "viewer": viewer,
+        "grants": rulebook.dashboard_grants(viewer),
         "query": query,
         "filters": query.filters,
         "choices": choices,

@@ -10,7 +10,7 @@ queries the database except `person_of` and `facts_of`, which read what the ques
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import Group
@@ -438,14 +438,16 @@ def may_cancel(agent_id: int, facts: Facts) -> Answer:
 # these answers about the viewer and the script only looks them up
 
 
-@dataclass(frozen=True)
-class DashboardGrants:
-    # The approver roles whose actions the viewer may decide ("" is an action no role may decide,
-    # only a superuser).
-    decides_for: list[str] = field(default_factory=list)
-    awaiting: list[str] = field(default_factory=lambda: sorted(AWAITING_STATUSES))
-
-
-def dashboard_grants(person: Person) -> DashboardGrants:
-    roles = [r.value for r in Role] + [""]
-    return DashboardGrants(decides_for=[r for r in roles if person.holds(r)])
+def dashboard_grants(person: Person) -> dict[str, list]:
+    """What the dashboard's script needs to show each row's controls to this viewer, as the
+    rulebook answers it: the approver roles whose actions they may decide ("" stands for an
+    action no role may decide, left to superusers; `decides_any` for superusers), the agents whose requests they may not review,
+    and the statuses that wait for a person. The script only looks these up."""
+    roles = sorted({*Role.values, *person.roles}) + [""]
+    return {
+        # A superuser decides whatever role an action asks for, including roles not listed here.
+        "decides_any": person.is_superuser,
+        "decides_for": [role for role in roles if person.holds(role)],
+        "own_agents": sorted(person.operated_agent_ids),
+        "awaiting": sorted(AWAITING_STATUSES),
+    }

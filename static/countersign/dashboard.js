@@ -4,18 +4,22 @@
 // already escaped there. Text this file writes itself goes through textContent.
 //
 // A row is the same for every viewer; what depends on who looks (you approved, you lack the role,
-// you hold the claim) is worked out here from the row's data attributes and the viewer's own on
-// <body>. That is cosmetic: the server refuses what a person may not do.
+// you operate the requesting agent, you hold the claim) is looked up here from the row's data
+// attributes and the rulebook's answers about the viewer, which the page carries in
+// #viewer-grants. This file keeps no role or status rule of its own; the server refuses what a
+// person may not do.
 (function () {
   "use strict";
 
   const RECENT_LIMIT = 50;
   const TICK_MS = 5000;
-  const AWAITING = ["pending", "recommended", "drafted"];
 
   const me = document.body.dataset.userId || "";
-  const myRoles = (document.body.dataset.roles || "").split(" ").filter(Boolean);
-  const superuser = document.body.dataset.superuser === "1";
+  const grantsNode = document.getElementById("viewer-grants");
+  const grants = grantsNode ? JSON.parse(grantsNode.textContent) : {};
+  const AWAITING = grants.awaiting || [];
+  const decidesFor = grants.decides_for || [];
+  const ownAgents = (grants.own_agents || []).map(String);
   const defaultQueue = document.body.dataset.defaultQueue || "General";
   let live = null;
   let resyncing = false;
@@ -77,9 +81,9 @@
   function applyViewer(row) {
     if (row.dataset.approverRole === undefined) return; // not waiting for a person
     const approved = (row.dataset.approvedBy || "").split(" ").includes(me);
-    const role = row.dataset.approverRole;
-    const mayDecide = superuser || (role !== "" && myRoles.includes(role));
-    row.dataset.viewer = approved ? "approved" : mayDecide ? "may-decide" : "no-role";
+    const mayDecide = Boolean(grants.decides_any) || decidesFor.includes(row.dataset.approverRole);
+    const own = ownAgents.includes(row.dataset.agent || "");
+    row.dataset.viewer = approved ? "approved" : !mayDecide ? "no-role" : own ? "own-request" : "may-decide";
     applyClaim(row, Date.now());
   }
 

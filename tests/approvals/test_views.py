@@ -293,9 +293,9 @@ def test_a_decision_without_the_csrf_token_is_refused(demo, agent, supervisor):
 def test_a_supervisor_without_the_required_role_is_told_so_and_refused(
     demo, agent, make_supervisor, client
 ):
-    # The row is the same for everyone (rendered once per push): the page's script compares the
-    # row's required role with the viewer's roles on <body> and hides the buttons. The service is
-    # what refuses.
+    # The row is the same for everyone (rendered once per push): the page's script looks the
+    # row's required role up in the rulebook's answers about the viewer (#viewer-grants) and hides
+    # the buttons. The service is what refuses.
     action = submit_refund(agent)
     Action.objects.filter(pk=action.pk).update(approver_role="senior_supervisor")
     client = Client(enforce_csrf_checks=True)
@@ -305,7 +305,7 @@ def test_a_supervisor_without_the_required_role_is_told_so_and_refused(
     response = post(client, f"/actions/{action.pk}/approve/", {})
 
     assert 'data-approver-role="senior_supervisor"' in html
-    assert 'data-roles="supervisor"' in html
+    assert '"decides_for": ["supervisor"]' in html
     assert "Needs the <code>senior_supervisor</code> role." in html
     assert response.status_code == 403
     assert "senior_supervisor" in response.content.decode()
