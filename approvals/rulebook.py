@@ -411,7 +411,19 @@ def may_reconcile(person: Person, facts: Facts, *, target: str) -> Answer:
             )
         )
 
-    return _first(lambda: _move_to(facts, target), senior)
+    def unknown_outcome() -> Answer:
+        # The table lets a worker move `executing` on too; a person only settles what no
+        # worker can: an outcome nobody knows.
+        if facts.status == Status.NEEDS_RECONCILIATION:
+            return _move_to(facts, target)
+        return Answer(
+            IllegalTransition(
+                f"An action that is {facts.status} has no unknown outcome to reconcile.",
+                details={"from": str(facts.status), "to": str(target)},
+            )
+        )
+
+    return _first(unknown_outcome, senior)
 
 
 def may_reset_breaker(person: Person) -> Answer:
