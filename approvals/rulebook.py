@@ -453,9 +453,10 @@ def may_cancel(agent_id: int, facts: Facts) -> Answer:
 def dashboard_grants(person: Person) -> dict[str, list]:
     """What the dashboard's script needs to show each row's controls to this viewer, as the
     rulebook answers it: the approver roles whose actions they may decide ("" stands for an
-    action no role may decide, left to superusers; `decides_any` for superusers), the agents whose requests they may not review,
-    and the statuses that wait for a person. The script only looks these up."""
-    roles = sorted({*Role.values, *person.roles}) + [""]
+    action no role may decide, left to superusers; `decides_any` for superusers), the agents
+    whose requests they may not review, and the statuses that wait for a person. The script only
+    looks these up."""
+    roles = [*sorted({*Role.values, *person.roles}), ""]
     return {
         # A superuser decides whatever role an action asks for, including roles not listed here.
         "decides_any": person.is_superuser,
