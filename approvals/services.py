@@ -31,7 +31,7 @@ from django.utils.text import slugify
 
 from agents.breakers import breaker_apply
 from agents.models import Agent
-from approvals import callbacks, live
+from approvals import callbacks
 from approvals.executors import ExecutionFailed, OutcomeUnknown, executor_for
 from approvals.models import (
     AWAITING_STATUSES,
@@ -44,6 +44,7 @@ from approvals.models import (
     Role,
     Status,
 )
+from approvals.realtime import publish
 from approvals.selectors import (
     action_is_batchable,
     parse_action_id,
@@ -144,7 +145,7 @@ def _on_commit_push(
         "previous_queue": action.queue if previous_queue is None else previous_queue,
     }
     transaction.on_commit(
-        lambda: live.publish_action_changed(payload, action=action, created=created)
+        lambda: publish.publish_action_changed(payload, action=action, created=created)
     )
 
 
