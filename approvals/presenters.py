@@ -97,10 +97,6 @@ def viewer_for(user) -> Viewer:
     )
 
 
-def may_use_dashboard(user) -> bool:
-    return viewer_for(user).may_use_dashboard
-
-
 @dataclass(frozen=True)
 class ActionRow:
     """One action as every reviewer sees it: figures from validated params, agent text kept apart.

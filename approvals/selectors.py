@@ -157,14 +157,6 @@ def action_approvals(*, action: Action) -> list[dict[str, Any]]:
     ]
 
 
-def actions_awaiting_people(
-    *, queues: frozenset[str] | None = None, limit: int = 400
-) -> QuerySet[Action]:
-    """Pending actions, recommendations and drafts of `queues` (None: all), oldest first."""
-    qs = Action.objects.filter(status__in=(Status.PENDING, *PROPOSED_STATUSES))
-    return _with_relations(_in_queues(qs, queues)).order_by("created_at", "id")[:limit]
-
-
 # ---------------------------------------------------------------------------------------------
 # the queue page: awaiting actions filtered, sorted and read in keyset pages
 
