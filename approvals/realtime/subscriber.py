@@ -56,7 +56,7 @@ class Subscriber:
         self._listeners: dict[Listener, str] = {}  # each with its pattern
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
-        self._pubsub: Any = None  # the connection's, while it is up
+        self._pubsub: Any = None  # the connection's, once Redis confirmed a first pattern
         self._sent: set[str] = set()  # patterns asked for on this connection
         self._confirmed: set[str] = set()  # patterns Redis confirmed on this connection
         self._changed = asyncio.Event()  # set (and replaced) when a pattern is confirmed
@@ -74,7 +74,8 @@ class Subscriber:
         deadline = loop.time() + START_TIMEOUT
         while pattern not in self._confirmed:
             if self._pubsub is not None and pattern not in self._sent:
-                # A pattern new to a running connection; one that is down gets it on reconnect.
+                # A pattern new to a connection that is up. One still connecting is asked once
+                # it confirms its first pattern; the next one after a loss asks for them all.
                 self._sent.add(pattern)
                 with contextlib.suppress(Exception):  # the reading task notices a broken one
                     await self._pubsub.psubscribe(pattern)
@@ -127,8 +128,7 @@ class Subscriber:
             pubsub = client.pubsub()
             try:
                 patterns = set(self._listeners.values())
-                # Set before the first wait, so a listener joining meanwhile asks this connection.
-                self._pubsub, self._sent = pubsub, set(patterns)
+                self._sent = set(patterns)
                 await pubsub.psubscribe(*patterns)
                 while True:
                     # Waits of a bounded length, so a quiet connection is checked (PING) between
@@ -139,7 +139,9 @@ class Subscriber:
                     if message["type"] == "pmessage":
                         await self._deliver(message)
                     elif message["type"] == "psubscribe":
-                        attempt = 0
+                        # Only now may joiners send their own PSUBSCRIBE on it: one sent while it
+                        # was still connecting could have opened a second connection.
+                        attempt, self._pubsub = 0, pubsub
                         self._confirm(message["channel"].decode())
             except asyncio.CancelledError:
                 raise
@@ -152,8 +154,6 @@ class Subscriber:
                     except Exception:
                         logger.exception("a listener failed to handle a lost subscription")
             finally:
-                if self._pubsub is pubsub:
-                    self._connection_gone()
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
                     await client.aclose()
