@@ -14,7 +14,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from approvals.realtime.feed import CLOSE_FEED_LOST
-from approvals.realtime.subscriber import client_name
+from approvals.realtime.subscriber import Subscriber, client_name
 from approvals.realtime.waiters import waiters
 from approvals.services import action_reject
 from tests.approvals.test_consumers import connected_as, next_push_for, submit_refund
@@ -98,3 +98,25 @@ async def test_after_redis_drops_the_shared_connection_the_feed_and_the_waiters_
     assert (now["name"], now["psub"]) == (client_name(), "2")
     assert now["id"] != lost["id"]
     await again.disconnect()
+
+
+async def test_two_listeners_joining_at_once_share_one_connection():
+    class Listener:
+        async def message(self, channel: bytes, data: bytes) -> None: ...
+
+        def subscribed(self) -> None: ...
+
+        async def subscription_lost(self) -> None: ...
+
+    subscriber = Subscriber()
+    prefix = f"test-subscriber-{uuid.uuid4()}"
+
+    # Act: two listeners join at once, as a first wait and a first dashboard may
+    await asyncio.gather(
+        subscriber.join(Listener(), f"{prefix}:a:*"), subscriber.join(Listener(), f"{prefix}:b:*")
+    )
+
+    # Assert: one connection holds both patterns
+    connections = await database_sync_to_async(_own_pubsub_connections)()
+    assert [(c["name"], c["psub"]) for c in connections] == [(client_name(), "2")]
+    await subscriber.close()
