@@ -25,8 +25,9 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from agents.models import Agent, BreakerCounter, BreakerTrip, CircuitBreaker
-from approvals import live, rulebook
+from approvals import rulebook
 from approvals.models import Action
+from approvals.realtime import publish
 from audit.events import Verb
 from audit.services import Actor, audit_record
 from config.errors import Code, Conflict, InvalidInput, NotFound
@@ -316,7 +317,7 @@ def _trip(
 def _publish_breakers_changed() -> None:
     """One small event; each dashboard consumer renders the banner from the database."""
     try:
-        live.group_send(live.DASHBOARD_GROUP, {"type": live.BREAKER_CHANGED})
+        publish.group_send(publish.DASHBOARD_GROUP, {"type": publish.BREAKER_CHANGED})
     except Exception:
         logger.exception("could not publish a breaker push to the dashboards")
 

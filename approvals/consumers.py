@@ -12,15 +12,6 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from approvals import rulebook
-from approvals.fanout import CLOSE_FEED_LOST, CLOSE_TOO_SLOW, EventFrames, Feed, Outbox
-from approvals.live import (
-    ACTION_CHANGED,
-    ALL_QUEUES_GROUP,
-    BREAKER_CHANGED,
-    DASHBOARD_GROUP,
-    group_seqs,
-    queue_group,
-)
 from approvals.models import Queue
 from approvals.presenters import (
     PUSHED_ROW_CATALOG_MAX_AGE,
@@ -29,6 +20,16 @@ from approvals.presenters import (
     breaker_banner_html,
     viewer_for,
 )
+from approvals.realtime.feed import CLOSE_FEED_LOST, CLOSE_TOO_SLOW, EventFrames, Feed, Outbox
+from approvals.realtime.publish import (
+    ACTION_CHANGED,
+    ALL_QUEUES_GROUP,
+    BREAKER_CHANGED,
+    DASHBOARD_GROUP,
+    group_seqs,
+    queue_group,
+)
+from approvals.realtime.subscriber import subscriber
 
 RowKey = tuple[str, int, str]  # (action id, version, updated_at)
 
@@ -104,11 +105,11 @@ async def _fill_in_row(event: dict) -> dict:
     return {**event, "html": html, "row_queue": queue}
 
 
-feed = Feed(prepare=_fill_in_row)
+feed = Feed(subscriber, prepare=_fill_in_row)
 
 
 class DashboardConsumer(AsyncJsonWebsocketConsumer):
-    """Joins the process's dashboard feed (`approvals.fanout`) for one group per queue the person
+    """Joins the process's dashboard feed (`realtime.feed`) for one group per queue the person
     works (superusers: the all-queues group) and the dashboard group (breaker banners); each
     `action.changed` event becomes a frame with the row partial the publisher rendered.
 

@@ -24,9 +24,6 @@ from policies.models import ActionType
 from policies.selectors import decision_for
 from sandbox.selectors import derived_values, order_ids_of_customers_matching
 
-PROPOSED_STATUSES = (Status.RECOMMENDED, Status.DRAFTED)
-
-
 RELATIONS = ("agent", "action_type", "policy_version", "claimed_by")
 # What a queue row shows of an action's relations (no policy version: one join less per push).
 ROW_RELATIONS = ("agent", "action_type", "claimed_by")
@@ -155,14 +152,6 @@ def action_approvals(*, action: Action) -> list[dict[str, Any]]:
         {"by": d.by.get_username(), "at": d.created_at, "kind": d.kind}
         for d in action.decisions.select_related("by").order_by("created_at", "id")
     ]
-
-
-def actions_awaiting_people(
-    *, queues: frozenset[str] | None = None, limit: int = 400
-) -> QuerySet[Action]:
-    """Pending actions, recommendations and drafts of `queues` (None: all), oldest first."""
-    qs = Action.objects.filter(status__in=(Status.PENDING, *PROPOSED_STATUSES))
-    return _with_relations(_in_queues(qs, queues)).order_by("created_at", "id")[:limit]
 
 
 # ---------------------------------------------------------------------------------------------

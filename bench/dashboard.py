@@ -33,8 +33,8 @@ supervisor who works every demo queue and the agent `support-bot`, starts uvicor
 4. The transport alone, the floor under 2: events at `--rate` to one group of 1 and of
    `--dashboards` receivers in one process, with no rendering and no database, through the
    channel layer (channels_redis: one message per receiving channel, as the consumers used
-   before the feed) and through the feed (`approvals.fanout`: one message per process), with
-   the CPU this process spent per delivered pair.
+   before the feed) and through the feed (`approvals.realtime.feed`: one message per process),
+   with the CPU this process spent per delivered pair.
 
 The submitters call the service in their own processes rather than POSTing to the API, so that
 the rate they keep does not depend on how busy the one server process is with the fan-out it
@@ -741,7 +741,7 @@ class _FeedReceiver:
     """A socket as the feed sees it, whose writes only note the time."""
 
     def __init__(self, arrivals: list[float]) -> None:
-        from approvals.fanout import Outbox
+        from approvals.realtime.feed import Outbox
 
         self.arrivals = arrivals
         self.sent_at: list[float] = []
@@ -759,19 +759,21 @@ class _FeedReceiver:
 
 
 async def _feed_fanout(receivers: int, rate: float, seconds: float) -> list[list[float]]:
-    """`receivers` sockets of this process in one group of a feed (`approvals.fanout`); a sender
-    thread publishes with `live.group_send` at `rate`, as services do after commit."""
-    from approvals import live
-    from approvals.fanout import Feed
+    """`receivers` sockets of this process in one group of a feed (`approvals.realtime.feed`, on
+    a subscriber of its own); a sender thread publishes with `publish.group_send` at `rate`, as
+    services do after commit."""
+    from approvals.realtime import publish
+    from approvals.realtime.feed import Feed
+    from approvals.realtime.subscriber import Subscriber
 
-    feed = Feed()
+    feed = Feed(Subscriber())
     group = f"bench.feed.{time.time_ns()}"
     arrivals: list[list[float]] = [[] for _ in range(receivers)]
     members = [_FeedReceiver(arrivals[i]) for i in range(receivers)]
     for member in members:
         await feed.join(member, (group,))
     await asyncio.to_thread(
-        _paced, rate, seconds, lambda t: live.group_send(group, {"type": "bench", "t": t})
+        _paced, rate, seconds, lambda t: publish.group_send(group, {"type": "bench", "t": t})
     )
     await asyncio.sleep(1.0)
     await feed.close()

@@ -24,7 +24,7 @@ from agents.throttling import ident_for_header, rate_limit_hit
 from approvals import selectors
 from approvals.api.views import action_data
 from approvals.models import Status
-from approvals.waiting import waiters
+from approvals.realtime.waiters import waiters
 from config.api import json_error
 from config.errors import ApplicationError, Code
 

@@ -14,7 +14,7 @@ from typing import Any
 from celery import current_app
 from django.db import transaction
 
-from approvals import callbacks, live, rulebook
+from approvals import callbacks, rulebook
 from approvals.executors import executor_for
 from approvals.models import (
     AWAITING_STATUSES,
@@ -24,6 +24,7 @@ from approvals.models import (
     ReasonCode,
     Status,
 )
+from approvals.realtime import publish
 from approvals.selectors import parse_action_id
 from approvals.transitions import check_transition
 from audit.events import Verb
@@ -65,7 +66,7 @@ def push_on_commit(
         "previous_queue": action.queue if previous_queue is None else previous_queue,
     }
     transaction.on_commit(
-        lambda: live.publish_action_changed(payload, action=action, created=created)
+        lambda: publish.publish_action_changed(payload, action=action, created=created)
     )
 
 

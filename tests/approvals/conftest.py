@@ -46,7 +46,7 @@ def submit(demo, agent):
 @pytest.fixture
 def pushes():
     """Every payload handed to the websocket/long-poll push, in order."""
-    with mock.patch("approvals.live.publish_action_changed") as publish:
+    with mock.patch("approvals.realtime.publish.publish_action_changed") as publish:
         sent: list[dict] = []
         publish.side_effect = lambda payload, **row: sent.append(payload)
         yield sent

@@ -54,7 +54,7 @@ def demo_breaker(demo) -> CircuitBreaker:
 @pytest.fixture
 def pushes():
     """Every message handed to the channel layer, in order (action rows and breaker banners)."""
-    with mock.patch("approvals.live.group_send") as group_send:
+    with mock.patch("approvals.realtime.publish.group_send") as group_send:
         sent: list[dict] = []
         group_send.side_effect = lambda group, message: sent.append(message)
         yield sent

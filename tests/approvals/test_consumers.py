@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from approvals import live
+from approvals.realtime import publish
 from config.asgi import application
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -201,7 +201,7 @@ async def test_hello_carries_the_current_sequence_number_of_each_queue_group(
 ):
     refunds = await database_sync_to_async(make_supervisor)("ref", queues=["Refunds"])
     await database_sync_to_async(submit_refund)(agent, "damaged")
-    expected = await database_sync_to_async(live.group_seqs)(["queue.refunds"])
+    expected = await database_sync_to_async(publish.group_seqs)(["queue.refunds"])
 
     ws = communicator((b"cookie", await database_sync_to_async(session_cookie)(refunds)), ORIGIN)
     assert (await ws.connect())[0]
@@ -238,7 +238,7 @@ async def test_an_event_the_viewer_may_not_see_still_arrives_as_a_skip(
     await database_sync_to_async(Action.objects.filter(pk=action_id).update)(queue="Refunds!")
 
     # Act: a change of it is published to the shared group
-    await database_sync_to_async(live.publish_action_changed)(
+    await database_sync_to_async(publish.publish_action_changed)(
         {"action_id": action_id, "status": "pending", "version": 1, "queue": "Refunds!",
          "updated_at": "x", "previous_status": "pending"}
     )  # fmt: skip
@@ -288,7 +288,7 @@ async def test_an_event_without_its_row_is_rendered_once_per_server_process(
     sockets = [await connected_as(alice), await connected_as(bob), await connected_as(alice)]
     renders = rows.renders
 
-    await database_sync_to_async(live.publish_action_changed)(
+    await database_sync_to_async(publish.publish_action_changed)(
         {"action_id": action_id, "status": "pending", "version": 1, "queue": "Refunds",
          "updated_at": "bare", "previous_status": "pending"}
     )  # fmt: skip
@@ -313,7 +313,7 @@ def test_a_new_actions_pushed_row_is_the_row_read_back_from_the_database(demo, a
 
     published = []
     with mock.patch.object(
-        live, "publish_action_changed",
+        publish, "publish_action_changed",
         side_effect=lambda payload, action, created: published.append((action, created)),
     ):  # fmt: skip
         action_submit(

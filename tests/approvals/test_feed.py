@@ -11,8 +11,10 @@ import redis
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from approvals import fanout, live
 from approvals.consumers import feed
+from approvals.realtime import feed as feed_module
+from approvals.realtime import publish
+from approvals.realtime.subscriber import Subscriber, client_name
 from tests.approvals.test_consumers import connected_as, next_push_for, submit_refund
 
 # ------------------------------------------------------------------------ outboxes
@@ -25,7 +27,7 @@ async def test_an_outbox_writes_its_frames_in_order():
         await asyncio.sleep(0)  # a socket write that yields, as a real one may
         written.append(frame)
 
-    outbox = fanout.Outbox(send, on_overflow=None)
+    outbox = feed_module.Outbox(send, on_overflow=None)
     for n in range(100):
         outbox.put(f"f{n}")
     await asyncio.sleep(0.05)
@@ -44,8 +46,8 @@ async def test_a_stalled_socket_holds_up_only_its_own_outbox():
     async def quick(frame: str) -> None:
         fast.append(frame)
 
-    slow_box = fanout.Outbox(stuck, on_overflow=None)
-    fast_box = fanout.Outbox(quick, on_overflow=None)
+    slow_box = feed_module.Outbox(stuck, on_overflow=None)
+    fast_box = feed_module.Outbox(quick, on_overflow=None)
     for n in range(10):
         slow_box.put(f"f{n}")
         fast_box.put(f"f{n}")
@@ -57,7 +59,7 @@ async def test_a_stalled_socket_holds_up_only_its_own_outbox():
 
 
 async def test_a_socket_that_falls_too_far_behind_is_closed(monkeypatch):
-    monkeypatch.setattr(fanout, "OUTBOX_LIMIT", 5)
+    monkeypatch.setattr(feed_module, "OUTBOX_LIMIT", 5)
     never = asyncio.Event()
     overflowed = asyncio.Event()
 
@@ -67,7 +69,7 @@ async def test_a_socket_that_falls_too_far_behind_is_closed(monkeypatch):
     async def on_overflow() -> None:
         overflowed.set()
 
-    outbox = fanout.Outbox(stuck, on_overflow)
+    outbox = feed_module.Outbox(stuck, on_overflow)
     for n in range(7):
         outbox.put(f"f{n}")
     await asyncio.wait_for(overflowed.wait(), 1)
@@ -107,7 +109,7 @@ def _kill_feed_connections() -> int:
     client = redis.Redis.from_url(settings.REDIS_URL)
     killed = 0
     for entry in client.client_list(_type="pubsub"):
-        if entry.get("name") == fanout.client_name():
+        if entry.get("name") == client_name():
             killed += client.client_kill_filter(_id=entry["id"])
     return killed
 
@@ -124,7 +126,7 @@ async def test_a_lost_subscription_closes_the_sockets_so_they_reconnect_and_resy
 
     # Assert: the socket is closed with "feed lost", and a new one gets pushes again
     closed = await ws.receive_output(timeout=10)
-    assert closed == {"type": "websocket.close", "code": fanout.CLOSE_FEED_LOST}
+    assert closed == {"type": "websocket.close", "code": feed_module.CLOSE_FEED_LOST}
     again = await connected_as(supervisor)
     action_id = await database_sync_to_async(submit_refund)(agent, "after the outage")
     assert (await next_push_for(again, action_id))["status"] == "pending"
@@ -135,8 +137,8 @@ async def test_a_lost_subscription_closes_the_sockets_so_they_reconnect_and_resy
 async def test_a_malformed_feed_message_is_ignored(demo, agent, supervisor):
     ws = await connected_as(supervisor)
     client = redis.Redis.from_url(settings.REDIS_URL)
-    client.publish(live.feed_channel("queue.refunds"), b"{not json")
-    client.publish(live.feed_channel("queue.refunds"), json.dumps({"no": "group"}))
+    client.publish(publish.feed_channel("queue.refunds"), b"{not json")
+    client.publish(publish.feed_channel("queue.refunds"), json.dumps({"no": "group"}))
 
     action_id = await database_sync_to_async(submit_refund)(agent, "still flowing")
 
@@ -149,8 +151,8 @@ def test_the_feed_pattern_matches_only_its_own_prefix(settings):
     layers["default"] = {**layers["default"], "CONFIG": {"prefix": "run[1]*"}}
     settings.CHANNEL_LAYERS = layers
 
-    assert live.feed_pattern() == r"run\[1\]\*:feed:*"
-    assert live.feed_channel("queue.refunds") == "run[1]*:feed:queue.refunds"
+    assert publish.feed_pattern() == r"run\[1\]\*:feed:*"
+    assert publish.feed_channel("queue.refunds") == "run[1]*:feed:queue.refunds"
 
 
 # ------------------------------------------------------------------------ as served
@@ -184,7 +186,7 @@ def test_the_served_dashboard_socket_declines_compression(live_server_url, super
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_feed_that_is_closed_lets_go_of_its_subscription_and_sockets():
-    own = fanout.Feed()
+    own = feed_module.Feed(Subscriber())
 
     class Socket:
         def feed_event(self, event, frames) -> None: ...
@@ -192,7 +194,7 @@ async def test_a_feed_that_is_closed_lets_go_of_its_subscription_and_sockets():
         async def feed_lost(self) -> None: ...
 
     await own.join(Socket(), ("queue.refunds",))
-    task = own._task
+    task = own._subscriber._task
     await own.close()
 
     assert own.member_count() == 0

@@ -1,5 +1,5 @@
-"""The per-process long-poll listener: a published change wakes the waiters of that action only,
-and a listener that comes back wakes everyone parked, since it may have missed changes."""
+"""The long-poll waiters of a process: a published change wakes the waiters of that action only,
+and a subscription that comes back wakes everyone parked, since it may have missed changes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 import redis.asyncio as aioredis
 from django.conf import settings
 
-from approvals.live import action_channel
-from approvals.waiting import _Waiters
+from approvals.realtime.publish import action_channel
+from approvals.realtime.subscriber import Subscriber
+from approvals.realtime.waiters import Waiters
 
 
 async def publish(action_id: str) -> None:
@@ -24,7 +25,8 @@ async def publish(action_id: str) -> None:
 
 
 async def test_a_change_wakes_the_waiters_of_that_action_only():
-    waiters = _Waiters()
+    subscriber = Subscriber()
+    waiters = Waiters(subscriber)
     mine, other = str(uuid.uuid4()), str(uuid.uuid4())
 
     async with waiters.subscription(mine) as changed, waiters.subscription(other) as unrelated:
@@ -34,34 +36,36 @@ async def test_a_change_wakes_the_waiters_of_that_action_only():
         await asyncio.sleep(0.2)
         assert not unrelated.done()
 
-    waiters._task.cancel()
+    await subscriber.close()
 
 
 async def test_a_waiter_stops_being_tracked_when_it_leaves():
-    waiters = _Waiters()
+    subscriber = Subscriber()
+    waiters = Waiters(subscriber)
     action_id = str(uuid.uuid4())
 
     async with waiters.subscription(action_id):
         assert action_id in waiters._futures
 
     assert action_id not in waiters._futures
-    waiters._task.cancel()
+    await subscriber.close()
 
 
-async def test_a_restarted_listener_wakes_every_parked_waiter():
-    waiters = _Waiters()
+async def test_a_restarted_subscription_wakes_every_parked_waiter():
+    subscriber = Subscriber()
+    waiters = Waiters(subscriber)
     action_id = str(uuid.uuid4())
 
     async with waiters.subscription(action_id) as parked:
-        # Arrange: the listener dies (Redis restarted); changes published now are lost
-        waiters._task.cancel()
+        # Arrange: the subscription dies; changes published now are lost
+        subscriber._task.cancel()
         with pytest.raises(asyncio.CancelledError):
-            await waiters._task
+            await subscriber._task
         assert not parked.done()
 
-        # Act: the next wait brings a listener back
+        # Act: the next wait brings the subscription back
         async with waiters.subscription(str(uuid.uuid4())):
             # Assert: the parked waiter is told to re-read the database
             await asyncio.wait_for(parked, timeout=5)
 
-    waiters._task.cancel()
+    await subscriber.close()

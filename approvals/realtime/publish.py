@@ -1,7 +1,9 @@
-"""Telling the outside world an action changed: dashboard groups and long-poll waiters.
+"""Publishing a change on commit: numbering, the pushed row, dashboard groups and waiters.
 
-A dashboard group is a Redis pub/sub channel (`feed_channel`); each server process reads them all
-through one subscription (`approvals.fanout`).
+A dashboard group is a Redis pub/sub channel (`feed_channel`), an action's waiters another
+(`action_channel`); each server process reads them all through one subscription
+(`realtime.subscriber`), for its dashboard feed (`realtime.feed`) and its long-poll waiters
+(`realtime.waiters`).
 
 Everything here runs after commit (scheduled by services with `transaction.on_commit`) and is
 best effort: dashboards and waiters re-read the database, which is the truth.
@@ -68,7 +70,7 @@ def _prefix() -> str:
 
 
 def feed_channel(group: str) -> str:
-    """The Redis pub/sub channel of a dashboard group (`approvals.fanout` subscribes to all)."""
+    """The Redis pub/sub channel of a dashboard group (the feed subscribes to all)."""
     return f"{_prefix()}:feed:{group}"
 
 

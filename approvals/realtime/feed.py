@@ -1,11 +1,12 @@
-"""The dashboard feed of one server process: one Redis subscription, frames written per socket.
+"""The dashboard feed of one server process: events read once, frames written per socket.
 
 A push used to travel as one channel-layer message per connection: 50 dashboards meant 50 Redis
 entries, 50 reads and 50 consumer dispatches for every changed action. Here each server process
-holds one pattern subscription to the feed channels (`live.feed_channel`), reads each event once,
-builds each distinct frame once, and hands the frames to the outboxes of the local sockets whose
-groups the event names. An event normally carries its row, rendered by the process that made the
-change; the dashboard's `prepare` renders one that does not, once per process.
+reads the feed channels (`publish.feed_channel`) through its one subscription
+(`realtime.subscriber`), reads each event once, builds each distinct frame once, and hands the
+frames to the outboxes of the local sockets whose groups the event names. An event normally
+carries its row, rendered by the process that made the change; the dashboard's `prepare` renders
+one that does not, once per process.
 
 Delivery stays best effort, as it always was: every action event carries its group's sequence
 number, so a page that misses one sees the jump and resyncs from the database. When the
@@ -23,29 +24,18 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
-from django.conf import settings
-
-from approvals import live
+from approvals.realtime.publish import feed_pattern
+from approvals.realtime.subscriber import Subscriber
 
 logger = logging.getLogger(__name__)
 
 CLOSE_FEED_LOST = 4012  # the process lost its subscription: reconnect and resync
 CLOSE_TOO_SLOW = 4008  # the client fell too far behind: reconnect and resync
 OUTBOX_LIMIT = 2000
-RECONNECT_DELAYS = (0.1, 0.5, 1, 2, 5)
-START_TIMEOUT = 5.0
-HEALTH_CHECK_SECONDS = 15
-
-
-def client_name() -> str:
-    """How this process's subscription names itself to Redis (`CLIENT LIST`)."""
-    return f"{live.feed_channel('')}{os.getpid()}".replace(" ", "_")
 
 
 class Member(Protocol):
@@ -117,20 +107,22 @@ class EventFrames:
 
 
 class Feed:
-    """The process's subscription, bound to the event loop that serves the sockets.
+    """The process's dashboard sockets by group, fed by `subscriber` on the event loop that serves
+    them.
 
     `prepare`, if given, is awaited once per event that has local sockets, before they get it:
     it returns the event with what it lacked filled in (the dashboard renders a missing row).
     """
 
     def __init__(
-        self, prepare: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None
+        self,
+        subscriber: Subscriber,
+        prepare: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
     ) -> None:
+        self._subscriber = subscriber
         self._prepare = prepare
         self._members: dict[str, set[Member]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task | None = None
-        self._ready: asyncio.Event | None = None
         self.events = 0  # events read, for tests and the bench
 
     # -- membership
@@ -138,7 +130,11 @@ class Feed:
     async def join(self, member: Member, groups: tuple[str, ...]) -> None:
         """Start receiving the events of `groups` for `member`; once this returns, every event
         published afterwards reaches it. Raises `ConnectionError` if Redis cannot be reached."""
-        await self._ensure_running()
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._members.clear()  # sockets of a closed loop (tests run one per test)
+            self._loop = loop
+        await self._subscriber.join(self, feed_pattern())
         for group in groups:
             self._members.setdefault(group, set()).add(member)
 
@@ -151,76 +147,28 @@ class Feed:
                     del self._members[group]
 
     async def close(self) -> None:
-        """Unsubscribe and forget every socket (a feed made for a while, as the bench's)."""
+        """Leave the subscription and forget every socket (a feed made for a while, as the
+        bench's)."""
         self._members.clear()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._subscriber.leave(self)
 
     def member_count(self) -> int:
         return len({m for members in self._members.values() for m in members})
 
-    # -- the subscription
+    # -- what the subscriber hands over (`subscriber.Listener`)
 
-    async def _ensure_running(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._loop is not loop or self._task is None or self._task.done():
-            if self._loop is not loop:
-                self._members.clear()  # sockets of a closed loop (tests run one per test)
-            self._loop, self._ready = loop, asyncio.Event()
-            self._task = loop.create_task(self._run(), name="countersign-feed")
-        try:
-            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT)
-        except TimeoutError as exc:
-            raise ConnectionError("the dashboard feed could not subscribe to Redis") from exc
+    def subscribed(self) -> None:
+        pass  # sockets joined before a loss were closed; the ones joining now read afresh
 
-    async def _run(self) -> None:
-        attempt = 0
-        pattern = live.feed_pattern()
-        while True:
-            client = aioredis.Redis.from_url(
-                settings.REDIS_URL,
-                socket_connect_timeout=5,
-                socket_keepalive=True,
-                health_check_interval=HEALTH_CHECK_SECONDS,
-                client_name=client_name(),
-            )
-            pubsub = client.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.psubscribe(pattern)
-                # The subscription is confirmed once its reply is read.
-                await pubsub.get_message(timeout=START_TIMEOUT)
-                attempt = 0
-                self._ready.set()
-                while True:
-                    # Waits of a bounded length, so a quiet connection is checked (PING) between
-                    # them: one that died silently is noticed instead of waited on forever.
-                    message = await pubsub.get_message(timeout=HEALTH_CHECK_SECONDS)
-                    if message is not None and message["type"] == "pmessage":
-                        await self._dispatch(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis went away: drop the sockets, they will resync
-                logger.warning("dashboard feed lost its subscription: %s", exc)
-                self._ready.clear()
-                await self._drop_everyone()
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-                    await client.aclose()
-            await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
-            attempt += 1
-
-    async def _drop_everyone(self) -> None:
+    async def subscription_lost(self) -> None:
+        """Drop the sockets: they reconnect and resync."""
         members = {m for members in self._members.values() for m in members}
         self._members.clear()
         for member in members:
             with contextlib.suppress(Exception):
                 await member.feed_lost()
 
-    async def _dispatch(self, data: bytes) -> None:
+    async def message(self, channel: bytes, data: bytes) -> None:
         try:
             event = json.loads(data)
             members = self._members.get(event["group"])

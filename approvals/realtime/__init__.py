@@ -1,0 +1,1 @@
+"""Live updates: publishing changes on commit, the dashboard feed and the long-poll waiters."""
