@@ -13,20 +13,20 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from config.errors import ApplicationError, Code
 
 _DRF_CODES = {
-    drf_exceptions.ParseError: "malformed_json",
-    drf_exceptions.AuthenticationFailed: "unauthenticated",
-    drf_exceptions.NotAuthenticated: "unauthenticated",
-    drf_exceptions.PermissionDenied: "forbidden",
-    drf_exceptions.NotFound: "not_found",
-    drf_exceptions.MethodNotAllowed: "method_not_allowed",
-    drf_exceptions.NotAcceptable: "not_acceptable",
-    drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
-    drf_exceptions.Throttled: "rate_limited",
-    drf_exceptions.ValidationError: "invalid_input",
+    drf_exceptions.ParseError: Code.MALFORMED_JSON,
+    drf_exceptions.AuthenticationFailed: Code.UNAUTHENTICATED,
+    drf_exceptions.NotAuthenticated: Code.UNAUTHENTICATED,
+    drf_exceptions.PermissionDenied: Code.FORBIDDEN,
+    drf_exceptions.NotFound: Code.NOT_FOUND,
+    drf_exceptions.MethodNotAllowed: Code.METHOD_NOT_ALLOWED,
+    drf_exceptions.NotAcceptable: Code.NOT_ACCEPTABLE,
+    drf_exceptions.UnsupportedMediaType: Code.UNSUPPORTED_MEDIA_TYPE,
+    drf_exceptions.Throttled: Code.RATE_LIMITED,
+    drf_exceptions.ValidationError: Code.INVALID_INPUT,
 }
 
 
-def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+def error_body(code: Code, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
 
@@ -36,7 +36,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a real bug: let Django's 500 handling (and logging) have it
-    code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), "error")
+    code = next((c for t, c in _DRF_CODES.items() if isinstance(exc, t)), Code.ERROR)
     if isinstance(exc, drf_exceptions.ValidationError):
         message, details = "The request body is not valid.", {"fields": response.data}
     else:
@@ -48,15 +48,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def json_error(code: str, message: str, status: int, details: Any = None) -> JsonResponse:
-    return JsonResponse(error_body(code, message, details), status=status)
+def json_error(code: Code, message: str, details: Any = None) -> JsonResponse:
+    return JsonResponse(error_body(code, message, details), status=code.status)
 
 
 def api_not_found(request, exception=None):
-    return json_error(Code.NOT_FOUND, "No such endpoint.", 404)
+    return json_error(Code.NOT_FOUND, "No such endpoint.")
 
 
 def api_server_error(request):
-    return json_error(
-        Code.SERVER_ERROR, "Something went wrong on our side; it has been logged.", 500
-    )
+    return json_error(Code.SERVER_ERROR, "Something went wrong on our side; it has been logged.")

@@ -61,6 +61,7 @@ class Code(StrEnum):
     UNAUTHENTICATED = "unauthenticated", 401
     # 403: refused: who you are
     FORBIDDEN = "forbidden", 403
+    ACTION_BLOCKED = "action_blocked", 403
     MISSING_ROLE = "missing_role", 403
     OWN_REQUEST = "own_request", 403
     POLICY_REFUSES = "policy_refuses", 403

@@ -5,6 +5,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from config.errors import codes_table
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -164,7 +166,11 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Countersign API",
-    "DESCRIPTION": "Human-in-the-loop gateway for the actions AI agents take.",
+    "DESCRIPTION": (
+        "Human-in-the-loop gateway for the actions AI agents take.\n\n"
+        'Every error is `{"error": {"code", "message", "details"}}` with the HTTP status of its '
+        "code. The codes:\n\n" + codes_table()
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -14,3 +14,13 @@ def test_the_openapi_schema_validates_without_warnings(tmp_path):
     assert {"approvals", "escalation", "decision"} <= set(action)
     reason_codes = schema["paths"]["/api/v1/reason-codes/"]["get"]["responses"]["200"]
     assert reason_codes["content"]["application/json"]["schema"]["$ref"].endswith("/ReasonCodeList")
+
+
+def test_the_api_docs_list_every_error_code_with_its_status(client):
+    from config.errors import Code
+
+    schema = client.get("/api/schema/?format=json").json()
+    description = schema["info"]["description"]
+
+    for code in Code:
+        assert f"| `{code.value}` | {code.status} |" in description

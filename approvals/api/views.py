@@ -61,8 +61,8 @@ def blocked_response(action) -> Response:
     recorded action's id and the policy's explanation, the same on an idempotent replay."""
     data = ActionOutput(action).data
     details = {"action_id": data["id"], "status": data["status"], "decision": data["decision"]}
-    body = error_body("action_blocked", f"Refused by policy: {action.explanation}", details)
-    return Response(body, status=status.HTTP_403_FORBIDDEN)
+    body = error_body(Code.ACTION_BLOCKED, f"Refused by policy: {action.explanation}", details)
+    return Response(body, status=Code.ACTION_BLOCKED.status)
 
 
 class ActionSubmitView(APIView):

@@ -98,14 +98,14 @@ async def action_wait(request: HttpRequest, action_id: str) -> JsonResponse:
     """Return as soon as the action leaves `pending` (or the waiting statuses), or at timeout."""
     agent, retry_after = await _authenticate(request.headers.get("Authorization"))
     if not agent:
-        response = json_error(Code.UNAUTHENTICATED, "Send Authorization: Api-Key <key>.", 401)
+        response = json_error(Code.UNAUTHENTICATED, "Send Authorization: Api-Key <key>.")
         response["WWW-Authenticate"] = "Api-Key"
         return response
     if retry_after is not None:
         # The same budget, error and header as the DRF views (one limit per API key).
         message = f"Request was throttled. Expected available in {retry_after} seconds."
         details = {"retry_after_seconds": retry_after}
-        response = json_error(Code.RATE_LIMITED, message, 429, details)
+        response = json_error(Code.RATE_LIMITED, message, details)
         response["Retry-After"] = str(retry_after)
         return response
     try:
