@@ -8,11 +8,11 @@ import secrets
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.utils import timezone
 
 from agents.models import Agent, ApiKey
 from audit.events import Verb
 from audit.services import Actor, audit_record
+from config import clock
 from config.errors import Code, Conflict, InvalidInput
 
 KEY_PREFIX = "cs"
@@ -107,7 +107,7 @@ def api_key_revoke(*, prefix: str, actor: Actor | None = None) -> bool:
         )
         if key is None:
             return False
-        key.revoked_at = timezone.now()
+        key.revoked_at = clock.now()
         key.save(update_fields=["revoked_at"])
         audit_record(
             actor=actor or Actor.system("cli"),

@@ -22,7 +22,6 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Sum
-from django.utils import timezone
 
 from agents.models import Agent, BreakerCounter, BreakerTrip, CircuitBreaker
 from approvals import rulebook
@@ -30,6 +29,7 @@ from approvals.models import Action
 from approvals.realtime import publish
 from audit.events import Verb
 from audit.services import Actor, audit_record
+from config import clock
 from config.errors import Code, Conflict, InvalidInput, NotFound
 from policies.engine import Decision
 from policies.models import ActionType, Mode
@@ -160,7 +160,7 @@ def breaker_apply(
             continue
         if not connection.in_atomic_block:
             raise RuntimeError("breaker_apply must run inside the submit transaction")
-        now = now or timezone.now()
+        now = now or clock.now()
         explanation = _check(
             definition, agent=agent, action_type=action_type, params=params, now=now
         )
@@ -359,7 +359,7 @@ def breaker_reset(
                 + (f" for agent `{agent_name}`." if agent_name else "."),
                 code=Code.BREAKER_NOT_TRIPPED,
             )
-        now = timezone.now()
+        now = clock.now()
         trips = []
         for counter in counters:
             trip = BreakerTrip.objects.select_for_update().get(pk=counter.open_trip_id)

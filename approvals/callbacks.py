@@ -26,12 +26,12 @@ import httpx
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from approvals.connectors import USER_AGENT, backoff_delay, signed_headers
 from approvals.models import Action, CallbackDelivery
 from audit.events import Verb
 from audit.services import Actor, audit_record
+from config import clock
 from config.errors import Code, InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def _payload(action: Action, event: str, data: dict[str, Any]) -> dict[str, Any]
         "action_type": action.action_type.key,
         "status": action.status,
         "version": action.version,
-        "occurred_at": (action.updated_at or timezone.now()).isoformat(),
+        "occurred_at": (action.updated_at or clock.now()).isoformat(),
     }
     if event in DECISION_EVENTS:
         payload["decision"] = {
@@ -165,7 +165,7 @@ def schedule(action: Action, *, event: str, data: dict[str, Any] | None = None):
         action=action,
         event=event,
         payload=_payload(action, event, data or {}),
-        next_attempt_at=timezone.now(),
+        next_attempt_at=clock.now(),
     )
     delivery_id = delivery.pk
     transaction.on_commit(lambda: _enqueue(delivery_id))
@@ -214,7 +214,7 @@ def _lock(delivery_id: Any) -> CallbackDelivery | None:
 def callback_deliver(*, delivery_id: Any) -> float | None:
     """Make one attempt to deliver a callback. Seconds until the next attempt when this one failed
     and another is allowed; None when it was delivered, failed for good, or is not due."""
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic(durable=True):
         delivery = _lock(delivery_id)
         if delivery is None or delivery.status != CallbackDelivery.State.PENDING:
@@ -245,7 +245,7 @@ def callback_deliver(*, delivery_id: Any) -> float | None:
         delivery = _lock(delivery_id)
         if delivery is None or delivery.status != CallbackDelivery.State.PENDING:
             return None
-        finished = timezone.now()
+        finished = clock.now()
         if error is None:
             delivery.status = CallbackDelivery.State.DELIVERED
             delivery.delivered_at = finished
@@ -285,7 +285,7 @@ def callbacks_requeue_due(*, grace_seconds: float, limit: int = 500) -> int:
     """Enqueue again pending deliveries overdue by more than `grace_seconds`: their task was lost
     (broker down at commit, a worker killed mid-attempt). Beat runs it; duplicates are harmless,
     as an attempt claims its row first."""
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic(durable=True):
         due = list(
             CallbackDelivery.objects.select_for_update(skip_locked=True)

@@ -24,7 +24,6 @@ from django.conf import settings
 from django.db.models import Prefetch
 from django.db.models.query import prefetch_related_objects
 from django.template.loader import render_to_string
-from django.utils import timezone
 
 from agents.selectors import breaker_open_trips
 from approvals import rulebook, selectors
@@ -38,6 +37,7 @@ from approvals.models import (
     ReasonCode,
     Status,
 )
+from config import clock
 from config.errors import InvalidInput, NotFound
 from policies.money import format_money
 from sandbox.selectors import orders_by_id
@@ -194,7 +194,7 @@ def action_rows(actions: Iterable[Action]) -> list[ActionRow]:
     prefetch_related_objects(actions, _decisions_prefetch())
     refs = sorted({a.order_ref for a in actions if a.order_ref})
     orders = orders_by_id(order_ids=refs) if refs else {}
-    now = timezone.now()
+    now = clock.now()
     return [_row(a, orders, now) for a in actions]
 
 

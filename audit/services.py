@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.utils import timezone
 
 from audit.events import Verb
 from audit.models import ActorKind, AuditEvent
+from config import clock
 
 GENESIS_HASH = "0" * 64
 # Any key whose name contains one of these is stored as "[redacted]", at any depth. Names are
@@ -93,7 +93,7 @@ def audit_record(
     clean = json.loads(json.dumps(redact(data or {}), default=str))
     event = AuditEvent(
         seq=(last.seq + 1) if last else 1,
-        occurred_at=timezone.now(),
+        occurred_at=clock.now(),
         actor_kind=actor.kind,
         actor_id=actor.id,
         verb=str(verb),

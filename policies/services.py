@@ -15,10 +15,10 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import F, Max
-from django.utils import timezone
 
 from audit.events import Verb
 from audit.services import Actor, audit_record
+from config import clock
 from config.errors import Code, Conflict, InvalidInput, NotFound
 from policies.engine import ConditionError, compile_condition
 from policies.models import RULE_SPEC_FIELDS, ActionType, Mode, OnTimeout, PolicyVersion, Rule
@@ -346,7 +346,7 @@ def _publish(version: PolicyVersion, *, actor: Actor, note: str | None = None) -
     if note is not None:
         version.note = note
     version.status = PolicyVersion.Status.PUBLISHED
-    version.published_at = timezone.now()
+    version.published_at = clock.now()
     version.save(update_fields=["note", "status", "published_at"])
     previous = _activate(version)
     audit_record(

@@ -20,9 +20,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.utils import timezone
-
 from approvals.models import Action
+from config import clock
 from config.errors import Code, InvalidInput
 from policies.engine import decide
 from policies.models import ActionType, Mode, PolicyVersion
@@ -197,7 +196,7 @@ def simulate(*, version: PolicyVersion, days: int, now: datetime | None = None) 
     """Decide every action of the last `days` days again with `version` and count what changes."""
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS:
         raise InvalidInput(f"days is a whole number from 1 to {MAX_DAYS}.", code=Code.INVALID_DAYS)
-    until = now or timezone.now()
+    until = now or clock.now()
     since = until - timedelta(days=days)
     policy = policy_compile(version=version)
     report = SimulationReport(version=version, days=days, since=since, until=until)

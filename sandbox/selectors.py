@@ -8,8 +8,8 @@ from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
+from config import clock
 from sandbox.models import Customer, Discount, Order, Payment, Refund
 
 # What `derived_values` provides, for the docs and for policy authors.
@@ -59,7 +59,7 @@ def derived_values(*, params: Mapping[str, Any], now: datetime | None = None) ->
     For `params.customer_id` alone: the two customer figures. A target that does not exist
     leaves its names out, so a condition reading them fails closed, and `has(derived.x)` tests.
     """
-    since = (now or timezone.now()) - timedelta(hours=24)
+    since = (now or clock.now()) - timedelta(hours=24)
     order_id, customer_id = params.get("order_id"), params.get("customer_id")
     if isinstance(order_id, str) and order_id:
         row = (

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from django.db import transaction
 from django.db.models import Sum
-from django.utils import timezone
 
+from config import clock
 from config.errors import ApplicationError, Code, NotFound
 from sandbox.models import AppliedAction, Customer, Discount, Order, Payment, Refund, Ticket
 
@@ -87,7 +87,7 @@ def order_cancel(*, order_id: str, action_id: uuid.UUID) -> Order:
             )
         before = order.status
         order.status = Order.Status.CANCELLED
-        order.cancelled_at = timezone.now()
+        order.cancelled_at = clock.now()
         order.save(update_fields=["status", "cancelled_at"])
         AppliedAction.objects.create(
             action_id=action_id, kind="order.cancel", order=order, data={"before": before}
@@ -151,7 +151,7 @@ def _lock_undo(action_id: uuid.UUID, kind: str, model, target_field: str):
 
 
 def _mark_undone(applied: AppliedAction) -> None:
-    applied.compensated_at = timezone.now()
+    applied.compensated_at = clock.now()
     applied.save(update_fields=["compensated_at"])
 
 
@@ -172,7 +172,7 @@ def refund_reverse(*, action_id: uuid.UUID) -> Refund:
         Order.objects.select_for_update().filter(pk=_order_pk_of_refund(action_id)).first()
         refund = Refund.objects.select_for_update().select_related("order").get(action_id=action_id)
         if refund.reversed_at is None:
-            refund.reversed_at = timezone.now()
+            refund.reversed_at = clock.now()
             refund.save(update_fields=["reversed_at"])
         return refund
 
@@ -271,7 +271,7 @@ def discount_remove(*, action_id: uuid.UUID) -> Discount:
                 code=Code.NOTHING_APPLIED,
             )
         if discount.removed_at is None:
-            discount.removed_at = timezone.now()
+            discount.removed_at = clock.now()
             discount.save(update_fields=["removed_at"])
         return discount
 
@@ -310,7 +310,7 @@ def ticket_withdraw(*, action_id: uuid.UUID) -> Ticket:
             )
         if ticket.status != Ticket.Status.WITHDRAWN:
             ticket.status = Ticket.Status.WITHDRAWN
-            ticket.withdrawn_at = timezone.now()
+            ticket.withdrawn_at = clock.now()
             ticket.save(update_fields=["status", "withdrawn_at"])
         return ticket
 

@@ -15,3 +15,21 @@ def test_import_contracts_are_kept():
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
+
+
+APPS = ("approvals", "agents", "audit", "escalations", "people", "policies", "qa", "sandbox")
+
+
+def test_the_time_comes_from_the_one_clock():
+    # Tests freeze `config.clock`; a module that asks Django or datetime for the time directly
+    # would run on another clock.
+    asking = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for app in APPS
+        for path in sorted((ROOT / app).rglob("*.py"))
+        if "migrations" not in path.parts
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "timezone.now()" in line or "datetime.now(" in line or "datetime.utcnow(" in line
+    ]
+
+    assert asking == []

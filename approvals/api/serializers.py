@@ -1,11 +1,11 @@
 """Small input and output serializers for the actions API. No business logic lives here."""
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from approvals.callbacks import CallbackUrlRefused, callback_url_check
 from approvals.models import Action, ReasonCode
+from config import clock
 
 
 class StrictSerializer(serializers.Serializer):
@@ -169,7 +169,7 @@ class ActionOutput(serializers.ModelSerializer):
     @extend_schema_field(ClaimOutput)
     def get_claim(self, action: Action) -> dict:
         """Who reviews the action now; a claim that ran out reads as nobody's."""
-        if action.claim_holder_id(timezone.now()) is None:
+        if action.claim_holder_id(clock.now()) is None:
             return {"claimed_by": None, "claim_expires_at": None}
         return {
             "claimed_by": action.claimed_by.get_username(),
