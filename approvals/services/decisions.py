@@ -11,14 +11,12 @@ from approvals import rulebook
 from approvals.models import Action, DecisionKind, Status
 from approvals.services.kernel import (
     approval_count,
-    check_expected_version,
     check_irreversible_confirmed,
     clear_claim,
     close_by_person,
-    enforce,
     execute_on_commit,
     lock,
-    lock_for,
+    lock_to_decide,
     move,
     reason_code_for,
     record_decision,
@@ -45,9 +43,9 @@ def action_approve(
     `confirm_irreversible`: the approver says they know a rollback will not be possible.
     """
     with transaction.atomic(durable=True):
-        action, person = lock_for(action_id, by)
-        check_expected_version(action, expected_version)
-        enforce(person, action, rulebook.may_approve)
+        action, _ = lock_to_decide(
+            action_id, by=by, expected_version=expected_version, question=rulebook.may_approve
+        )
         check_irreversible_confirmed(action, confirm_irreversible)
         reason = reason_code_for(reason_code, kind=DecisionKind.APPROVE, required=False)
         record_decision(action, by=by, kind=DecisionKind.APPROVE, reason=reason, note=note)
@@ -86,9 +84,9 @@ def action_reject(
     request_id: str = "",
 ) -> Action:
     with transaction.atomic(durable=True):
-        action, person = lock_for(action_id, by)
-        check_expected_version(action, expected_version)
-        enforce(person, action, rulebook.may_reject)
+        action, _ = lock_to_decide(
+            action_id, by=by, expected_version=expected_version, question=rulebook.may_reject
+        )
         close_by_person(
             action, by=by, kind=DecisionKind.REJECT, status=Status.REJECTED,
             verb=Verb.ACTION_REJECTED, reason_code=reason_code, note=note, request_id=request_id,

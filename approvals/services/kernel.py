@@ -115,6 +115,17 @@ def lock_for(action_id: Any, by) -> tuple[Action, rulebook.Person]:
     return action, person
 
 
+def lock_to_decide(
+    action_id: Any, *, by, expected_version: int | None, question, **kwargs
+) -> tuple[Action, rulebook.Person]:
+    """Lock an action a person acts on as it stood when they read it (`expected_version`), once
+    the rulebook's `question` allows it."""
+    action, person = lock_for(action_id, by)
+    check_expected_version(action, expected_version)
+    enforce(person, action, question, **kwargs)
+    return action, person
+
+
 def enforce(person: rulebook.Person, action: Action, question, **kwargs) -> None:
     """Ask the rulebook `question` about `person` and the locked `action` (with its history);
     raise its refusal."""

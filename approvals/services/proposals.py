@@ -22,6 +22,7 @@ from approvals.services.kernel import (
     enforce,
     execute_on_commit,
     lock_for,
+    lock_to_decide,
     move,
     push_on_commit,
     reason_code_for,
@@ -74,9 +75,9 @@ def action_edit(
     `_edit_pending`.
     """
     with transaction.atomic(durable=True):
-        action, person = lock_for(action_id, by)
-        check_expected_version(action, expected_version)
-        enforce(person, action, rulebook.may_edit)
+        action, person = lock_to_decide(
+            action_id, by=by, expected_version=expected_version, question=rulebook.may_edit
+        )
         reason = reason_code_for(reason_code, kind=DecisionKind.EDIT, required=True)
         validate_params(
             action_type_key=action.action_type.key,
@@ -224,9 +225,9 @@ def action_dismiss(
 ) -> Action:
     """A person drops a recommendation or a draft, with a reason code; nothing executes."""
     with transaction.atomic(durable=True):
-        action, person = lock_for(action_id, by)
-        check_expected_version(action, expected_version)
-        enforce(person, action, rulebook.may_dismiss)
+        action, _ = lock_to_decide(
+            action_id, by=by, expected_version=expected_version, question=rulebook.may_dismiss
+        )
         close_by_person(
             action, by=by, kind=DecisionKind.DISMISS, status=Status.DISMISSED,
             verb=Verb.ACTION_DISMISSED, reason_code=reason_code, note=note, request_id=request_id,

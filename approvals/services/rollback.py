@@ -13,11 +13,9 @@ from approvals import rulebook
 from approvals.executors import ExecutionFailed, OutcomeUnknown, executor_for
 from approvals.models import Action, DecisionKind, Status
 from approvals.services.kernel import (
-    check_expected_version,
     compensate_on_commit,
-    enforce,
     lock,
-    lock_for,
+    lock_to_decide,
     move,
     reason_code_for,
     record_decision,
@@ -66,9 +64,9 @@ def action_rollback(
     commit enqueues `compensate_action`.
     """
     with transaction.atomic(durable=True):
-        action, person = lock_for(action_id, by)
-        check_expected_version(action, expected_version)
-        enforce(person, action, rulebook.may_roll_back)
+        action, _ = lock_to_decide(
+            action_id, by=by, expected_version=expected_version, question=rulebook.may_roll_back
+        )
         reason = reason_code_for(reason_code, kind=DecisionKind.ROLLBACK, required=True)
         record_decision(action, by=by, kind=DecisionKind.ROLLBACK, reason=reason, note=note)
         move(
