@@ -1,0 +1,1 @@
+"""The dashboard's HTML views: the queue page and the action page."""
