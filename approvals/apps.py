@@ -7,6 +7,6 @@ class ApprovalsConfig(AppConfig):
     def ready(self) -> None:
         from approvals import connectors
 
-        # After the built-in executors registered (importing connectors imports them): a
-        # configured connector takes the place of the sandbox's executor for its action type.
+        # A configured connector takes the place of a built-in executor (the sandbox's) for its
+        # action type whether the sandbox registered first or not: see execution.registry.
         connectors.register_configured()

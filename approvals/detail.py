@@ -19,12 +19,12 @@ from typing import Any
 from django.utils import timezone
 
 from approvals import selectors
-from approvals.executors import executor_for
 from approvals.models import AWAITING_STATUSES, Action, Decision, DecisionKind, Status
 from approvals.presenters import Viewer
 from approvals.services import rollback_deadline, rollback_refusal
 from audit.selectors import audit_events_for
 from config.errors import InvalidInput
+from execution import executor_for
 from people.roles import Role
 from policies.models import Mode
 from policies.money import format_money

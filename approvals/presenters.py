@@ -28,7 +28,6 @@ from django.utils import timezone
 
 from agents.selectors import breaker_open_trips
 from approvals import rulebook, selectors
-from approvals.executors import executor_for
 from approvals.models import (
     AWAITING_STATUSES,
     Action,
@@ -39,6 +38,7 @@ from approvals.models import (
     Status,
 )
 from config.errors import InvalidInput, NotFound
+from execution import executor_for
 from policies.money import format_money
 from sandbox.selectors import orders_by_id
 

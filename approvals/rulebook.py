@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from approvals.executors import NotCompensable, executor_for
 from approvals.models import AWAITING_STATUSES, Action, DecisionKind, Queue, Status
 from approvals.transitions import ALLOWED as MOVES
 from approvals.transitions import IllegalTransition
 from config import clock
 from config.errors import ApplicationError, Code, Conflict, Forbidden, NotFound
+from execution import NotCompensable, executor_for
 from people.roles import Role, roles_of
 
 # Decisions that count towards an action's approvals: adopting a recommendation is approving it.
