@@ -5,8 +5,11 @@ class ApprovalsConfig(AppConfig):
     name = "approvals"
 
     def ready(self) -> None:
-        from approvals import connectors
+        from approvals import connectors, selectors
+        from policies import simulation
 
-        # After the built-in executors registered (importing connectors imports them): a
-        # configured connector takes the place of the sandbox's executor for its action type.
+        # A configured connector takes the place of a built-in executor (the sandbox's) for its
+        # action type whether the sandbox registered first or not: see execution.registry.
         connectors.register_configured()
+        # Policies replay past actions without importing approvals: approvals lends the reader.
+        simulation.set_history_source(selectors.actions_for_replay)

@@ -31,14 +31,15 @@ import httpx
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from approvals.executors import (
+from config.errors import Code
+from execution import (
     ExecutionFailed,
     Executor,
     NotCompensable,
     OutcomeUnknown,
+    Precedence,
     register_executor,
 )
-from config.errors import Code
 
 logger = logging.getLogger(__name__)
 
@@ -207,11 +208,14 @@ def connector_configs(raw: Any = None) -> list[ConnectorConfig]:
 
 
 def register_configured(raw: Any = None) -> list[str]:
-    """Register an `HttpConnector` for every configured action type (at app ready), taking the
-    place of the sandbox's built-in executor; the action types registered."""
+    """Register an `HttpConnector` for every configured action type (at app ready); the action
+    types registered. Registered as configured, it wins over a built-in executor (the sandbox's)
+    for the same type, whichever app gets ready first."""
     registered = []
     for config in connector_configs(raw):
-        register_executor(config.action_type, HttpConnector(config))
+        register_executor(
+            config.action_type, HttpConnector(config), precedence=Precedence.CONFIGURED
+        )
         registered.append(config.action_type)
     if registered:
         logger.info("HTTP connectors registered for %s", ", ".join(registered))

@@ -92,7 +92,7 @@ ACTION_TYPES = [
             {"customer_id": _CUSTOMER_ID, "channel": {"enum": ["email", "sms"]}},
             ["customer_id"],
         ),
-        # Never compensable (see approvals.executors): the window only says when it succeeded.
+        # Never compensable (see sandbox.executors): the window only says when it succeeded.
         "rollback_window_seconds": _DAY,
     },
     {

@@ -27,7 +27,6 @@ from django.template.loader import render_to_string
 
 from agents.selectors import breaker_open_trips
 from approvals import rulebook, selectors
-from approvals.executors import executor_for
 from approvals.models import (
     AWAITING_STATUSES,
     Action,
@@ -39,6 +38,7 @@ from approvals.models import (
 )
 from config import clock
 from config.errors import InvalidInput, NotFound
+from execution import executor_for
 from policies.money import format_money
 from sandbox.selectors import orders_by_id
 

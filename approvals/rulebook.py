@@ -18,12 +18,12 @@ from django.db.models import CharField, Value
 from django.db.models.functions import Cast
 
 from agents.models import Agent
-from approvals.executors import NotCompensable, executor_for
 from approvals.models import AWAITING_STATUSES, Action, DecisionKind, Queue, Status
 from approvals.transitions import ALLOWED as MOVES
 from approvals.transitions import IllegalTransition
 from config import clock
 from config.errors import ApplicationError, Code, Conflict, Forbidden, NotFound
+from execution import NotCompensable, executor_for
 from people.roles import Role
 
 # Decisions that count towards an action's approvals: adopting a recommendation is approving it.

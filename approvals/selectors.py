@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from escalations.selectors import escalation_latest_for_action
 from policies.engine import Decision as PolicyDecision
 from policies.models import ActionType
 from policies.selectors import decision_for
+from policies.simulation import PastAction
 from sandbox.selectors import derived_values, order_ids_of_customers_matching
 
 RELATIONS = ("agent", "action_type", "policy_version", "claimed_by")
@@ -366,6 +367,25 @@ def actions_for_customer(
     if exclude_id is not None:
         qs = qs.exclude(pk=exclude_id)
     return list(_with_relations(qs).order_by("-created_at", "-id")[:limit])
+
+
+# Rows fetched per round trip while streaming past actions to a policy simulation.
+_REPLAY_CHUNK = 2000
+_REPLAY_FIELDS = (
+    "id", "action_type_id", "agent__name", "params", "context", "intent", "mode",
+    "approvals_required", "amount", "currency", "created_at",
+)  # fmt: skip
+
+
+def actions_for_replay(*, since: datetime, until: datetime) -> Iterator[PastAction]:
+    """The actions submitted in [since, until), oldest first, streamed (the simulation's source)."""
+    rows = (
+        Action.objects.filter(created_at__gte=since, created_at__lt=until)
+        .order_by("created_at", "id")
+        .values_list(*_REPLAY_FIELDS)
+        .iterator(chunk_size=_REPLAY_CHUNK)
+    )
+    return map(PastAction._make, rows)
 
 
 def usernames_by_id(*, user_ids: Iterable[Any]) -> dict[str, str]:

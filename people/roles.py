@@ -25,9 +25,3 @@ class Role(models.TextChoices):
         groups = frozenset(groups)
         return groups | frozenset(r.value for r in cls if groups & cls.granting(r.value))
 
-
-def roles_of(user) -> frozenset[str]:
-    """The roles `user` holds (none for nobody), with the roles those include: one query."""
-    if user is None or not user.is_authenticated:
-        return frozenset()
-    return Role.held(user.groups.order_by("name").values_list("name", flat=True))

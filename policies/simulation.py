@@ -11,16 +11,21 @@ Conditions that read `derived` values (computed from the system of record at sub
 none on replay: those values are not kept with actions, and today's values would tell what the
 rule decides now, not then. Such a condition fails closed, as it would live; the report counts
 these replays as `uncertain` so nobody mistakes them for real changes.
+
+Policies do not import the app that keeps actions: that app (approvals) lends its reader of past
+actions with `set_history_source` when it gets ready, and the reader yields `PastAction` records.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from approvals.models import Action
+from django.core.exceptions import ImproperlyConfigured
+
 from config import clock
 from config.errors import Code, InvalidInput
 from policies.engine import decide
@@ -30,12 +35,41 @@ from policies.selectors import policy_compile, policy_rules
 
 MAX_DAYS = 366
 EXAMPLES = 20
-_CHUNK = 2000
-# What a replay reads of each action: tuples, not model instances, to stream cheaply.
-_REPLAY_FIELDS = (
-    "id", "action_type_id", "agent__name", "params", "context", "intent", "mode",
-    "approvals_required", "amount", "currency", "created_at",
-)  # fmt: skip
+
+
+class PastAction(NamedTuple):
+    """What a replay reads of one past action: a tuple, not a model instance, to stream cheaply."""
+
+    id: Any
+    action_type_id: int
+    agent_name: str
+    params: dict[str, Any] | None
+    context: dict[str, Any] | None
+    intent: str | None
+    mode: str
+    approvals_required: int
+    amount: int | None
+    currency: str
+    created_at: datetime
+
+
+# `source(since=..., until=...)`: the actions submitted in [since, until), oldest first (by
+# created_at, then id), streamed so that memory stays flat however many there are.
+HistorySource = Callable[..., Iterable[PastAction]]
+_history_source: HistorySource | None = None
+
+
+def set_history_source(source: HistorySource) -> None:
+    """Say where past actions come from (the app that keeps them calls this when ready)."""
+    global _history_source
+    _history_source = source
+
+
+def _past_actions(*, since: datetime, until: datetime) -> Iterable[PastAction]:
+    if _history_source is None:
+        raise ImproperlyConfigured("No history source is set: is the approvals app installed?")
+    return _history_source(since=since, until=until)
+
 
 # "would have <verb> N more <action type>": the target outcome in plain words.
 MODE_VERBS = {
@@ -209,14 +243,8 @@ def simulate(*, version: PolicyVersion, days: int, now: datetime | None = None) 
     }
     shifts: dict[tuple[str, str, str], Shift] = {}
 
-    rows = (
-        Action.objects.filter(created_at__gte=since, created_at__lt=until)
-        .order_by("created_at", "id")
-        .values_list(*_REPLAY_FIELDS)
-        .iterator(chunk_size=_CHUNK)
-    )
-    for row in rows:
-        _replay(report, policy, types, modes, rules, shifts, row)
+    for past in _past_actions(since=since, until=until):
+        _replay(report, policy, types, modes, rules, shifts, past)
 
     report.modes = [m for m in modes.values() if m.before.actions or m.after.actions]
     report.rules = sorted(
@@ -242,9 +270,9 @@ class _NoDerivedValues:
         return {}
 
 
-def _replay(report, policy, types, modes, rules, shifts, row: tuple[Any, ...]) -> None:
+def _replay(report, policy, types, modes, rules, shifts, past: PastAction) -> None:
     (action_id, type_id, agent_name, params, context, intent, mode, approvals, amount, currency,
-     created_at) = row  # fmt: skip
+     created_at) = past  # fmt: skip
     action_type = types[type_id]
     derived = _NoDerivedValues()
     decision = decide(

@@ -5,7 +5,6 @@ writes the change and its audit event in the same transaction, and schedules the
 and the Celery enqueue on commit (see `kernel`). Interfaces import the use cases from here.
 """
 
-from approvals.executors import NotCompensable
 from approvals.rulebook import ClaimedByOther, RollbackWindowClosed
 from approvals.services.batches import BatchOutcome, actions_decide_batch
 from approvals.services.claims import action_claim, action_release
@@ -29,6 +28,7 @@ from approvals.services.submission import (
     request_fingerprint,
 )
 from approvals.services.sweeps import actions_release_expired_claims, actions_requeue_stalled
+from execution import NotCompensable
 
 __all__ = [
     "RECONCILE_OUTCOMES",

@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import transaction
 
 from approvals import rulebook
-from approvals.executors import ExecutionFailed, OutcomeUnknown, executor_for
 from approvals.models import Action, DecisionKind, Status
 from approvals.services.kernel import (
     enforce,
@@ -39,6 +38,7 @@ from config import clock
 from config.errors import Code, InvalidInput
 from escalations.models import Escalation
 from escalations.services import escalation_open
+from execution import ExecutionFailed, OutcomeUnknown, executor_for
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,6 @@ from celery import current_app
 from django.db import transaction
 
 from approvals import callbacks, rulebook
-from approvals.executors import executor_for
 from approvals.models import (
     AWAITING_STATUSES,
     Action,
@@ -31,6 +30,7 @@ from audit.events import Verb
 from audit.services import Actor, audit_record
 from config import clock
 from config.errors import Code, Conflict, InvalidInput, NotFound
+from execution import executor_for
 
 logger = logging.getLogger(__name__)
 

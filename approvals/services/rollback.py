@@ -10,7 +10,6 @@ from typing import Any
 from django.db import transaction
 
 from approvals import rulebook
-from approvals.executors import ExecutionFailed, OutcomeUnknown, executor_for
 from approvals.models import Action, DecisionKind, Status
 from approvals.services.kernel import (
     compensate_on_commit,
@@ -23,6 +22,7 @@ from approvals.services.kernel import (
 from audit.events import Verb
 from audit.services import Actor
 from config.errors import ApplicationError
+from execution import ExecutionFailed, OutcomeUnknown, executor_for
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ HTTP_TIMEOUT_SECONDS = 0.5
 
 
 def refund_slowly(action) -> dict:
-    from approvals.executors import ExecutionFailed
     from config.errors import ApplicationError
+    from execution import ExecutionFailed
     from sandbox import services as sandbox
 
     p = action.effective_params
@@ -45,7 +45,7 @@ def refund_slowly(action) -> dict:
 
 
 def call_target(action, *, idempotent: bool) -> dict:
-    from approvals.executors import ExecutionFailed, OutcomeUnknown
+    from execution import ExecutionFailed, OutcomeUnknown
 
     url = urlsplit(action.effective_params["url"])
     ambiguous = ExecutionFailed if idempotent else OutcomeUnknown
@@ -76,7 +76,7 @@ def register_test_executors() -> None:
     import django
 
     django.setup()
-    from approvals.executors import FunctionExecutor, register_executor
+    from execution import FunctionExecutor, register_executor
 
     register_executor("test.refund", FunctionExecutor(refund_slowly))
     for key, idempotent in (("test.http_idempotent", True), ("test.http_once", False)):

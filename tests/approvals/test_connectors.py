@@ -7,12 +7,11 @@ import json
 import time
 import uuid
 from types import SimpleNamespace
-from unittest import mock
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from approvals import executors, services
+from approvals import services
 from approvals.connectors import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -23,8 +22,8 @@ from approvals.connectors import (
     sign,
     verify_signature,
 )
-from approvals.executors import ExecutionFailed, NotCompensable, OutcomeUnknown, executor_for
 from approvals.models import Status
+from execution import ExecutionFailed, NotCompensable, OutcomeUnknown, executor_for
 from tests.approvals.fake_http import (
     FakeBackend,
     apply_then_hang,
@@ -34,6 +33,7 @@ from tests.approvals.fake_http import (
     reset,
     status,
 )
+from tests.execution.swap import executors_swapped
 
 SECRET = "s3cret-for-tests"
 
@@ -375,7 +375,7 @@ def test_a_configured_connector_replaces_the_sandbox_executor_and_executes_an_ap
     # Arrange: refunds go to the fake backend; one refund is approved
     backend.then(ok({"refund_id": "R-42", "status": "issued"}))
     raw = {"refund.issue": {"url": backend.url, "secret": SECRET, "idempotent": True}}
-    with mock.patch.dict(executors._REGISTRY):
+    with executors_swapped():
         assert register_configured(raw) == ["refund.issue"]
         assert isinstance(executor_for("refund.issue"), HttpConnector)
         action = submit(12000)

@@ -13,13 +13,14 @@ import pytest
 from django.utils import timezone
 
 from approvals import services
-from approvals.executors import ExecutionFailed, Executor, OutcomeUnknown, executor_for
 from approvals.models import Action, Decision, Status
 from approvals.transitions import IllegalTransition
 from audit.selectors import audit_events_for
 from escalations.models import Escalation
+from execution import ExecutionFailed, Executor, OutcomeUnknown, executor_for
 from sandbox.models import Refund
 from tests.approvals.test_api_claims import session_client
+from tests.execution.swap import executors_swapped
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +68,7 @@ class Scripted(Executor):
 
 
 def using(executor: Executor):
-    return mock.patch.dict("approvals.executors._REGISTRY", {"refund.issue": executor})
+    return executors_swapped({"refund.issue": executor})
 
 
 def expire_lease(action: Action) -> None:

@@ -29,6 +29,7 @@ from django.db.models import Count
 
 from approvals import services
 from approvals.models import Action, Status
+from approvals.services import kernel
 from audit.models import AuditEvent
 from policies.models import Mode
 from policies.services import action_type_upsert
@@ -63,7 +64,7 @@ def broker(fault_queue, monkeypatch) -> Callable[[str], Celery]:
         app.config_from_object("django.conf:settings", namespace="CELERY")
         app.conf.broker_url = url
         app.conf.task_default_queue = fault_queue
-        monkeypatch.setattr(services, "current_app", app)
+        monkeypatch.setattr(kernel, "current_app", app)
         apps.append(app)
         return app
 
@@ -345,7 +346,7 @@ def test_an_approval_whose_enqueue_never_happened_is_dispatched_by_the_sweeper(
     workers.start(settings.CELERY_BROKER_URL)
     with monkeypatch.context() as crash:
         # The process dies right after the commit: the on-commit enqueue never runs.
-        crash.setattr(services, "_enqueue_execution", lambda *args, **kwargs: None)
+        crash.setattr(kernel, "_send", lambda *args, **kwargs: None)
         [action_id] = approve_refunds(agent, 1)
     time.sleep(1.5)
     assert statuses([action_id]) == Counter({Status.APPROVED: 1})

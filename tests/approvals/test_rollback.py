@@ -11,15 +11,16 @@ from django.test import Client
 from django.utils import timezone
 
 from approvals import services, tasks
-from approvals.executors import ExecutionFailed, FunctionExecutor, executor_for
 from approvals.models import Action, Decision, DecisionKind, Status
 from approvals.services import kernel
 from audit.selectors import audit_events_for
 from config.errors import Conflict, Forbidden, InvalidInput, NotFound
+from execution import ExecutionFailed, FunctionExecutor, executor_for
 from sandbox.models import Customer, Order, Ticket
 from sandbox.services import refundable_amount
 from tests.approvals.conftest import refund_params
 from tests.conftest import wait_until
+from tests.execution.swap import executors_swapped
 
 pytestmark = pytest.mark.django_db
 
@@ -252,7 +253,7 @@ class TestCompensating:
 
         refusing = FunctionExecutor(lambda a: {}, refuse)
 
-        with mock.patch.dict("approvals.executors._REGISTRY", {"refund.issue": refusing}):
+        with executors_swapped({"refund.issue": refusing}):
             services.action_compensate(action_id=action.pk)
 
         action.refresh_from_db()
@@ -280,7 +281,7 @@ class Flaky:
 
 def run_compensate_task(action, flaky: Flaky) -> None:
     executor = FunctionExecutor(lambda a: {}, flaky)
-    with mock.patch.dict("approvals.executors._REGISTRY", {"refund.issue": executor}):
+    with executors_swapped({"refund.issue": executor}):
         tasks.compensate_action.apply(kwargs={"action_id": str(action.pk)})
 
 

@@ -20,6 +20,7 @@ from config.errors import Conflict, Forbidden, InvalidInput, NotFound
 from escalations.models import Escalation
 from policies.services import policy_publish
 from tests.approvals.conftest import refund_params
+from tests.execution.swap import executors_swapped
 
 
 def verbs(action) -> list[str]:
@@ -634,7 +635,7 @@ class TestExecute:
             action_id=action.pk, by=make_supervisor("bob"), confirm_irreversible=True
         )
 
-        with mock.patch.dict("approvals.executors._REGISTRY", clear=True):
+        with executors_swapped(clear=True):
             done = services.action_execute(action_id=action.pk)
 
         assert done.status == Status.FAILED

@@ -9,8 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from approvals import services
-from approvals.executors import ExecutionFailed, StepsExecutor, executor_for
 from approvals.models import Action, Status
+from execution import ExecutionFailed, StepsExecutor, executor_for
 from sandbox.models import Order
 from sandbox.services import refund_issue, refundable_amount
 

@@ -9,11 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from approvals import selectors
 from approvals.models import Action
 from approvals.services import action_submit
 from audit.services import Actor
 from config.errors import InvalidInput
-from policies import services
+from policies import services, simulation
 from policies.models import PolicyVersion
 from policies.simulation import simulate
 
@@ -224,3 +225,34 @@ def test_a_window_outside_one_day_to_a_year_is_refused(stricter_draft, days):
         simulate(version=stricter_draft, days=days, now=NOW)
 
     assert refused.value.code == "invalid_days"
+
+
+def test_the_approvals_app_lends_its_reader_of_past_actions_as_the_history_source():
+    assert simulation._history_source is selectors.actions_for_replay
+
+
+def test_the_simulation_replays_whatever_the_history_source_yields_for_the_window(
+    stricter_draft, history, monkeypatch
+):
+    # Arrange: a source that yields only the refund of 30.00 (gated by the draft, not by v1), and
+    # remembers the window it was asked for
+    asked = []
+    refund_30 = next(
+        past
+        for past in selectors.actions_for_replay(since=NOW - timedelta(days=7), until=NOW)
+        if past.id == history["limited-usd"].pk
+    )
+
+    def source(*, since, until):
+        asked.append((since, until))
+        return iter([refund_30])
+
+    monkeypatch.setattr(simulation, "_history_source", source)
+
+    # Act
+    report = simulate(version=stricter_draft, days=7, now=NOW)
+
+    # Assert
+    assert asked == [(NOW - timedelta(days=7), NOW)]
+    assert (report.replayed, report.changed.actions) == (1, 1)
+    assert [e.action_id for e in report.examples] == [str(history["limited-usd"].pk)]
