@@ -22,6 +22,8 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from tests.clock import frozen, wait_for
+
 ROOT = Path(__file__).resolve().parent.parent
 SUPERVISOR_PASSWORD = "correct-horse-battery-staple"
 
@@ -252,10 +254,12 @@ def pytest_configure(config) -> None:
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):
     """Poll until `predicate()` is truthy; return its value or fail with the last one."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    assert value, f"condition not met within {timeout}s"
-    return value
+    return wait_for(predicate, deadline=timeout, what="condition", interval=interval)
+
+
+@pytest.fixture
+def frozen_clock():
+    """Time stands still (time-machine, `tick=False`) until the test moves it: `.shift(delta)`,
+    `.move_to(moment)`. See `tests.clock`."""
+    with frozen() as clock:
+        yield clock
