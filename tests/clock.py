@@ -8,6 +8,7 @@ and the servers and workers the tests start keep real time. Nothing here sleeps 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,5 +37,20 @@ def wait_for[T](
         if time.monotonic() >= give_up_at:
             raise AssertionError(f"{what}: not within {deadline:g}s (last seen: {value!r})")
         time.sleep(interval)
+        value = predicate()
+    return value
+
+
+async def wait_for_async[T](
+    predicate: Callable[[], T], *, deadline: float = 10.0, what: str, interval: float = 0.01
+) -> T:
+    """`wait_for` for a test running on an event loop: polls without blocking the loop, so the
+    tasks it waits on keep running."""
+    give_up_at = time.monotonic() + deadline
+    value = predicate()
+    while not value:
+        if time.monotonic() >= give_up_at:
+            raise AssertionError(f"{what}: not within {deadline:g}s (last seen: {value!r})")
+        await asyncio.sleep(interval)
         value = predicate()
     return value

@@ -260,6 +260,20 @@ def pytest_configure(config) -> None:
     )
 
 
+def in_a_thread(fn):
+    """`fn` made to run in another thread with its own database connection, closed after."""
+
+    def run():
+        from django.db import connection
+
+        try:
+            return fn()
+        finally:
+            connection.close()
+
+    return run
+
+
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):
     """Poll until `predicate()` is truthy; return its value or fail with the last one."""
     return wait_for(predicate, deadline=timeout, what="condition", interval=interval)

@@ -14,6 +14,7 @@ from django.conf import settings
 from approvals import fanout, live
 from approvals.consumers import feed
 from tests.approvals.test_consumers import connected_as, next_push_for, submit_refund
+from tests.clock import wait_for_async
 
 # ------------------------------------------------------------------------ outboxes
 
@@ -28,7 +29,7 @@ async def test_an_outbox_writes_its_frames_in_order():
     outbox = fanout.Outbox(send, on_overflow=None)
     for n in range(100):
         outbox.put(f"f{n}")
-    await asyncio.sleep(0.05)
+    await wait_for_async(lambda: len(written) == 100, what="all 100 frames written")
 
     assert written == [f"f{n}" for n in range(100)]
     assert len(outbox) == 0
@@ -49,7 +50,10 @@ async def test_a_stalled_socket_holds_up_only_its_own_outbox():
     for n in range(10):
         slow_box.put(f"f{n}")
         fast_box.put(f"f{n}")
-    await asyncio.sleep(0.05)
+    await wait_for_async(
+        lambda: len(fast) == 10 and len(slow_box) == 9,
+        what="the fast socket written to, the stalled one holding its first frame",
+    )
 
     assert fast == [f"f{n}" for n in range(10)]
     assert len(slow_box) == 9  # one in flight, the rest waiting

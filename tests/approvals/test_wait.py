@@ -17,13 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from approvals import services
 from tests.approvals.conftest import refund_params
 from tests.approvals.wait_probe import PROBE_PATH
 from tests.clock import wait_for
-from tests.conftest import asgi_server
+from tests.conftest import asgi_server, in_a_thread
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -82,18 +81,6 @@ def answer(waiting: concurrent.futures.Future, *, what: str) -> httpx.Response:
             f"{what}: no answer within {ANSWER_DEADLINE}s (the wait itself holds up to "
             f"{LONG_WAIT}s)"
         ) from None
-
-
-def in_a_thread(fn):
-    """Run `fn` in another thread with its own database connection, closed afterwards."""
-
-    def run():
-        try:
-            return fn()
-        finally:
-            connection.close()
-
-    return run
 
 
 def test_a_decided_action_is_returned_at_once(server, submit, agent, enqueued):
