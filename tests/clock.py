@@ -18,7 +18,7 @@ import time_machine
 
 
 @contextmanager
-def frozen(at: datetime | None = None) -> Iterator[time_machine.Coordinates]:
+def frozen(at: datetime | None = None) -> Iterator[time_machine.Traveller]:
     """Stop the clock at `at` (by default now, to the second, so rows written by the database's
     own clock stay near it); move it with `.shift(timedelta)` or `.move_to(moment)`."""
     start = at or datetime.now(UTC).replace(microsecond=0)
