@@ -40,8 +40,9 @@ def server_url(demo, test_database_name, tmp_path):
 def test_a_tripped_breaker_shows_live_and_a_reset_with_a_reason_clears_it(
     agent, supervisor, server_url, celery_worker_process, page, js_errors
 ):
-    # Arrange
+    # Arrange: the page is live (its socket open) before anything happens
     sign_in(page, server_url)
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
     banner = page.locator("#breaker-banner")
     expect(banner).to_be_hidden()
 
