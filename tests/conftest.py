@@ -7,6 +7,7 @@ point them at the test database, so those tests use `transactional_db` to commit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import socket
@@ -21,6 +22,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
+
+from tests.clock import frozen, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SUPERVISOR_PASSWORD = "correct-horse-battery-staple"
@@ -154,23 +157,30 @@ def procfile_web_options() -> list[str]:
     return options
 
 
-@pytest.fixture(scope="session")
-def live_server_url(test_database_name, tmp_path_factory) -> Iterator[str]:
-    """The whole web app (HTTP + websockets) under uvicorn, as the run command serves it."""
+@contextlib.contextmanager
+def asgi_server(app: str, db_name: str, log: Path) -> Iterator[str]:
+    """`app` ("module:attribute") under uvicorn with the Procfile's options; yields its URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("uvicorn") / "uvicorn.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "config.asgi:application",
+            [sys.executable, "-m", "uvicorn", app,
              "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
              *procfile_web_options()],
-            cwd=ROOT, env=_process_env(test_database_name), stdout=out, stderr=subprocess.STDOUT,
+            cwd=ROOT, env=_process_env(db_name), stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         _wait_for_port(port, proc)
         yield f"http://127.0.0.1:{port}"
     finally:
         _stop(proc)
+
+
+@pytest.fixture(scope="session")
+def live_server_url(test_database_name, tmp_path_factory) -> Iterator[str]:
+    """The whole web app (HTTP + websockets) under uvicorn, as the run command serves it."""
+    log = tmp_path_factory.mktemp("uvicorn") / "uvicorn.log"
+    with asgi_server("config.asgi:application", test_database_name, log) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -250,12 +260,28 @@ def pytest_configure(config) -> None:
     )
 
 
+def in_a_thread(fn):
+    """`fn` made to run in another thread with its own database connection, closed after."""
+
+    def run():
+        from django.db import connection
+
+        try:
+            return fn()
+        finally:
+            connection.close()
+
+    return run
+
+
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1):
     """Poll until `predicate()` is truthy; return its value or fail with the last one."""
-    deadline = time.monotonic() + timeout
-    value = predicate()
-    while not value and time.monotonic() < deadline:
-        time.sleep(interval)
-        value = predicate()
-    assert value, f"condition not met within {timeout}s"
-    return value
+    return wait_for(predicate, deadline=timeout, what="condition", interval=interval)
+
+
+@pytest.fixture
+def frozen_clock():
+    """Time stands still (time-machine, `tick=False`) until the test moves it: `.shift(delta)`,
+    `.move_to(moment)`. See `tests.clock`."""
+    with frozen() as clock:
+        yield clock

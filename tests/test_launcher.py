@@ -102,9 +102,7 @@ def test_only_the_service_without_a_url_is_embedded(tmp_path, monkeypatch):
 def test_embedded_postgres_serves_a_countersign_database_that_django_settings_can_read(data_root):
     data_dir = data_root / "postgres"
 
-    started = time.monotonic()
     with launcher.embedded_postgres(data_dir) as url:
-        elapsed = time.monotonic() - started
         with psycopg.connect(url) as conn:
             name = conn.execute("SELECT current_database()").fetchone()[0]
         postmaster_pid = int((data_dir / "postmaster.pid").read_text().split()[0])
@@ -113,7 +111,6 @@ def test_embedded_postgres_serves_a_countersign_database_that_django_settings_ca
     assert name == "countersign"
     assert parsed["NAME"] == "countersign"
     assert Path(parsed["OPTIONS"]["host"]).is_dir()  # the unix socket directory
-    assert elapsed < 15
     assert not _alive(postmaster_pid)
     assert not (data_dir / "postmaster.pid").exists()
 

@@ -9,7 +9,6 @@ from unittest import mock
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from agents.models import BreakerTrip, CircuitBreaker
 from approvals import breakers, services
@@ -164,11 +163,16 @@ class TestTripping:
         assert refund(agent).status == Status.APPROVED
         assert not BreakerTrip.objects.exists()
 
-    def test_actions_older_than_the_window_are_not_counted(self, agent, demo):
+    def test_actions_older_than_the_window_are_not_counted(self, agent, demo, frozen_clock):
+        # Arrange: a full window's worth of refunds, then 11 minutes pass (the window is 10)
         refunds(agent, 20)
-        Action.objects.update(created_at=timezone.now() - timedelta(minutes=11))
+        frozen_clock.shift(timedelta(minutes=11))
 
-        assert refund(agent).status == Status.APPROVED
+        # Act
+        submitted = refund(agent)
+
+        # Assert
+        assert submitted.status == Status.APPROVED
 
     def test_a_deactivated_breaker_holds_nothing(self, agent, demo):
         breaker_save(

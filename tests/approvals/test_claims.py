@@ -27,6 +27,9 @@ def events(action: Action, verb: str) -> list[AuditEvent]:
     )
 
 
+CLAIM = timedelta(seconds=settings.COUNTERSIGN["CLAIM_SECONDS"])
+
+
 def refusal(call) -> ApplicationError:
     with pytest.raises(ApplicationError) as refused:
         call()
@@ -74,19 +77,17 @@ def two_approvals(demo):
 
 class TestClaim:
     def test_a_claim_sets_holder_and_expiry_pushes_once_and_is_audited(
-        self, submit, supervisor, pushes, django_capture_on_commit_callbacks
+        self, submit, supervisor, pushes, django_capture_on_commit_callbacks, frozen_clock
     ):
         action = submit(12000)
-        before = timezone.now()
 
         with django_capture_on_commit_callbacks(execute=True):
             services.action_claim(action_id=action.pk, by=supervisor)
 
         fresh = Action.objects.get(pk=action.pk)
         assert fresh.claimed_by == supervisor
-        assert fresh.claimed_at >= before
-        expected = fresh.claimed_at + timedelta(seconds=settings.COUNTERSIGN["CLAIM_SECONDS"])
-        assert fresh.claim_expires_at == expected
+        assert fresh.claimed_at == timezone.now()
+        assert fresh.claim_expires_at == timezone.now() + CLAIM
         assert len(pushes) == 1
         (event,) = events(action, "action.claimed")
         assert (event.actor_kind, event.data["expires_at"]) == (
@@ -103,21 +104,22 @@ class TestClaim:
         assert Action.objects.get(pk=action.pk).version == action.version
 
     def test_claiming_again_renews_without_a_new_audit_event(
-        self, submit, supervisor, pushes, django_capture_on_commit_callbacks
+        self, submit, supervisor, pushes, django_capture_on_commit_callbacks, frozen_clock
     ):
+        # Arrange: a claim five seconds from running out
         action = submit(12000)
         services.action_claim(action_id=action.pk, by=supervisor)
         first = Action.objects.get(pk=action.pk)
-        Action.objects.filter(pk=action.pk).update(
-            claim_expires_at=timezone.now() + timedelta(seconds=5)
-        )
+        frozen_clock.shift(CLAIM - timedelta(seconds=5))
 
+        # Act
         with django_capture_on_commit_callbacks(execute=True):
             services.action_claim(action_id=action.pk, by=supervisor)
 
+        # Assert: the same claim, running for a full period from now
         renewed = Action.objects.get(pk=action.pk)
         assert renewed.claimed_at == first.claimed_at
-        assert renewed.claim_expires_at > timezone.now() + timedelta(seconds=60)
+        assert renewed.claim_expires_at == timezone.now() + CLAIM
         assert len(events(action, "action.claimed")) == 1
         assert len(pushes) == 1
         assert renewed.version == action.version

@@ -16,6 +16,7 @@ from approvals.realtime import feed as feed_module
 from approvals.realtime import publish
 from approvals.realtime.subscriber import Subscriber, client_name
 from tests.approvals.test_consumers import connected_as, next_push_for, submit_refund
+from tests.clock import wait_for_async
 
 # ------------------------------------------------------------------------ outboxes
 
@@ -30,7 +31,7 @@ async def test_an_outbox_writes_its_frames_in_order():
     outbox = feed_module.Outbox(send, on_overflow=None)
     for n in range(100):
         outbox.put(f"f{n}")
-    await asyncio.sleep(0.05)
+    await wait_for_async(lambda: len(written) == 100, what="all 100 frames written")
 
     assert written == [f"f{n}" for n in range(100)]
     assert len(outbox) == 0
@@ -51,7 +52,10 @@ async def test_a_stalled_socket_holds_up_only_its_own_outbox():
     for n in range(10):
         slow_box.put(f"f{n}")
         fast_box.put(f"f{n}")
-    await asyncio.sleep(0.05)
+    await wait_for_async(
+        lambda: len(fast) == 10 and len(slow_box) == 9,
+        what="the fast socket written to, the stalled one holding its first frame",
+    )
 
     assert fast == [f"f{n}" for n in range(10)]
     assert len(slow_box) == 9  # one in flight, the rest waiting

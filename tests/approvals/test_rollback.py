@@ -130,10 +130,12 @@ class TestRequestingARollback:
         assert (refused.value.status_code, refused.value.code) == (409, "illegal_transition")
         assert "pending cannot become rolling_back" in refused.value.message
 
-    def test_a_rollback_outside_the_window_is_refused_with_the_deadline(self, executed, supervisor):
+    def test_a_rollback_outside_the_window_is_refused_with_the_deadline(
+        self, executed, supervisor, frozen_clock
+    ):
         action = executed()  # refund.issue: a 7-day window
-        finished = timezone.now() - timedelta(days=7, seconds=1)
-        Action.objects.filter(pk=action.pk).update(finished_at=finished)
+        finished = Action.objects.get(pk=action.pk).finished_at
+        frozen_clock.shift(timedelta(days=7, seconds=1))
 
         with pytest.raises(services.RollbackWindowClosed) as refused:
             rollback(action, supervisor)
@@ -142,10 +144,11 @@ class TestRequestingARollback:
         assert refused.value.details["deadline"] == (finished + timedelta(days=7)).isoformat()
         assert Action.objects.get(pk=action.pk).status == Status.SUCCEEDED
 
-    def test_a_rollback_just_inside_the_window_is_accepted(self, executed, supervisor):
+    def test_a_rollback_just_inside_the_window_is_accepted(
+        self, executed, supervisor, frozen_clock
+    ):
         action = executed()
-        finished = timezone.now() - timedelta(days=7) + timedelta(minutes=1)
-        Action.objects.filter(pk=action.pk).update(finished_at=finished)
+        frozen_clock.shift(timedelta(days=7) - timedelta(minutes=1))
 
         assert rollback(action, supervisor).status == Status.ROLLING_BACK
 

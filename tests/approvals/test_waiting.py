@@ -27,13 +27,20 @@ async def publish(action_id: str) -> None:
 async def test_a_change_wakes_the_waiters_of_that_action_only():
     subscriber = Subscriber()
     waiters = Waiters(subscriber)
-    mine, other = str(uuid.uuid4()), str(uuid.uuid4())
+    mine, other, later = (str(uuid.uuid4()) for _ in range(3))
 
-    async with waiters.subscription(mine) as changed, waiters.subscription(other) as unrelated:
+    async with (
+        waiters.subscription(mine) as changed,
+        waiters.subscription(other) as unrelated,
+        waiters.subscription(later) as after,
+    ):
         await publish(mine)
+        # One subscription reads changes in order: once a later change woke its waiter, the
+        # listener is done with the first, and anything it would have woken is awake.
+        await publish(later)
 
-        await asyncio.wait_for(changed, timeout=5)
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(after, timeout=5)
+        assert changed.done()
         assert not unrelated.done()
 
     await subscriber.close()

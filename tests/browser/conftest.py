@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.clock import wait_for
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -60,3 +62,47 @@ def page(chromium_browser, js_errors) -> Iterator[object]:
         yield page
     finally:
         context.close()
+
+
+class SocketProxy:
+    """Routes the page's dashboard socket through the test. While `forwarding` is off, what the
+    server sends is dropped: a test waits until a push was lost, then checks the page did not get
+    it, instead of sleeping and hoping it would have by then."""
+
+    def __init__(self) -> None:
+        self.forwarding = True
+        self.received: list[tuple[str, bool]] = []  # (message, forwarded), in order
+        self.sockets: list[object] = []
+
+    def __call__(self, ws) -> None:
+        server = ws.connect_to_server()
+        server.on_message(lambda message: self._relay(ws, message))
+        self.sockets.append(ws)
+
+    def _relay(self, ws, message) -> None:
+        text = message if isinstance(message, str) else message.decode()
+        self.received.append((text, self.forwarding))
+        if self.forwarding:
+            ws.send(message)
+
+    def wait_hello(self, page) -> None:
+        """Until the page got the server's first message, which starts its sequence numbers."""
+        self._wait(page, lambda: any('"hello"' in m for m, sent in self.received if sent),
+                   what="the socket's hello passed to the page")  # fmt: skip
+
+    def wait_dropped(self, page, *action_ids: str) -> None:
+        """Until a push about each of `action_ids` reached the proxy and was dropped."""
+
+        def all_dropped() -> bool:
+            dropped = [m for m, sent in self.received if not sent]
+            return all(any(str(pk) in m for m in dropped) for pk in action_ids)
+
+        self._wait(page, all_dropped, what=f"the pushes about {action_ids} dropped")
+
+    @staticmethod
+    def _wait(page, check, *, what: str) -> None:
+        def checked():
+            page.evaluate("0")  # any call into Playwright dispatches the socket callbacks
+            return check()
+
+        wait_for(checked, deadline=15, what=what)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from playwright.sync_api import expect
 
-from approvals.breakers import DEFINITIONS_TTL_SECONDS
 from tests.browser.test_dashboard import sign_in
+from tests.conftest import asgi_server
 
 pytestmark = [
     pytest.mark.browser,
@@ -31,18 +29,25 @@ def small_refund(base_url: str, agent) -> str:
     return response.json()["status"]
 
 
+@pytest.fixture
+def server_url(demo, test_database_name, tmp_path):
+    """A server process started after the demo breaker exists. A running server keeps the
+    definitions it read for DEFINITIONS_TTL_SECONDS; a new one has read none yet."""
+    with asgi_server("config.asgi:application", test_database_name, tmp_path / "web.log") as url:
+        yield url
+
+
 def test_a_tripped_breaker_shows_live_and_a_reset_with_a_reason_clears_it(
-    demo, agent, supervisor, live_server_url, celery_worker_process, page, js_errors
+    agent, supervisor, server_url, celery_worker_process, page, js_errors
 ):
-    # Arrange: the server process sees the demo breaker once its cached definitions expire
-    loaded_at = time.monotonic()
-    sign_in(page, live_server_url)
-    time.sleep(max(0.0, DEFINITIONS_TTL_SECONDS + 0.5 - (time.monotonic() - loaded_at)))
+    # Arrange: the page is live (its socket open) before anything happens
+    sign_in(page, server_url)
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
     banner = page.locator("#breaker-banner")
     expect(banner).to_be_hidden()
 
     # Act: 21 small refunds from one agent within the window
-    statuses = [small_refund(live_server_url, agent) for _ in range(21)]
+    statuses = [small_refund(server_url, agent) for _ in range(21)]
 
     # Assert: the 21st waits, and the banner arrives without a reload
     assert statuses == ["approved"] * 20 + ["pending"]
@@ -60,5 +65,5 @@ def test_a_tripped_breaker_shows_live_and_a_reset_with_a_reason_clears_it(
     # Assert: the banner is gone and refunds execute on their own again
     expect(banner).to_be_hidden()
     expect(page.locator("#flash .notice-error")).to_have_count(0)
-    assert small_refund(live_server_url, agent) == "approved"
+    assert small_refund(server_url, agent) == "approved"
     assert js_errors == []

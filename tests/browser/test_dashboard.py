@@ -8,6 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import SocketProxy
 from tests.conftest import SUPERVISOR_PASSWORD
 
 pytestmark = [
@@ -107,28 +108,23 @@ def test_after_a_reconnect_the_list_catches_up_on_what_the_socket_missed(
     demo, agent, supervisor, live_server_url, page, js_errors
 ):
     # Arrange: the socket goes through a proxy that can drop pushes and cut the connection
-    sockets = []
-
-    def proxy(ws) -> None:
-        server = ws.connect_to_server()
-        state = {"forward": True}
-        server.on_message(lambda message: state["forward"] and ws.send(message))
-        sockets.append((ws, state))
-
+    proxy = SocketProxy()
     page.route_web_socket(re.compile(r"/ws/dashboard/$"), proxy)
     sign_in(page, live_server_url)
-    first, first_state = sockets[0]
+    proxy.wait_hello(page)
+    (first,) = proxy.sockets
 
     # Act: a push is lost, then the connection drops and the page reconnects
-    first_state["forward"] = False
+    proxy.forwarding = False
     action_id = submit_refund(live_server_url, agent, reason="lost push")
-    page.wait_for_timeout(1000)
+    proxy.wait_dropped(page, action_id)
     expect(page.locator(f"#action-{action_id}")).to_have_count(0)
+    proxy.forwarding = True
     first.close(code=1012, reason="server restart")
     expect(page.locator("#live-status")).to_have_attribute("data-state", "reconnecting")
 
     # Assert: on the new connection the list is read again and the missed row is there
     expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
     expect(page.locator(f"#pending-rows #action-{action_id}")).to_be_visible()
-    assert len(sockets) == 2
+    assert len(proxy.sockets) == 2
     assert js_errors == []

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from approvals import services
 from approvals.models import Action, Decision, Status
+from tests.browser.conftest import SocketProxy
 from tests.browser.test_dashboard import sign_in, submit_refund
 
 pytestmark = [
@@ -139,19 +140,24 @@ def test_when_two_approve_at_once_one_decision_stands_and_the_other_sees_the_con
         expect(p.locator(selector)).to_be_visible()
 
     # Act: both send their approval of version 1 without waiting for the other
-    for p in (page, second_page):
-        p.evaluate(f"document.querySelector('{selector}').requestSubmit()")
+    def posted(response) -> bool:
+        return response.request.method == "POST"
+
+    with page.expect_response(posted) as first, second_page.expect_response(posted) as second:
+        for p in (page, second_page):
+            p.evaluate(f"document.querySelector('{selector}').requestSubmit()")
+    answers = {first.value.status: page, second.value.status: second_page}
 
     # Assert: one approval is recorded; the loser reads why and sees the fresh row
-    expect(page.locator(f"#recent-rows #action-{action_id}")).to_be_visible()
-    expect(second_page.locator(f"#recent-rows #action-{action_id}")).to_be_visible()
-    flashes = [p.locator("#flash .notice-error") for p in (page, second_page)]
-    for p in (page, second_page):
-        p.wait_for_timeout(300)
-    texts = [f.all_text_contents() for f in flashes]
-    assert sorted(len(t) for t in texts) == [0, 1], texts
-    (message,) = texts[0] + texts[1]
-    assert "This action changed since you loaded it" in message
+    assert sorted(answers) == [200, 409]
+    winner, loser = answers[200], answers[409]
+    for p in (winner, loser):
+        expect(p.locator(f"#recent-rows #action-{action_id}")).to_be_visible()
+    expect(loser.locator("#flash .notice-error")).to_contain_text(
+        "This action changed since you loaded it"
+    )
+    expect(loser.locator("#flash .notice-error")).to_have_count(1)
+    expect(winner.locator("#flash .notice-error")).to_have_count(0)
     assert Decision.objects.filter(action_id=action_id).count() == 1
     assert js_errors == []
 
@@ -160,21 +166,17 @@ def test_a_lost_push_is_noticed_by_its_sequence_number_and_the_list_resyncs(
     demo, agent, supervisor, live_server_url, page, js_errors
 ):
     # Arrange: pushes pass through a proxy that can drop them
-    state = {"forward": True}
-
-    def proxy(ws) -> None:
-        server = ws.connect_to_server()
-        server.on_message(lambda message: state["forward"] and ws.send(message))
-
+    proxy = SocketProxy()
     page.route_web_socket(re.compile(r"/ws/dashboard/$"), proxy)
     sign_in(page, live_server_url)
+    proxy.wait_hello(page)
     resyncs = page.evaluate("document.body.dataset.resyncs")
 
     # Act: one push is lost, the next arrives (same socket, no reconnect)
-    state["forward"] = False
+    proxy.forwarding = False
     lost = submit_refund(live_server_url, agent, reason="lost")
-    page.wait_for_timeout(800)
-    state["forward"] = True
+    proxy.wait_dropped(page, lost)
+    proxy.forwarding = True
     seen = submit_refund(live_server_url, agent, reason="seen")
 
     # Assert: the gap in sequence numbers made the page read the list again
@@ -189,25 +191,21 @@ def test_after_the_socket_closes_the_page_shows_what_changed_meanwhile(
     demo, agent, supervisor, live_server_url, page, js_errors
 ):
     # Arrange
-    state = {"forward": True}
-
-    def proxy(ws) -> None:
-        server = ws.connect_to_server()
-        server.on_message(lambda message: state["forward"] and ws.send(message))
-
+    proxy = SocketProxy()
     page.route_web_socket(re.compile(r"/ws/dashboard/$"), proxy)
     decided = submit_refund(live_server_url, agent, reason="ok")
     sign_in(page, live_server_url)
+    proxy.wait_hello(page)
     expect(row(page, decided)).to_have_attribute("data-status", "pending")
 
     # Act: pushes stop reaching the page; meanwhile one action is rejected and one submitted;
     # then the page's own socket closes and it reconnects
-    state["forward"] = False
+    proxy.forwarding = False
     services.action_reject(action_id=decided, by=supervisor, reason_code="duplicate-request")
     new = submit_refund(live_server_url, agent, reason="new")
-    page.wait_for_timeout(500)
+    proxy.wait_dropped(page, decided, new)
     expect(row(page, new)).to_have_count(0)
-    state["forward"] = True
+    proxy.forwarding = True
     page.evaluate("window.countersignSocket().close()")
 
     # Assert: the resync on the new connection shows the truth
@@ -228,11 +226,11 @@ def test_agent_text_with_markup_renders_inert(
 
     pushed = submit_refund(live_server_url, agent, reason=XSS)
 
+    # With no <img> and no <script> in either row, nothing of the agent's can run later.
     for action_id in (on_load, pushed):
         expect(row(page, action_id).locator(".agent-note q")).to_have_text(XSS)
         expect(row(page, action_id).locator("img")).to_have_count(0)
         expect(row(page, action_id).locator("script")).to_have_count(0)
-    page.wait_for_timeout(300)
     assert page.evaluate("window.__pwned") is None
     assert dialogs == []
     assert js_errors == []
