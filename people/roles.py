@@ -24,4 +24,3 @@ class Role(models.TextChoices):
         """The roles someone holds given their groups, with the roles those include."""
         groups = frozenset(groups)
         return groups | frozenset(r.value for r in cls if groups & cls.granting(r.value))
-

@@ -179,14 +179,36 @@ class ActionOutput(serializers.ModelSerializer):
         }
 
 
+class AffordanceOutput(serializers.Serializer):
+    allowed = serializers.BooleanField()
+    code = serializers.CharField(allow_null=True, help_text="Why not, as an error code.")
+
+
+class AffordancesOutput(serializers.Serializer):
+    """What the person asking may do to the action now, as the rulebook answers it."""
+
+    claim = AffordanceOutput()
+    take_over = AffordanceOutput()
+    approve = AffordanceOutput()
+    reject = AffordanceOutput()
+    edit = AffordanceOutput()
+    adopt = AffordanceOutput()
+    dismiss = AffordanceOutput()
+    roll_back = AffordanceOutput()
+    reconcile = AffordanceOutput()
+
+
 class ActionResponse(ActionOutput):
     """The schema of an action as the API answers it: ActionOutput plus what the views add."""
 
     approvals = ApprovalOutput(many=True, read_only=True)
     escalation = EscalationOutput(allow_null=True, read_only=True)
+    may = AffordancesOutput(
+        read_only=True, required=False, help_text="For people only (`GET` of one action)."
+    )
 
     class Meta(ActionOutput.Meta):
-        fields = [*ActionOutput.Meta.fields, "approvals", "escalation"]
+        fields = [*ActionOutput.Meta.fields, "approvals", "escalation", "may"]
 
 
 class ReasonCodeOutput(serializers.ModelSerializer):

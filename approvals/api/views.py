@@ -8,7 +8,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from approvals import selectors, services
+from approvals import rulebook, selectors, services
 from approvals.api.serializers import (
     ActionOutput,
     ActionResponse,
@@ -102,7 +102,12 @@ class ActionDetailView(APIView):
     @extend_schema(responses=ActionResponse, summary="Current state of an action")
     def get(self, request, action_id):
         action = selectors.action_get_for_principal(action_id=action_id, principal=request.user)
-        return action_response(action)
+        data = action_data(action)
+        if not getattr(request.user, "is_agent", False):
+            # People see what they may do to it, from the rulebook the services enforce.
+            person = rulebook.person_of(request.user)
+            data["may"] = rulebook.affordances(person, rulebook.facts_of(action, history=True))
+        return Response(data)
 
 
 class ActionCancelView(APIView):

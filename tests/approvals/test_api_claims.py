@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from approvals import services
 from approvals.models import Action
+from tests.approvals.conftest import refund_params
 from tests.approvals.test_api import UNKNOWN_ID, assert_error
 
 pytestmark = pytest.mark.django_db
@@ -182,3 +183,36 @@ class TestClaimInTheOutput:
         body = agent.client().get(f"{API}{pending.pk}/").json()
 
         assert body["claim"] == NOBODY
+
+
+@pytest.mark.django_db
+def test_a_person_reads_what_they_may_do_to_an_action_from_the_rulebook(
+    demo, agent, make_supervisor
+):
+    # Arrange: a pending refund, and two people: one holds the claim
+    action = agent.client().post(
+        "/api/v1/actions/", {"action_type": "refund.issue", "params": refund_params(12000)},
+        format="json",
+    ).json()  # fmt: skip
+    holder, other = make_supervisor("holder"), make_supervisor("other")
+    services.action_claim(action_id=action["id"], by=holder)
+    client = APIClient()
+    client.force_authenticate(other)
+
+    # Act
+    may = client.get(f"/api/v1/actions/{action['id']}/").json()["may"]
+
+    # Assert: the claim keeps their hands off; the role lets them take nothing over
+    assert may["approve"] == {"allowed": False, "code": "claimed_by_other"}
+    assert may["take_over"] == {"allowed": False, "code": "takeover_needs_senior"}
+    assert may["adopt"] == {"allowed": False, "code": "not_a_proposal"}
+    assert may["claim"] == {"allowed": True, "code": None}
+
+
+def test_an_agent_is_not_told_what_people_may_do(demo, agent):
+    action = agent.client().post(
+        "/api/v1/actions/", {"action_type": "refund.issue", "params": refund_params(12000)},
+        format="json",
+    ).json()  # fmt: skip
+
+    assert "may" not in agent.client().get(f"/api/v1/actions/{action['id']}/").json()

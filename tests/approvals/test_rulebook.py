@@ -15,6 +15,7 @@ from approvals import rulebook
 from approvals.models import Status
 from approvals.rulebook import Facts, Person
 from config.errors import Code
+from people.roles import Role
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 ME, OTHER, AGENT = 7, 8, 42
@@ -135,7 +136,7 @@ def _of_role(role: str) -> Person:
         return person(superuser=True)
     if role == "nobody":
         return person()
-    return person(*rulebook.Role.held([role]))
+    return person(*Role.held([role]))
 
 
 @pytest.mark.parametrize("role", list(ROLE_TABLE))
