@@ -16,12 +16,12 @@ from typing import Any
 from approvals import rulebook, selectors
 from approvals.lineage import LineageEntry, lineage
 from approvals.models import AWAITING_STATUSES, Action, Decision, DecisionKind, Status
-from approvals.param_rows import DiffRow, ParamRow, money, param_rows, params_diff
+from approvals.param_rows import DiffRow, ParamRow, param_rows, params_diff
 from approvals.params_form import EditStep
 from approvals.presenters import Viewer
 from config import clock
 from config.errors import Code
-from policies.money import format_money
+from policies.money import format_money, params_money_text
 from sandbox.selectors import customer_get, customer_order_ids, order_with_ledger
 
 PAGE_TEMPLATE = "approvals/action.html"
@@ -240,7 +240,7 @@ def _previous(action: Action, viewer: Viewer, customer, order_ids) -> list[Previ
     for other in actions:
         params = other.effective_params or {}
         target = str(params.get("order_id") or params.get("customer_id") or "")
-        rows.append(PreviousAction(other, money(params), target))
+        rows.append(PreviousAction(other, params_money_text(params), target))
     return rows
 
 
@@ -269,7 +269,7 @@ def action_page(
     return ActionPage(
         action=action,
         panel=action_panel(action, viewer, message=message),
-        amount=money(params),
+        amount=params_money_text(params),
         order_ref=order_ref,
         customer_ref=customer_ref,
         params=param_rows(params),

@@ -8,9 +8,8 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from approvals.breakers import breaker_save
 from approvals.models import Queue
-from approvals.services import queues_ensure, reason_code_save
+from approvals.services import breaker_save, queues_ensure, reason_code_save
 from audit.services import Actor
 from people.roles import Role
 from policies.models import Mode, PolicyVersion, Rule

@@ -7,20 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from policies.money import format_money
+from policies.money import params_money_text
 
 ABSENT = "—"
 
 
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def money(params: Mapping[str, Any]) -> str:
-    amount, currency = params.get("amount"), params.get("currency")
-    if is_int(amount) and isinstance(currency, str):
-        return format_money(amount, currency)
-    return ""
 
 
 def shown(value: Any) -> str:
@@ -52,8 +45,8 @@ def _shown_param(name: str, params: Mapping[str, Any]) -> str:
     mistaken for twelve thousand dollars."""
     if name not in params:
         return ABSENT
-    if name == "amount" and money(params):
-        return f"{params[name]} ({money(params)})"
+    if name == "amount" and params_money_text(params):
+        return f"{params[name]} ({params_money_text(params)})"
     return shown(params[name])
 
 

@@ -39,7 +39,7 @@ from approvals.models import (
 from config import clock
 from config.errors import InvalidInput, NotFound
 from execution import executor_for
-from policies.money import format_money
+from policies.money import format_money, params_money_text
 from sandbox.selectors import orders_by_id
 
 ROW_TEMPLATE = "approvals/queue.html#action-row"
@@ -117,9 +117,9 @@ def _decisions_prefetch() -> Prefetch:
 
 
 def _amount(params: dict[str, Any], action: Action) -> str:
-    amount, currency = params.get("amount"), params.get("currency")
-    if isinstance(amount, int) and not isinstance(amount, bool) and isinstance(currency, str):
-        return format_money(amount, currency)
+    shown = params_money_text(params)
+    if shown:
+        return shown
     return format_money(action.amount, action.currency) if action.amount is not None else ""
 
 

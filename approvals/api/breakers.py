@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agents import selectors
-from approvals import breakers
+from approvals import services
 from approvals.api.serializers import StrictSerializer
 from approvals.api.views import IsHuman
 from config.http import request_id
@@ -69,7 +69,7 @@ class BreakerResetView(APIView):
         payload = BreakerResetInput(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
-        breakers.breaker_reset(
+        services.breaker_reset(
             breaker_id=breaker_id,
             by=request.user,
             reason=data["reason"],

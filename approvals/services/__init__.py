@@ -7,6 +7,7 @@ and the Celery enqueue on commit (see `kernel`). Interfaces import the use cases
 
 from approvals.rulebook import ClaimedByOther, RollbackWindowClosed
 from approvals.services.batches import BatchOutcome, actions_decide_batch
+from approvals.services.breakers import breaker_reset, breaker_save
 from approvals.services.claims import action_claim, action_release
 from approvals.services.decisions import action_approve, action_cancel, action_reject
 from approvals.services.execution import RECONCILE_OUTCOMES, action_execute, action_reconcile
@@ -56,6 +57,8 @@ __all__ = [
     "actions_decide_batch",
     "actions_release_expired_claims",
     "actions_requeue_stalled",
+    "breaker_reset",
+    "breaker_save",
     "queue_members_add",
     "queues_ensure",
     "reason_code_save",

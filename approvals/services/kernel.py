@@ -31,6 +31,7 @@ from audit.services import Actor, audit_record
 from config import clock
 from config.errors import Code, Conflict, InvalidInput, NotFound
 from execution import executor_for
+from policies.money import money_in
 
 logger = logging.getLogger(__name__)
 
@@ -206,17 +207,8 @@ def clear_claim(action: Action) -> None:
 
 def set_listing_fields(action: Action, params: dict[str, Any]) -> None:
     """The columns the queue lists, sorts and searches by, from validated params."""
-    action.amount = listing_amount(params.get("amount"))
-    action.currency = str(params.get("currency", ""))[:3]
+    action.amount, action.currency = money_in(params)
     action.order_ref = str(params.get("order_id", ""))[:64]
-
-
-def listing_amount(value: Any) -> int | None:
-    # Only a real, non-negative integer is money in minor units; an action type whose schema
-    # allows anything else keeps it in params, not in the column the queue sorts by.
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
 
 
 def approval_count(action: Action) -> tuple[int, bool]:

@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals import breakers, presenters, services
+from approvals import presenters, services
 from approvals.views.common import (
     decision_input,
     edited_params,
@@ -151,7 +151,7 @@ def batch(request, viewer):
 def breaker_reset(request, viewer, breaker_id):
     """Reset one agent's trip from the banner; answers with the banner as it now stands."""
     try:
-        breakers.breaker_reset(
+        services.breaker_reset(
             breaker_id=breaker_id,
             by=request.user,
             reason=request.POST.get("reason", "")[:2000],

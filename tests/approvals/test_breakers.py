@@ -12,8 +12,9 @@ from django.test.utils import CaptureQueriesContext
 
 from agents.models import BreakerTrip, CircuitBreaker
 from approvals import breakers, services
-from approvals.breakers import breaker_apply, breaker_reset, breaker_save
+from approvals.breakers import breaker_apply
 from approvals.models import Action, Status
+from approvals.services import breaker_reset, breaker_save
 from audit.models import AuditEvent
 from config.errors import Forbidden, InvalidInput
 from policies.engine import Decision
