@@ -20,6 +20,7 @@
   const AWAITING = grants.awaiting || [];
   const decidesFor = grants.decides_for || [];
   const ownAgents = (grants.own_agents || []).map(String);
+  const OWN_REQUEST_NOTE = "You operate the agent that asked for it: someone else decides.";
   const defaultQueue = document.body.dataset.defaultQueue || "General";
   let live = null;
   let resyncing = false;
@@ -84,6 +85,10 @@
     const mayDecide = Boolean(grants.decides_any) || decidesFor.includes(row.dataset.approverRole);
     const own = ownAgents.includes(row.dataset.agent || "");
     row.dataset.viewer = approved ? "approved" : !mayDecide ? "no-role" : own ? "own-request" : "may-decide";
+    // One note says why the controls are hidden; the rulebook's refusal of one's own request
+    // needs no markup of its own in every row.
+    const note = row.querySelector(".role-note");
+    if (note && row.dataset.viewer === "own-request") note.textContent = OWN_REQUEST_NOTE;
     applyClaim(row, Date.now());
   }
 

@@ -348,3 +348,26 @@ def test_a_resync_keeps_the_reason_code_being_picked_and_its_focus(
         "rejected by alice · Duplicate request"
     )
     assert js_errors == []
+
+
+def test_a_request_from_an_agent_one_operates_shows_why_instead_of_its_controls(
+    demo, agent, make_agent, supervisor, live_server_url, page, js_errors
+):
+    # Arrange: alice operates support-bot; another agent's refund waits beside its own
+    agent.agent.operators.add(supervisor)
+    own = submit_refund(live_server_url, agent)
+    other = submit_refund(live_server_url, make_agent("billing-bot"))
+
+    # Act
+    sign_in(page, live_server_url)
+
+    # Assert: the rulebook's refusal reaches the row: no claim, approve or batch pick, and why
+    expect(row(page, own)).to_have_attribute("data-viewer", "own-request")
+    expect(row(page, own).locator(".role-note")).to_have_text(
+        "You operate the agent that asked for it: someone else decides."
+    )
+    expect(row(page, own).locator(".decide-controls")).to_be_hidden()
+    expect(row(page, own).locator(".claim-controls")).to_be_hidden()
+    expect(row(page, other)).to_have_attribute("data-viewer", "may-decide")
+    expect(row(page, other).locator(".decide-controls")).to_be_visible()
+    assert js_errors == []
