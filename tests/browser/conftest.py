@@ -71,6 +71,9 @@ class SocketProxy:
 
     def __init__(self) -> None:
         self.forwarding = True
+        # While holding, what the server sends waits here, in order, until `release`.
+        self.holding = False
+        self.held: list[tuple[object, object]] = []
         self.received: list[tuple[str, bool]] = []  # (message, forwarded), in order
         self.sockets: list[object] = []
 
@@ -82,7 +85,16 @@ class SocketProxy:
     def _relay(self, ws, message) -> None:
         text = message if isinstance(message, str) else message.decode()
         self.received.append((text, self.forwarding))
-        if self.forwarding:
+        if self.forwarding and self.holding:
+            self.held.append((ws, message))
+        elif self.forwarding:
+            ws.send(message)
+
+    def release(self) -> None:
+        """Pass on what was held, in order, and forward as it comes again."""
+        self.holding = False
+        held, self.held = self.held, []
+        for ws, message in held:
             ws.send(message)
 
     def wait_hello(self, page) -> None:

@@ -133,8 +133,13 @@ def test_when_two_approve_at_once_one_decision_stands_and_the_other_sees_the_con
     # Arrange
     make_supervisor("bob")
     action_id = submit_refund(live_server_url, agent, reason="ok")
+    # Bob's pushes pass through a proxy: the first approval's push must not replace his row
+    # (and its form) before he has sent his own approval of version 1.
+    proxy = SocketProxy()
+    second_page.route_web_socket(re.compile(r"/ws/dashboard/$"), proxy)
     sign_in(page, live_server_url)
     sign_in(second_page, live_server_url, "bob")
+    proxy.wait_hello(second_page)
     selector = f"#action-{action_id} form.decide-approve"
     for p in (page, second_page):
         expect(p.locator(selector)).to_be_visible()
@@ -143,9 +148,11 @@ def test_when_two_approve_at_once_one_decision_stands_and_the_other_sees_the_con
     def posted(response) -> bool:
         return response.request.method == "POST"
 
+    proxy.holding = True
     with page.expect_response(posted) as first, second_page.expect_response(posted) as second:
         for p in (page, second_page):
             p.evaluate(f"document.querySelector('{selector}').requestSubmit()")
+    proxy.release()
     answers = {first.value.status: page, second.value.status: second_page}
 
     # Assert: one approval is recorded; the loser reads why and sees the fresh row
