@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.utils import timezone
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from approvals import services
@@ -174,11 +174,9 @@ class TestClaimInTheOutput:
         assert body["claim"]["claimed_by"] == "alice"
         assert body["claim"]["claim_expires_at"].replace("Z", "+00:00") == until.isoformat()
 
-    def test_an_expired_claim_reads_as_nobodys(self, pending, supervisor, agent):
+    def test_an_expired_claim_reads_as_nobodys(self, pending, supervisor, agent, frozen_clock):
         services.action_claim(action_id=pending.pk, by=supervisor)
-        Action.objects.filter(pk=pending.pk).update(
-            claim_expires_at=timezone.now() - timedelta(seconds=1)
-        )
+        frozen_clock.shift(timedelta(seconds=settings.COUNTERSIGN["CLAIM_SECONDS"] + 1))
 
         body = agent.client().get(f"{API}{pending.pk}/").json()
 

@@ -36,10 +36,9 @@ def refusal(call) -> ApplicationError:
     return refused.value
 
 
-def expire_claim(action: Action) -> None:
-    Action.objects.filter(pk=action.pk).update(
-        claim_expires_at=timezone.now() - timedelta(seconds=1)
-    )
+def let_claims_run_out(clock) -> None:
+    """Move the frozen clock past the length of a claim taken now."""
+    clock.shift(CLAIM + timedelta(seconds=1))
 
 
 @pytest.fixture
@@ -140,10 +139,10 @@ class TestClaim:
         }
         assert Action.objects.get(pk=action.pk).claimed_by == supervisor
 
-    def test_an_expired_claim_is_no_claim(self, submit, supervisor, bob):
+    def test_an_expired_claim_is_no_claim(self, submit, supervisor, bob, frozen_clock):
         action = submit(12000)
         services.action_claim(action_id=action.pk, by=supervisor)
-        expire_claim(action)
+        let_claims_run_out(frozen_clock)
 
         services.action_claim(action_id=action.pk, by=bob)
 
@@ -331,10 +330,12 @@ class TestClaimAndDecisions:
         assert fresh.status == Status.APPROVED
         assert (fresh.claimed_by, fresh.claim_expires_at) == (None, None)
 
-    def test_an_expired_claim_does_not_hold_a_decision_up(self, submit, supervisor, bob):
+    def test_an_expired_claim_does_not_hold_a_decision_up(
+        self, submit, supervisor, bob, frozen_clock
+    ):
         action = submit(12000)
         services.action_claim(action_id=action.pk, by=supervisor)
-        expire_claim(action)
+        let_claims_run_out(frozen_clock)
 
         services.action_reject(action_id=action.pk, by=bob, reason_code="outside-policy")
 
@@ -390,13 +391,13 @@ class TestClaimAndDecisions:
 
 class TestReleaseExpiredClaims:
     def test_only_expired_claims_of_waiting_actions_are_cleared_each_pushed(
-        self, submit, supervisor, bob, pushes, django_capture_on_commit_callbacks
+        self, submit, supervisor, bob, pushes, django_capture_on_commit_callbacks, frozen_clock
     ):
         expired_a, expired_b, live, decided = (submit(12000) for _ in range(4))
-        for action in (expired_a, expired_b, live):
+        for action in (expired_a, expired_b):
             services.action_claim(action_id=action.pk, by=supervisor)
-        expire_claim(expired_a)
-        expire_claim(expired_b)
+        let_claims_run_out(frozen_clock)
+        services.action_claim(action_id=live.pk, by=supervisor)
         # A decided action whose claim fields were somehow left behind is not the sweeper's.
         services.action_approve(action_id=decided.pk, by=bob)
         Action.objects.filter(pk=decided.pk).update(

@@ -8,7 +8,6 @@ from unittest import mock
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from approvals import services, tasks
 from approvals.models import Action, Decision, DecisionKind, Status
@@ -421,9 +420,9 @@ class TestRollbackOnTheActionPage:
         assert 'data-verb="action.rolled_back"' in page
         assert 'id="decide-rollback"' not in page
 
-    def test_an_action_past_its_window_shows_no_form(self, executed, supervisor):
+    def test_an_action_past_its_window_shows_no_form(self, executed, supervisor, frozen_clock):
         action = executed()
-        Action.objects.filter(pk=action.pk).update(finished_at=timezone.now() - timedelta(days=8))
+        frozen_clock.shift(timedelta(days=8))
 
         page = browser_for(supervisor).get(f"/actions/{action.pk}/").content.decode()
 
@@ -470,14 +469,13 @@ def test_a_worker_process_rolls_back_a_refund_and_the_ledger_is_restored(
 
 class TestSweepingStalledRollbacks:
     def test_the_sweeper_enqueues_again_a_rollback_whose_task_was_lost(
-        self, executed, supervisor, compensations, django_capture_on_commit_callbacks
+        self, executed, supervisor, compensations, django_capture_on_commit_callbacks, frozen_clock
     ):
         # Arrange: a rollback was requested, but its task never reached a worker
         action = executed()
         rollback(action, supervisor)
         compensations.clear()
-        long_ago = timezone.now() - timedelta(minutes=10)
-        Action.objects.filter(pk=action.pk).update(updated_at=long_ago)
+        frozen_clock.shift(timedelta(minutes=10))
 
         # Act
         with django_capture_on_commit_callbacks(execute=True):
