@@ -19,8 +19,6 @@ from approvals.services.rollback import (
     CompensationRetry,
     action_compensate,
     action_rollback,
-    rollback_deadline,
-    rollback_refusal,
 )
 from approvals.services.submission import (
     IdempotencyKeyReused,
@@ -64,7 +62,5 @@ __all__ = [
     "reason_code_save",
     "reason_code_set_active",
     "request_fingerprint",
-    "rollback_deadline",
-    "rollback_refusal",
     "supervisor_create",
 ]

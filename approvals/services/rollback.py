@@ -4,7 +4,6 @@ executor's compensation (outside any transaction) and records how it ended."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any
 
 from django.db import transaction
@@ -21,7 +20,6 @@ from approvals.services.kernel import (
 )
 from audit.events import Verb
 from audit.services import Actor
-from config.errors import ApplicationError
 from execution import ExecutionFailed, OutcomeUnknown, executor_for
 
 logger = logging.getLogger(__name__)
@@ -34,17 +32,6 @@ class CompensationRetry(Exception):
     def __init__(self, error: dict[str, Any]) -> None:
         super().__init__(error["message"])
         self.error = error
-
-
-def rollback_deadline(action: Action) -> datetime | None:
-    """Until when a succeeded action may be rolled back: its type's window after it finished."""
-    return rulebook.facts_of(action).rollback_deadline
-
-
-def rollback_refusal(action: Action, *, now: datetime) -> ApplicationError | None:
-    """Why a succeeded action cannot be rolled back now (not compensable, window closed), or
-    None: the rulebook's answer, for pages that choose between the form and a notice."""
-    return rulebook.rollback_refusal(rulebook.facts_of(action, now=now)).error
 
 
 def action_rollback(
