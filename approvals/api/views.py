@@ -101,12 +101,16 @@ class ActionSubmitView(APIView):
 class ActionDetailView(APIView):
     @extend_schema(responses=ActionResponse, summary="Current state of an action")
     def get(self, request, action_id):
-        action = selectors.action_get_for_principal(action_id=action_id, principal=request.user)
+        agent = getattr(request.user, "agent", None)
+        if agent is not None:
+            return action_response(selectors.action_get_for_agent(action_id=action_id, agent=agent))
+        # People see the actions of their queues, and what they may do to them now.
+        action = selectors.action_get(action_id=action_id)
+        person = rulebook.person_of(request.user)
+        facts = rulebook.facts_of(action, history=True)
+        rulebook.enforce(rulebook.may_see(person, facts))
         data = action_data(action)
-        if not getattr(request.user, "is_agent", False):
-            # People see what they may do to it, from the rulebook the services enforce.
-            person = rulebook.person_of(request.user)
-            data["may"] = rulebook.affordances(person, rulebook.facts_of(action, history=True))
+        data["may"] = rulebook.affordances(person, facts)
         return Response(data)
 
 

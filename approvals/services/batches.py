@@ -13,12 +13,11 @@ from typing import Any
 
 from django.conf import settings
 
+from approvals import rulebook
 from approvals.models import Action, DecisionKind
 from approvals.selectors import (
     action_is_batchable,
     parse_action_id,
-    queue_name_of,
-    user_queue_names,
 )
 from approvals.services.decisions import action_approve, action_reject
 from approvals.services.kernel import reason_code_for
@@ -72,12 +71,12 @@ def actions_decide_batch(
             continue
     read = Action.objects.filter(pk__in=list(valid.values())).order_by("id")
     snapshot = {a.pk: a for a in read}
-    queues = user_queue_names(user=by)
+    person = rulebook.person_of(by)
     decide = action_approve if kind == DecisionKind.APPROVE else action_reject
     outcomes = []
     for raw in ids:
         action = snapshot.get(valid.get(raw))
-        if action is None or (queues is not None and queue_name_of(action) not in queues):
+        if action is None or not rulebook.may_see_queue(person, action.queue):
             outcomes.append(BatchOutcome(raw, False, Code.ACTION_NOT_FOUND, "No such action."))
             continue
         if not action_is_batchable(action):

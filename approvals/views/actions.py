@@ -15,7 +15,7 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from approvals import action_page as pages
-from approvals import params_form, selectors, services
+from approvals import params_form, rulebook, selectors, services
 from approvals.views.common import (
     decision_input,
     edited_params,
@@ -30,9 +30,11 @@ from config.http import request_id
 def _page_action(viewer, request, action_id):
     """The action if the viewer may see its queue; a 404 (never a hint) otherwise."""
     try:
-        return selectors.action_get_for_page(action_id=action_id, user=request.user)
+        action = selectors.action_get_for_page(action_id=action_id)
+        rulebook.enforce(rulebook.may_see(viewer, rulebook.facts_of(action)))
     except NotFound as exc:
         raise Http404(exc.message) from exc
+    return action
 
 
 def _page_render(request, viewer, action_id, *, message="", code="", status=200, edit=None):
