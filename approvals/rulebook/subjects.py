@@ -12,6 +12,7 @@ from django.db.models.functions import Cast
 
 from agents.models import Agent
 from approvals.models import Action, DecisionKind, Status
+from approvals.selectors import user_queue_names
 from config import clock
 from config.errors import ApplicationError, Code
 from execution import executor_for
@@ -93,8 +94,6 @@ def enforce(answer: Answer) -> None:
 
 def person_of(user) -> Person:
     """`user` as the rulebook sees them: two queries (roles and operated agents in one, queues)."""
-    from approvals.selectors import user_queue_names  # selectors read; the rulebook decides
-
     if user is None or not user.is_authenticated:
         return Person(user_id=None)
     groups = Group.objects.filter(user=user).values_list("name", Value("group"))
