@@ -1,4 +1,4 @@
-"""What the benchmarks share: their own throwaway databases, and percentiles."""
+"""What the benchmarks share: their own throwaway databases, percentiles, ratios, processes."""
 
 from __future__ import annotations
 
@@ -42,3 +42,18 @@ def wait_listening(proc: subprocess.Popen, port: int, timeout: float = 30.0) -> 
         time.sleep(0.1)
     proc.kill()
     raise SystemExit(f"the server did not listen on {port} within {timeout:.0f} s")
+
+
+def ratio(a: float, b: float) -> str:
+    return f"x{a / b:.2f}" if b else "n/a"
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=5)
