@@ -283,7 +283,16 @@ def test_killing_the_worker_mid_run_loses_no_refund_and_applies_none_twice(
 
     # Act: SIGKILL the worker's whole process group a third of the way in, start another,
     # and sweep as beat would until every action is finished
-    wait_until(lambda: Refund.objects.filter(action_id__in=ids).count() >= 70, timeout=60)
+    def a_third_done_and_one_applied_unrecorded() -> bool:
+        # Kill inside the 30 ms window, not in the few ms between two attempts: otherwise the
+        # kill strands nothing and the test proves nothing.
+        executing = Action.objects.filter(pk__in=ids, status=Status.EXECUTING).values("pk")
+        return (
+            Refund.objects.filter(action_id__in=ids).count() >= 70
+            and Refund.objects.filter(action_id__in=executing).exists()
+        )
+
+    wait_until(a_third_done_and_one_applied_unrecorded, timeout=60)
     workers.kill(first)
     stranded_ids = list(Action.objects.filter(pk__in=ids, status=Status.EXECUTING).values_list(
         "pk", flat=True))  # fmt: skip
