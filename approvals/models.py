@@ -245,7 +245,10 @@ class Decision(models.Model):
 
     action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="decisions")
     kind = models.CharField(max_length=16, choices=DecisionKind.choices)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # None: the system decided (an SLA ran out); the audit event names which part.
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     reason_code = models.ForeignKey(
         ReasonCode, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -16,9 +16,9 @@ from django.db.models import F, Q, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 
 from agents.models import Agent
+from approvals import handoff
 from approvals.models import AWAITING_STATUSES, Action, Decision, Queue, ReasonCode, Status
 from config.errors import Code, InvalidInput, NotFound
-from escalations.selectors import escalation_latest_for_action
 from policies.engine import Decision as PolicyDecision
 from policies.models import ActionType
 from policies.selectors import decision_for
@@ -268,11 +268,9 @@ def recent_actions(*, queues: frozenset[str] | None = None, limit: int = 50) -> 
 
 
 def action_escalation(*, action: Action) -> dict[str, Any] | None:
-    """The action's latest escalation case as the agent sees it, or None (no query unless the
-    action is escalated)."""
-    if action.status != Status.ESCALATED:
-        return None
-    return escalation_latest_for_action(action_id=action.pk)
+    """The action's latest escalation case as the agent sees it (`{id, tier, status, outcome}`),
+    or None."""
+    return handoff.desk().case_of_action(action_id=action.pk)
 
 
 def policy_decision(

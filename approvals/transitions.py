@@ -17,6 +17,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     # Only a person leaves it: they found out what the target did (see `action_reconcile`).
     S.NEEDS_RECONCILIATION: frozenset({S.SUCCEEDED, S.FAILED}),
     S.FAILED: frozenset({S.ESCALATED}),
+    # Its case is resolved: approved (it executes), rejected or returned, handled elsewhere
+    # (cancelled); or it expires when a case is closed by its SLA.
+    S.ESCALATED: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED, S.EXPIRED}),
     S.SUCCEEDED: frozenset({S.ROLLING_BACK}),
     S.ROLLING_BACK: frozenset({S.ROLLED_BACK, S.ROLLBACK_FAILED}),
 }

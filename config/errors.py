@@ -45,6 +45,12 @@ class Code(StrEnum):
     INVALID_POSITION = "invalid_position", 400
     INVALID_REASON_CODE = "invalid_reason_code", 400
     INVALID_ROLLBACK_WINDOW = "invalid_rollback_window", 400
+    INVALID_TIER = "invalid_tier", 400
+    INVALID_SUMMARY = "invalid_summary", 400
+    NOTE_REQUIRED = "note_required", 400
+    NOT_A_HANDLER = "not_a_handler", 400
+    TIER_TOO_LOW = "tier_too_low", 400
+    UNKNOWN_TIER = "unknown_tier", 400
     INVALID_RULE = "invalid_rule", 400
     INVALID_TIMEOUT = "invalid_timeout", 400
     INVALID_UNTIL = "invalid_until", 400
@@ -70,6 +76,7 @@ class Code(StrEnum):
     ACTION_NOT_FOUND = "action_not_found", 404
     BREAKER_NOT_FOUND = "breaker_not_found", 404
     CUSTOMER_NOT_FOUND = "customer_not_found", 404
+    CASE_NOT_FOUND = "case_not_found", 404
     NOT_FOUND = "not_found", 404
     ORDER_NOT_FOUND = "order_not_found", 404
     POLICY_VERSION_NOT_FOUND = "policy_version_not_found", 404
@@ -85,6 +92,10 @@ class Code(StrEnum):
     ALREADY_APPROVED = "already_approved", 409
     BREAKER_NOT_TRIPPED = "breaker_not_tripped", 409
     CLAIMED_BY_OTHER = "claimed_by_other", 409
+    CASE_ACKNOWLEDGED_BY_OTHER = "case_acknowledged_by_other", 409
+    ILLEGAL_CASE_MOVE = "illegal_case_move", 409
+    OUTCOME_NOT_FOR_CASE = "outcome_not_for_case", 409
+    TIER_IN_USE = "tier_in_use", 409
     ILLEGAL_TRANSITION = "illegal_transition", 409
     NOT_A_DRAFT = "not_a_draft", 409
     NOT_A_PROPOSAL = "not_a_proposal", 409

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "agents",
     "policies",
     "sandbox",
+    "notifications",
     "approvals",
     "escalations",
     "qa",
@@ -226,6 +227,12 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-callbacks": {
         "task": "approvals.tasks.sweep_callbacks",
         "schedule": env.float("CALLBACK_SWEEP_INTERVAL_SECONDS", default=30.0),
+    },
+    # Actions past their SLA (expire, reject or escalate, as their rule says), then cases past
+    # theirs (next tier, or breached and told again at the last tier). Idempotent; catches up.
+    "sweep-slas": {
+        "task": "escalations.tasks.sweep_slas",
+        "schedule": env.float("SLA_SWEEP_INTERVAL_SECONDS", default=30.0),
     },
 }
 

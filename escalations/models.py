@@ -1,40 +1,102 @@
-"""Escalation cases: work an agent must hand to a person."""
+"""Escalation cases: what agents, policies and failures hand to people, and its tier's clocks."""
 
+from django.conf import settings
 from django.db import models
+
+from approvals.handoff import Source
+
+__all__ = ["CaseStatus", "Escalation", "Outcome", "Source"]
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class Outcome(models.TextChoices):
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    RETURNED = "returned", "Returned to the agent"
+    RESOLVED_OUTSIDE = "resolved_outside", "Resolved outside Countersign"
 
 
 class Escalation(models.Model):
-    class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        RESOLVED = "resolved", "Resolved"
-
-    class Source(models.TextChoices):
-        POLICY = "policy", "Policy rule"
-        AGENT = "agent", "Agent handoff"
-        FAILURE = "failure", "Execution failure"
-        TIMEOUT = "timeout", "Timeout"
+    """One case. `summary` is the hand-off: customer, order, what the agent did and proposes, the
+    customer's words, sentiment, the rule and its explanation (see `escalations.handoff`)."""
 
     action = models.ForeignKey(
         "approvals.Action", on_delete=models.PROTECT, null=True, blank=True,
         related_name="escalations",
     )  # fmt: skip
-    agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="escalations")
+    # Other actions the case is about: the ones a tripped breaker holds.
+    linked_actions = models.ManyToManyField(
+        "approvals.Action", blank=True, related_name="linked_escalations"
+    )
+    agent = models.ForeignKey(
+        "agents.Agent", on_delete=models.PROTECT, null=True, blank=True, related_name="escalations"
+    )
     source = models.CharField(max_length=16, choices=Source.choices)
-    tier = models.CharField(max_length=32, blank=True)
+    tier = models.ForeignKey("policies.Tier", on_delete=models.PROTECT, related_name="cases")
+    # Reassigned to one person: the case is theirs to acknowledge (the tier still sees it).
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     reason = models.CharField(max_length=500)
-    summary = models.TextField(blank=True)
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
-    created_at = models.DateTimeField(auto_now_add=True)
+    summary = models.JSONField(default=dict)
+    status = models.CharField(max_length=16, choices=CaseStatus.choices, default=CaseStatus.OPEN)
+    version = models.PositiveIntegerField(default=1)
+
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    # The clocks of the current tier, from when the case entered it.
+    tier_entered_at = models.DateTimeField()
+    ack_due_at = models.DateTimeField()
+    resolve_due_at = models.DateTimeField()
+    # Set when the last tier's clock ran out: the case stays open and its handlers are told again.
+    breached_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    # Whether "SLA at 80 %" was told for the current tier (reset when the tier changes).
+    warned = models.BooleanField(default=False)
+
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution_note = models.TextField(blank=True)
+    reason_code = models.CharField(max_length=64, blank=True)
+
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
 
     class Meta:
         ordering = ["created_at", "id"]
         constraints = [
-            # At most one open case per action.
+            # At most one unresolved case per action.
             models.UniqueConstraint(
                 fields=["action"],
-                condition=models.Q(status="open", action__isnull=False),
+                condition=~models.Q(status="resolved") & models.Q(action__isnull=False),
                 name="one_open_escalation_per_action",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="resolved", resolved_at__isnull=False)
+                | (~models.Q(status="resolved") & models.Q(outcome="")),
+                name="escalation_outcome_only_when_resolved",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["ack_due_at"], condition=models.Q(status="open"), name="esc_open_ack_due"
+            ),
+            models.Index(
+                fields=["resolve_due_at"],
+                condition=~models.Q(status="resolved"),
+                name="esc_unresolved_resolve_due",
+            ),
+            models.Index(fields=["tier", "status"], name="esc_tier_status"),
         ]
 
     def __str__(self) -> str:

@@ -1,17 +1,117 @@
-"""Reading escalation cases."""
+"""Reading escalation cases: one case, a person's list, counts per tier, and the rulebook's facts."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from escalations.models import Escalation
+from django.db.models import Count, F, Q
+
+from approvals import rulebook
+from config.errors import Code, NotFound
+from escalations.models import CaseStatus, Escalation
+from policies.models import Tier
+
+UNRESOLVED = (CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED)
 
 
-def escalation_latest_for_action(*, action_id: Any) -> dict[str, Any] | None:
-    """The newest case opened for an action, as an agent is told of it: `{id, tier, status}`."""
-    return (
+def tier_facts(tier: Tier) -> rulebook.TierFacts:
+    return rulebook.TierFacts(
+        key=tier.key, handler_group=tier.handler_group, handler_queue=tier.handler_queue
+    )
+
+
+def case_facts(case: Escalation) -> rulebook.CaseFacts:
+    return rulebook.CaseFacts(
+        status=case.status,
+        tier=tier_facts(case.tier),
+        agent_id=case.agent_id,
+        assignee_id=case.assignee_id,
+        acknowledged_by_id=case.acknowledged_by_id,
+        acknowledged_by_name=(
+            case.acknowledged_by.get_username() if case.acknowledged_by_id else ""
+        ),
+    )
+
+
+def parse_case_id(case_id: Any) -> int:
+    try:
+        return int(case_id)
+    except (TypeError, ValueError) as exc:
+        raise NotFound("No such escalation case.", code=Code.CASE_NOT_FOUND) from exc
+
+
+def _cases():
+    return Escalation.objects.select_related(
+        "tier", "action", "action__action_type", "agent", "acknowledged_by", "assignee",
+        "resolved_by",
+    )  # fmt: skip
+
+
+def case_get(*, case_id: Any) -> Escalation:
+    case = _cases().filter(pk=parse_case_id(case_id)).first()
+    if case is None:
+        raise NotFound("No such escalation case.", code=Code.CASE_NOT_FOUND)
+    return case
+
+
+def tiers_handled(person: rulebook.Person) -> list[Tier]:
+    """The tiers whose cases `person` works (every tier for superusers and auditors' reading is
+    separate: see `cases_visible`)."""
+    return [t for t in Tier.objects.order_by("key") if rulebook.handles(person, tier_facts(t))]
+
+
+def _visible(person: rulebook.Person):
+    """The cases `person` may see, as a filter (the rulebook's `may_see_case`, for many rows)."""
+    if person.user_id is None:
+        return Q(pk__in=[])
+    if person.is_superuser or person.holds("auditor"):
+        return Q()
+    keys = [t.key for t in tiers_handled(person)]
+    return Q(tier__key__in=keys) | Q(assignee_id=person.user_id)
+
+
+def cases_visible(
+    *, person: rulebook.Person, status: str = "", tier: str = "", limit: int = 200
+) -> list[Escalation]:
+    """Unresolved first; breached first; then by the nearest due time."""
+    cases = _cases().filter(_visible(person))
+    if status:
+        cases = cases.filter(status=status)
+    if tier:
+        cases = cases.filter(tier__key=tier)
+    return list(
+        cases.order_by(
+            F("resolved_at").desc(nulls_first=True),
+            F("breached_at").asc(nulls_last=True),
+            "resolve_due_at",
+            "id",
+        )[:limit]
+    )
+
+
+def open_counts_by_tier(*, person: rulebook.Person) -> dict[str, int]:
+    rows = (
+        Escalation.objects.filter(_visible(person), status__in=UNRESOLVED)
+        .values("tier__key")
+        .annotate(n=Count("id"))
+        .order_by("tier__key")
+    )
+    return {row["tier__key"]: row["n"] for row in rows}
+
+
+def open_count(*, person: rulebook.Person) -> int:
+    return Escalation.objects.filter(_visible(person), status__in=UNRESOLVED).count()
+
+
+def case_of_action(*, action_id: Any) -> dict[str, Any] | None:
+    """The action's newest case as the agent is told of it: `{id, tier, status, outcome}`."""
+    row = (
         Escalation.objects.filter(action_id=action_id)
         .order_by("-created_at", "-id")
-        .values("id", "tier", "status")
+        .values("id", "status", "outcome", "tier__key")
         .first()
     )
+    if row is None:
+        return None
+    return {"id": row["id"], "tier": row["tier__key"], "status": row["status"],
+            "outcome": row["outcome"] or None}  # fmt: skip

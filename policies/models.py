@@ -141,3 +141,63 @@ class Rule(models.Model):
     def spec(self) -> dict[str, Any]:
         """The rule as a policy admin wrote it: every spec field, in the export order."""
         return {field: getattr(self, field) for field in RULE_SPEC_FIELDS}
+
+
+class Tier(models.Model):
+    """An escalation tier: who handles its cases, how fast, and where a case goes when they don't.
+
+    Tiers form chains through `next_tier` (l1 -> l2 -> finance); a tier is higher than another
+    when the chain from the other reaches it. With `weekly_hours` set, SLA clocks count only
+    business time in `time_zone`, skipping `holidays` (see `policies.business_hours`).
+    """
+
+    key = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=100)
+    # Who handles its cases: members of this group, or members of this queue (at least one).
+    handler_group = models.CharField(max_length=64, blank=True)
+    handler_queue = models.CharField(max_length=64, blank=True)
+    ack_sla_seconds = models.PositiveIntegerField(default=15 * 60)
+    resolve_sla_seconds = models.PositiveIntegerField(default=4 * 3600)
+    next_tier = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    # At the last tier a breached case stays open and its handlers are told again this often.
+    renotify_seconds = models.PositiveIntegerField(default=3600)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    # {"mon": [["09:00", "17:00"]], ...}; empty: every hour counts.
+    weekly_hours = models.JSONField(default=dict, blank=True)
+    holidays = models.JSONField(default=list, blank=True)  # ["2026-12-25", ...]
+    # Where a case goes when nothing names a tier (a rule without one, an agent's plain hand-off).
+    is_default = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_default"], condition=models.Q(is_default=True), name="one_default_tier"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(handler_group="", handler_queue=""),
+                name="tier_has_handlers",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ack_sla_seconds__gte=1, resolve_sla_seconds__gte=1,
+                                   renotify_seconds__gte=60),
+                name="tier_slas_positive",
+            ),  # fmt: skip
+            models.CheckConstraint(
+                condition=~models.Q(next_tier=models.F("id")), name="tier_next_is_another"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def chain(self) -> list["Tier"]:
+        """This tier and every tier above it, in order (a cycle ends the walk)."""
+        seen: list[Tier] = []
+        tier: Tier | None = self
+        while tier is not None and tier not in seen:
+            seen.append(tier)
+            tier = tier.next_tier
+        return seen

@@ -7,6 +7,16 @@ affordances the same answers allow; the dashboard's script reads `dashboard_gran
 queries the database except `person_of` and `facts_of`, which read what the questions need.
 """
 
+from approvals.rulebook.cases import (
+    CaseFacts,
+    TierFacts,
+    handles,
+    may_acknowledge_case,
+    may_escalate,
+    may_reassign_case,
+    may_resolve_case,
+    may_see_case,
+)
 from approvals.rulebook.clients import affordances, dashboard_grants
 from approvals.rulebook.questions import (
     ClaimedByOther,
@@ -54,15 +64,19 @@ __all__ = [
     "EDITABLE",
     "PROPOSED",
     "Answer",
+    "CaseFacts",
     "ClaimedByOther",
     "Facts",
     "Person",
     "RollbackWindowClosed",
+    "TierFacts",
     "affordances",
     "claim_refusal",
     "dashboard_grants",
     "enforce",
     "facts_of",
+    "handles",
+    "may_acknowledge_case",
     "may_adopt",
     "may_approve",
     "may_cancel",
@@ -71,11 +85,15 @@ __all__ = [
     "may_decide",
     "may_dismiss",
     "may_edit",
+    "may_escalate",
+    "may_reassign_case",
     "may_reconcile",
     "may_reject",
     "may_reset_breaker",
+    "may_resolve_case",
     "may_roll_back",
     "may_see",
+    "may_see_case",
     "may_see_queue",
     "may_take_over",
     "may_use_dashboard",

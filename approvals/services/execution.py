@@ -20,7 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
-from approvals import rulebook
+from approvals import handoff, rulebook
 from approvals.models import Action, DecisionKind, Status
 from approvals.services.kernel import (
     enforce,
@@ -36,8 +36,6 @@ from audit.events import Verb
 from audit.services import Actor, audit_record
 from config import clock
 from config.errors import Code, InvalidInput
-from escalations.models import Escalation
-from escalations.services import escalation_open
 from execution import ExecutionFailed, OutcomeUnknown, executor_for
 
 logger = logging.getLogger(__name__)
@@ -82,12 +80,12 @@ def _fail_and_escalate(action: Action, *, error: dict[str, Any], actor: Actor) -
     move(action, Status.FAILED, actor=actor, verb=Verb.ACTION_FAILED, data={"error": error})
     move(action, Status.ESCALATED, actor=actor, verb=Verb.ACTION_ESCALATED,
           data={"error": error, "attempts": action.attempts})  # fmt: skip
-    escalation_open(
-        agent_id=action.agent_id,
-        action_id=action.pk,
-        source=Escalation.Source.FAILURE,
+    handoff.desk().open_case(
+        action=action,
+        source=handoff.Source.FAILURE,
         reason=f"Execution failed after {action.attempts} attempt(s): {error['message']}",
         actor=actor,
+        tier=action.rule.escalation_tier if action.rule_id else "",
     )
 
 

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from agents.models import Agent
+from approvals import handoff
 from approvals.breakers import breaker_apply
 from approvals.models import AWAITING_STATUSES, Action, Priority, Status
 from approvals.selectors import policy_decision
@@ -21,8 +22,6 @@ from audit.events import Verb
 from audit.services import Actor, audit_record
 from config import clock
 from config.errors import ApplicationError, Code
-from escalations.models import Escalation
-from escalations.services import escalation_open
 from policies.engine import Decision as PolicyDecision
 from policies.models import Mode
 
@@ -198,13 +197,13 @@ def _create_decided_action(
         request_id=request_id,
     )
     if target == Status.ESCALATED:
-        escalation_open(
-            agent_id=agent.pk,
-            action_id=action.pk,
-            source=Escalation.Source.POLICY,
+        handoff.desk().open_case(
+            action=action,
+            source=handoff.Source.POLICY,
             tier=decision.escalation_tier,
             reason=decision.explanation,
             actor=Actor.system("policy"),
+            request_id=request_id,
         )
     push_on_commit(action, previous_status=Status.SUBMITTED, created=True)
     if target == Status.APPROVED:

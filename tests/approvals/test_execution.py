@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from approvals import services
+from approvals.handoff import Source
 from approvals.models import Action, Decision, Status
 from approvals.transitions import IllegalTransition
 from audit.selectors import audit_events_for
@@ -152,7 +153,7 @@ class TestLease:
         )  # fmt: skip
         assert verbs(approved)[-2:] == ["action.failed", "action.escalated"]
         case = Escalation.objects.get(action=approved)
-        assert (case.source, "3 attempt(s)" in case.reason) == (Escalation.Source.FAILURE, True)
+        assert (case.source, "3 attempt(s)" in case.reason) == (Source.FAILURE, True)
 
     def test_an_attempt_that_lost_its_lease_writes_no_outcome(self, approved):
         def outrun_the_lease(action):
