@@ -1,4 +1,4 @@
-"""Reading escalation cases: one case, a person's list, counts per tier, and the rulebook's facts."""
+"""Reading escalation cases: one, a person's list, counts per tier, and the rulebook's facts."""
 
 from __future__ import annotations
 

@@ -181,10 +181,11 @@ class Tier(models.Model):
                 name="tier_has_handlers",
             ),
             models.CheckConstraint(
-                condition=models.Q(ack_sla_seconds__gte=1, resolve_sla_seconds__gte=1,
-                                   renotify_seconds__gte=60),
+                condition=models.Q(
+                    ack_sla_seconds__gte=1, resolve_sla_seconds__gte=1, renotify_seconds__gte=60
+                ),
                 name="tier_slas_positive",
-            ),  # fmt: skip
+            ),
             models.CheckConstraint(
                 condition=~models.Q(next_tier=models.F("id")), name="tier_next_is_another"
             ),
