@@ -137,6 +137,8 @@ class Action(models.Model):
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.NORMAL)
     # When a person should have decided; set for actions that wait for one (rule SLA or default).
     sla_due_at = models.DateTimeField(null=True, blank=True)
+    # When the queue's subscribers are told "SLA at 80 %" (None once told, or not waiting).
+    sla_warn_at = models.DateTimeField(null=True, blank=True)
 
     # Who is reviewing the action now. A claim past `claim_expires_at` is no claim at all.
     claimed_by = models.ForeignKey(
@@ -176,6 +178,12 @@ class Action(models.Model):
             ),
         ]
         indexes = [
+            # The SLA sweep's "time is running out" scan.
+            models.Index(
+                fields=["sla_warn_at"],
+                condition=models.Q(sla_warn_at__isnull=False),
+                name="action_sla_warn_due",
+            ),
             # Keyset pagination of the queue page: one index per sort order, awaiting actions only.
             models.Index(
                 fields=["sla_due_at", "id"],

@@ -17,9 +17,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     # Only a person leaves it: they found out what the target did (see `action_reconcile`).
     S.NEEDS_RECONCILIATION: frozenset({S.SUCCEEDED, S.FAILED}),
     S.FAILED: frozenset({S.ESCALATED}),
-    # Its case is resolved: approved (it executes), rejected or returned, handled elsewhere
-    # (cancelled); or it expires when a case is closed by its SLA.
-    S.ESCALATED: frozenset({S.APPROVED, S.REJECTED, S.CANCELLED, S.EXPIRED}),
+    # Its case is resolved: approved (it executes, or waits for a second approval), rejected or
+    # returned to its agent, or handled in another system (cancelled).
+    S.ESCALATED: frozenset({S.APPROVED, S.PENDING, S.REJECTED, S.CANCELLED}),
     S.SUCCEEDED: frozenset({S.ROLLING_BACK}),
     S.ROLLING_BACK: frozenset({S.ROLLED_BACK, S.ROLLBACK_FAILED}),
 }

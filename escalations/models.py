@@ -55,11 +55,14 @@ class Escalation(models.Model):
     tier_entered_at = models.DateTimeField()
     ack_due_at = models.DateTimeField()
     resolve_due_at = models.DateTimeField()
-    # Set when the last tier's clock ran out: the case stays open and its handlers are told again.
+    # Set when the last tier's clock ran out: the case stays open and its handlers are told
+    # again at `renotify_at`, every `Tier.renotify_seconds`, until someone acts.
     breached_at = models.DateTimeField(null=True, blank=True)
-    notified_at = models.DateTimeField(null=True, blank=True)
-    # Whether "SLA at 80 %" was told for the current tier (reset when the tier changes).
-    warned = models.BooleanField(default=False)
+    renotify_at = models.DateTimeField(null=True, blank=True)
+    # When "SLA at 80 %" is due for the current tier (None once told, or when resolved).
+    warn_at = models.DateTimeField(null=True, blank=True)
+    # What opened it when one cause may recur: one unresolved case per key (a breaker's trip).
+    origin_key = models.CharField(max_length=64, blank=True)
 
     outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
     resolved_by = models.ForeignKey(
@@ -81,6 +84,11 @@ class Escalation(models.Model):
                 condition=~models.Q(status="resolved") & models.Q(action__isnull=False),
                 name="one_open_escalation_per_action",
             ),
+            models.UniqueConstraint(
+                fields=["origin_key"],
+                condition=~models.Q(status="resolved") & ~models.Q(origin_key=""),
+                name="one_open_escalation_per_origin",
+            ),
             models.CheckConstraint(
                 condition=models.Q(status="resolved", resolved_at__isnull=False)
                 | (~models.Q(status="resolved") & models.Q(outcome="")),
@@ -97,6 +105,14 @@ class Escalation(models.Model):
                 name="esc_unresolved_resolve_due",
             ),
             models.Index(fields=["tier", "status"], name="esc_tier_status"),
+            models.Index(
+                fields=["warn_at"], condition=models.Q(warn_at__isnull=False), name="esc_warn_due"
+            ),
+            models.Index(
+                fields=["renotify_at"],
+                condition=models.Q(renotify_at__isnull=False),
+                name="esc_renotify_due",
+            ),
         ]
 
     def __str__(self) -> str:

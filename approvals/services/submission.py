@@ -25,6 +25,9 @@ from config.errors import ApplicationError, Code
 from policies.engine import Decision as PolicyDecision
 from policies.models import Mode
 
+# The share of an SLA after which the queue's subscribers hear that time is running out.
+SLA_WARN_SHARE = 0.8
+
 MODE_STATUS = {
     Mode.FORBIDDEN: Status.BLOCKED,
     Mode.READ_ONLY: Status.BLOCKED,
@@ -143,11 +146,13 @@ def _priority(context: dict[str, Any]) -> Priority:
     return {p.label.lower(): p for p in Priority}.get(stated.lower(), Priority.NORMAL)
 
 
-def _sla_due_at(now, decision: PolicyDecision, status: Status):
+def _sla_times(now, decision: PolicyDecision, status: Status):
+    """When a person should have decided, and when the queue is told that time is running out
+    (at 80 % of the SLA); None for actions that do not wait for a person."""
     if status not in AWAITING_STATUSES:
-        return None
+        return None, None
     seconds = decision.sla_seconds or settings.COUNTERSIGN["DEFAULT_SLA_SECONDS"]
-    return now + timedelta(seconds=seconds)
+    return now + timedelta(seconds=seconds), now + timedelta(seconds=seconds * SLA_WARN_SHARE)
 
 
 def _create_decided_action(
@@ -159,6 +164,7 @@ def _create_decided_action(
     target = MODE_STATUS[Mode(decision.mode)]
     check_transition(Status.SUBMITTED, target)
     now = clock.now()
+    sla_due_at, sla_warn_at = _sla_times(now, decision, target)
     action = Action(
         agent=agent,
         action_type=action_type,
@@ -178,7 +184,8 @@ def _create_decided_action(
         approver_role=decision.approver_role,
         queue=decision.queue,
         priority=_priority(context),
-        sla_due_at=_sla_due_at(now, decision, target),
+        sla_due_at=sla_due_at,
+        sla_warn_at=sla_warn_at if target == Status.PENDING else None,
         decided_at=now if target != Status.PENDING else None,
     )
     set_listing_fields(action, params)

@@ -1,4 +1,4 @@
-"""The sweepers (beat): claims that ran out, and work that never started or was lost."""
+"""The sweepers (beat): claims and SLAs that ran out, and work that never started or was lost."""
 
 from __future__ import annotations
 
@@ -8,17 +8,26 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 
-from approvals.models import AWAITING_STATUSES, Action, Status
+from approvals import handoff
+from approvals.models import AWAITING_STATUSES, Action, DecisionKind, ReasonCode, Status
 from approvals.services.claims import CLAIM_FIELDS
 from approvals.services.kernel import (
     clear_claim,
     compensate_on_commit,
     execute_on_commit,
+    move,
     push_on_commit,
+    record_decision,
 )
 from audit.events import Verb
 from audit.services import Actor, audit_record
 from config import clock
+from notifications.events import Event
+from notifications.services import notify
+from policies.models import OnTimeout
+from policies.money import params_money_text
+
+SLA_TIMEOUT_CODE = "sla-timeout"
 
 
 def actions_release_expired_claims(*, limit: int = 500) -> int:
@@ -104,3 +113,82 @@ def _rollbacks_requeue_stalled(*, now, limit: int) -> int:
             )
             compensate_on_commit(action)
     return len(actions)
+
+
+def actions_enforce_sla(*, limit: int = 500) -> dict[str, int]:
+    """Fail closed (beat, and `manage.py sla_sweep`): every action still waiting for a person past
+    its `sla_due_at` moves as its rule's `on_timeout` says, and never executes:
+    - `expire` (also when no rule names one): `expired`;
+    - `reject`: `rejected` by the system, reason code `sla-timeout`;
+    - `escalate`: `escalated`, with a case in the rule's tier.
+    The agent hears it through `wait/` and its callback, like any outcome. Actions whose SLA is 80 %
+    gone are told to their queue's subscribers once. Idempotent and catching up: a sweep after
+    hours of downtime moves everything that came due, once (a moved action no longer waits).
+    """
+    now = clock.now()
+    counts = {"expired": 0, "rejected": 0, "escalated": 0, "warned": 0}
+    with transaction.atomic(durable=True):
+        due = list(
+            Action.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("rule", "action_type", "agent")
+            .filter(status=Status.PENDING, sla_due_at__lte=now)
+            .order_by("sla_due_at", "id")[:limit]
+        )
+        for action in due:
+            counts[_time_out(action, now=now)] += 1
+        warned = list(
+            Action.objects.select_for_update(of=("self",), skip_locked=True)
+            .select_related("action_type")
+            .filter(status=Status.PENDING, sla_warn_at__lte=now)
+            .order_by("sla_warn_at", "id")[:limit]
+        )
+        for action in warned:
+            action.sla_warn_at = None
+            action.save(update_fields=["sla_warn_at"])
+            tell_queue(action, Event.SLA_WARNING, subject="SLA at 80 %")
+        counts["warned"] = len(warned)
+    return counts
+
+
+def _time_out(action: Action, *, now) -> str:
+    on_timeout = action.rule.on_timeout if action.rule_id else OnTimeout.EXPIRE
+    actor = Actor.system("sla")
+    data = {"sla_due_at": action.sla_due_at.isoformat(), "on_timeout": on_timeout}
+    action.decided_at = now
+    action.sla_warn_at = None
+    tell_queue(action, Event.SLA_BREACHED, subject="SLA breached")
+    if on_timeout == OnTimeout.REJECT:
+        reason = ReasonCode.objects.get(code=SLA_TIMEOUT_CODE)
+        record_decision(action, by=None, kind=DecisionKind.REJECT, reason=reason,
+                        note="Nobody decided within the SLA.")  # fmt: skip
+        move(action, Status.REJECTED, actor=actor, verb=Verb.ACTION_REJECTED,
+             data={**data, "reason_code": SLA_TIMEOUT_CODE})  # fmt: skip
+        return "rejected"
+    if on_timeout == OnTimeout.ESCALATE:
+        move(action, Status.ESCALATED, actor=actor, verb=Verb.ACTION_ESCALATED, data=data)
+        handoff.desk().open_case(
+            action=action,
+            source=handoff.Source.TIMEOUT,
+            reason=f"Nobody decided within the SLA (due {action.sla_due_at:%Y-%m-%d %H:%M} UTC)",
+            actor=actor,
+            tier=action.rule.escalation_tier if action.rule_id else "",
+        )
+        return "escalated"
+    move(action, Status.EXPIRED, actor=actor, verb=Verb.ACTION_EXPIRED, data=data)
+    return "expired"
+
+
+def tell_queue(action: Action, event: Event, *, subject: str) -> int:
+    """Tell the subscribers of the action's queue (written now, sent on commit)."""
+    money = params_money_text(action.effective_params)
+    what = f"{action.action_type.name}" + (f" of {money}" if money else "")
+    return notify(
+        event=event,
+        subject=f"{subject}: {what}",
+        text=f"{what} ({action.action_type.key}) {action.explanation}",
+        path=f"/actions/{action.pk}/",
+        queue=action.queue,
+        amount=action.amount,
+        currency=action.currency,
+        action_id=str(action.pk),
+    )

@@ -24,6 +24,9 @@ from notifications.services import notify
 from policies import business_hours
 from policies.models import Tier
 
+# "SLA at 80 %": the share of the resolve SLA after which the tier is warned.
+WARN_SHARE = 0.8
+
 
 def lock_case(case_id: Any) -> Escalation:
     case = (
@@ -66,7 +69,8 @@ def enter_tier(case: Escalation, tier: Tier, *, at: datetime) -> None:
     case.acknowledged_by = None
     case.acknowledged_at = None
     case.breached_at = None
-    case.warned = False
+    case.warn_at = business_hours.due_at(at, tier.resolve_sla_seconds * WARN_SHARE, tier)
+    case.renotify_at = None
 
 
 def move_case(

@@ -42,29 +42,28 @@ def tier_for(key: str = "") -> Tier:
 def case_open(
     *, source: Source, reason: str, actor: Actor, action=None, agent_id: int | None = None,
     tier: str = "", summary: dict | None = None, linked_action_ids: Iterable[Any] = (),
-    by=None, request_id: str = "",
+    origin_key: str = "", by=None, request_id: str = "",
 ) -> Escalation:  # fmt: skip
     """Open a case, joining the caller's transaction (the case commits with its cause).
 
-    An action that already has an unresolved case keeps it: the new cause is recorded on it (its
-    audit event), so nothing is opened twice and nothing is lost."""
+    An action that already has an unresolved case keeps it, and so does a recurring cause with an
+    `origin_key` (a breaker's trip: later held actions are linked to its one case): the new cause
+    is recorded on the existing case (its audit event), so nothing is opened twice or lost."""
+    linked = list(linked_action_ids)
     with transaction.atomic():
-        if action is not None:
-            existing = (
-                Escalation.objects.select_for_update()
-                .select_related("tier")
-                .filter(action=action)
-                .exclude(status=CaseStatus.RESOLVED)
-                .first()
-            )
-            if existing is not None:
-                audit_record(
-                    actor=actor, verb=Verb.ESCALATION_OPENED, object_type="escalation",
-                    object_id=existing.pk,
-                    data={"again": True, "source": str(source), "reason": reason},
-                    request_id=request_id,
-                )  # fmt: skip
-                return existing
+        existing = _unresolved_case(action=action, origin_key=origin_key)
+        if existing is not None:
+            if linked:
+                existing.linked_actions.add(*linked)
+            audit_record(
+                actor=actor, verb=Verb.ESCALATION_OPENED, object_type="escalation",
+                object_id=existing.pk,
+                data={"again": True, "source": str(source), "reason": reason,
+                      "linked_actions": [str(pk) for pk in linked]},
+                request_id=request_id,
+            )  # fmt: skip
+            live.push_case_on_commit(existing)
+            return existing
         now = clock.now()
         case = Escalation(
             action=action,
@@ -72,12 +71,12 @@ def case_open(
             source=source,
             reason=(reason or Source(source).label)[:500],
             summary=summary_of(action, summary),
+            origin_key=origin_key,
             created_at=now,
             updated_at=now,
         )
         enter_tier(case, tier_for(tier), at=now)
         case.save(force_insert=True)
-        linked = list(linked_action_ids)
         if linked:
             case.linked_actions.set(linked)
         audit_record(
@@ -98,6 +97,17 @@ def case_open(
         live.push_case_on_commit(case)
         tell(case, Event.CASE_OPENED, subject=f"New escalation in {case.tier.name}")
     return case
+
+
+def _unresolved_case(*, action, origin_key: str) -> Escalation | None:
+    if action is None and not origin_key:
+        return None
+    cases = Escalation.objects.select_for_update().select_related("tier")
+    if action is not None:
+        cases = cases.filter(action=action)
+    else:
+        cases = cases.filter(origin_key=origin_key)
+    return cases.exclude(status=CaseStatus.RESOLVED).order_by("id").first()
 
 
 class Desk:
