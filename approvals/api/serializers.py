@@ -196,6 +196,7 @@ class AffordancesOutput(serializers.Serializer):
     dismiss = AffordanceOutput()
     roll_back = AffordanceOutput()
     reconcile = AffordanceOutput()
+    escalate = AffordanceOutput()
 
 
 class ActionResponse(ActionOutput):

@@ -8,6 +8,7 @@ queries the database except `person_of` and `facts_of`, which read what the ques
 """
 
 from approvals.rulebook.cases import (
+    ESCALATES_FROM,
     CaseFacts,
     TierFacts,
     handles,
@@ -16,6 +17,8 @@ from approvals.rulebook.cases import (
     may_reassign_case,
     may_resolve_case,
     may_see_case,
+    may_see_every_case,
+    may_use_escalations,
 )
 from approvals.rulebook.clients import affordances, dashboard_grants
 from approvals.rulebook.questions import (
@@ -62,6 +65,7 @@ __all__ = [
     "BREAKER_RESET_ROLES",
     "DASHBOARD_ROLES",
     "EDITABLE",
+    "ESCALATES_FROM",
     "PROPOSED",
     "Answer",
     "CaseFacts",
@@ -94,9 +98,11 @@ __all__ = [
     "may_roll_back",
     "may_see",
     "may_see_case",
+    "may_see_every_case",
     "may_see_queue",
     "may_take_over",
     "may_use_dashboard",
+    "may_use_escalations",
     "person_of",
     "proposal",
     "rollback_refusal",

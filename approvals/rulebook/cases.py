@@ -7,6 +7,7 @@ agent whose action it is never works it through a person's account it operates.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from approvals.models import Status
@@ -16,6 +17,8 @@ from config.errors import Code, Conflict, Forbidden, NotFound
 from people.roles import Role
 
 RESOLVED = "resolved"
+# The statuses a reviewer may escalate an action from (the dashboard's grants carry them).
+ESCALATES_FROM = frozenset({Status.PENDING})
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,11 @@ class TierFacts:
     key: str
     handler_group: str = ""
     handler_queue: str = ""
+
+    @classmethod
+    def of(cls, tier) -> TierFacts:
+        """The facts of a `policies.Tier` row (read, not queried)."""
+        return cls(key=tier.key, handler_group=tier.handler_group, handler_queue=tier.handler_queue)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,17 @@ def handles(person: Person, tier: TierFacts) -> bool:
     return bool(tier.handler_queue) and (queues is None or tier.handler_queue in queues)
 
 
+def may_see_every_case(person: Person) -> bool:
+    """Superusers and auditors read the cases of every tier (auditors change none)."""
+    return person.user_id is not None and (person.is_superuser or person.holds(Role.AUDITOR))
+
+
+def may_use_escalations(person: Person, tiers: Iterable[TierFacts]) -> bool:
+    """The escalation workspace (`/escalations/` and its live feed) is for the handlers of any of
+    `tiers` (every tier there is), and for those who read every case."""
+    return may_see_every_case(person) or any(handles(person, tier) for tier in tiers)
+
+
 def _not_found() -> Answer:
     return Answer(NotFound("No such escalation case.", code=Code.CASE_NOT_FOUND))
 
@@ -62,7 +81,7 @@ def _works(person: Person, case: CaseFacts) -> bool:
 def may_see_case(person: Person, case: CaseFacts) -> Answer:
     """Handlers of its tier, the person it was given to, and auditors see a case; to anyone else
     it reads as unknown (404), so a refusal never tells that it exists."""
-    if _works(person, case) or (person.user_id is not None and person.holds(Role.AUDITOR)):
+    if _works(person, case) or may_see_every_case(person):
         return ALLOWED
     return _not_found()
 
@@ -143,7 +162,7 @@ def may_escalate(person: Person, facts: Facts) -> Answer:
     """A reviewer hands a pending action to an escalation tier (with a reason code)."""
 
     def pending() -> Answer:
-        if facts.status != Status.PENDING:
+        if facts.status not in ESCALATES_FROM:
             return Answer(
                 Conflict(f"An action that is {facts.status} is not awaiting a decision.",
                          code=Code.NOT_AWAITING)

@@ -7,6 +7,7 @@ viewer and the script only looks them up; the API gives people the answers about
 from __future__ import annotations
 
 from approvals.models import AWAITING_STATUSES, Status
+from approvals.rulebook.cases import ESCALATES_FROM, may_escalate
 from approvals.rulebook.questions import (
     may_adopt,
     may_approve,
@@ -27,7 +28,7 @@ def dashboard_grants(person: Person) -> dict[str, list]:
     rulebook answers it: the approver roles whose actions they may decide ("" stands for an
     action no role may decide, left to superusers; `decides_any` for superusers), the agents
     whose requests they may not review, and the statuses that wait for a person. The script only
-    looks these up."""
+    looks these up. Who may decide an action may escalate it from the statuses in `escalates`."""
     roles = [*sorted({*Role.values, *person.roles}), ""]
     return {
         # A superuser decides whatever role an action asks for, including roles not listed here.
@@ -35,6 +36,7 @@ def dashboard_grants(person: Person) -> dict[str, list]:
         "decides_for": [role for role in roles if person.holds(role)],
         "own_agents": sorted(person.operated_agent_ids),
         "awaiting": sorted(AWAITING_STATUSES),
+        "escalates": sorted(ESCALATES_FROM),
     }
 
 
@@ -51,5 +53,6 @@ def affordances(person: Person, facts: Facts) -> dict[str, dict]:
         "dismiss": may_dismiss(person, facts),
         "roll_back": may_roll_back(person, facts),
         "reconcile": may_reconcile(person, facts, target=Status.SUCCEEDED),
+        "escalate": may_escalate(person, facts),
     }
     return {name: {"allowed": bool(a), "code": a.code} for name, a in answers.items()}

@@ -299,6 +299,7 @@ def test_the_dashboard_grants_say_which_roles_the_viewer_decides_and_whose_reque
         "decides_for": ["supervisor"],
         "own_agents": [AGENT],
         "awaiting": ["drafted", "pending", "recommended"],
+        "escalates": ["pending"],
     }
 
 
@@ -308,3 +309,54 @@ def test_a_senior_decides_for_supervisors_too_and_a_superuser_for_any_role():
         "supervisor",
     ]
     assert rulebook.dashboard_grants(_of_role("superuser"))["decides_any"] is True
+
+
+# ------------------------------------------------------------------ escalating and the workspace
+
+L1 = rulebook.TierFacts(key="l1-lead", handler_group="l1-lead")
+DESK = rulebook.TierFacts(key="desk", handler_queue="Escalations")
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        (person("supervisor"), False),
+        (person("supervisor", "l1-lead"), True),
+        (person("supervisor", queues=frozenset({"Escalations"})), True),
+        (person("auditor", queues=frozenset()), True),
+        (person(superuser=True, queues=None), True),
+        (Person(user_id=None), False),
+    ],
+    ids=["plain", "l1-handler", "queue-handler", "auditor", "superuser", "anonymous"],
+)
+def test_the_workspace_is_for_handlers_of_a_tier_auditors_and_superusers(who, expected):
+    assert rulebook.may_use_escalations(who, [L1, DESK]) is expected
+
+
+def test_only_superusers_and_auditors_read_every_tier():
+    assert rulebook.may_see_every_case(person("auditor"))
+    assert rulebook.may_see_every_case(person(superuser=True))
+    assert not rulebook.may_see_every_case(person("supervisor", "l1-lead"))
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(S.PENDING, None), (S.DRAFTED, ILLEGAL), (S.ESCALATED, ILLEGAL), (S.APPROVED, ILLEGAL)],
+)
+def test_a_reviewer_escalates_only_a_pending_action(status, expected):
+    assert rulebook.may_escalate(person("supervisor"), facts(status)).code == expected
+
+
+def test_escalating_asks_what_deciding_asks():
+    assert rulebook.may_escalate(person("qa_reviewer"), facts()).code == C.MISSING_ROLE
+    own = person("supervisor", operates=[AGENT])
+    assert rulebook.may_escalate(own, facts()).code == C.OWN_REQUEST
+    assert rulebook.may_escalate(person("supervisor"), facts(**claimed_by(OTHER))).code == (
+        C.CLAIMED_BY_OTHER
+    )
+
+
+def test_the_affordances_answer_escalating():
+    may = rulebook.affordances(person("supervisor"), facts())
+
+    assert may["escalate"] == {"allowed": True, "code": None}
