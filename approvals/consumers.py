@@ -108,46 +108,30 @@ async def _fill_in_row(event: dict) -> dict:
 feed = Feed(subscriber, prepare=_fill_in_row)
 
 
-class DashboardConsumer(AsyncJsonWebsocketConsumer):
-    """Joins the process's dashboard feed (`realtime.feed`) for one group per queue the person
-    works (superusers: the all-queues group) and the dashboard group (breaker banners); each
-    `action.changed` event becomes a frame with the row partial the publisher rendered.
-
-    The queues are read once, at connect: a change of membership applies from the next connection.
-
-    Delivery is best effort: the client resyncs the whole list from the database on reconnect and
-    ignores a row older than the one it shows (by `data-version`, then `data-updated`). Every
-    action event carries its group's sequence number, `hello` the current one of each group, and
-    an event this person may not see still goes out as a small `skip`, so a jump in the numbers
-    means a lost push and the page resyncs.
-    """
+class FeedConsumer(AsyncJsonWebsocketConsumer):
+    """A socket fed by the process's feed (`realtime.feed`): it joins groups, says hello with each
+    numbered group's current sequence number, answers pings, and is closed when it falls too far
+    behind or the feed loses its subscription (the page reconnects and resyncs). Subclasses decide
+    who may connect and which groups they join (`join_feed`), and turn events into frames
+    (`feed_event`). The dashboard and the escalation workspace are two."""
 
     # No channel-layer channel per socket: pushes come from the process's feed.
     channel_layer_alias = None
-    viewer: Viewer | None = None
     groups_joined: tuple[str, ...] = ()
     outbox: Outbox | None = None
 
-    async def connect(self) -> None:
-        viewer = await database_sync_to_async(viewer_for)(self.scope.get("user"))
-        if not rulebook.may_use_dashboard(viewer):
-            await self.close(code=CLOSE_FORBIDDEN)
-            return
-        self.viewer = viewer
-        if viewer.queues is None:
-            queue_groups = [ALL_QUEUES_GROUP]
-        else:
-            queue_groups = sorted({queue_group(name) for name in viewer.queues})
+    async def join_feed(self, groups: tuple[str, ...], numbered: list[str]) -> None:
+        """Join `groups`, accept, and say hello with the sequence numbers of `numbered`."""
         self.outbox = Outbox(self._send_frame, self._too_slow)
         try:
-            await feed.join(self, (DASHBOARD_GROUP, *queue_groups))
+            await feed.join(self, groups)
         except ConnectionError:
             await self.close(code=CLOSE_UNAVAILABLE)
             return
-        self.groups_joined = (DASHBOARD_GROUP, *queue_groups)
+        self.groups_joined = groups
         await self.accept()
         # Read after joining: any event numbered above these reaches this socket.
-        seqs = await sync_to_async(group_seqs)(list(queue_groups))
+        seqs = await sync_to_async(group_seqs)(list(numbered))
         await self.send_json({"type": "hello", "seqs": seqs})
 
     async def disconnect(self, code: int) -> None:
@@ -182,6 +166,38 @@ class DashboardConsumer(AsyncJsonWebsocketConsumer):
     async def feed_lost(self) -> None:
         self.outbox.close()
         await self.close(code=CLOSE_FEED_LOST)
+
+    def feed_event(self, event: dict, frames: EventFrames) -> None:
+        raise NotImplementedError
+
+
+class DashboardConsumer(FeedConsumer):
+    """Joins the process's dashboard feed (`realtime.feed`) for one group per queue the person
+    works (superusers: the all-queues group) and the dashboard group (breaker banners); each
+    `action.changed` event becomes a frame with the row partial the publisher rendered.
+
+    The queues are read once, at connect: a change of membership applies from the next connection.
+
+    Delivery is best effort: the client resyncs the whole list from the database on reconnect and
+    ignores a row older than the one it shows (by `data-version`, then `data-updated`). Every
+    action event carries its group's sequence number, `hello` the current one of each group, and
+    an event this person may not see still goes out as a small `skip`, so a jump in the numbers
+    means a lost push and the page resyncs.
+    """
+
+    viewer: Viewer | None = None
+
+    async def connect(self) -> None:
+        viewer = await database_sync_to_async(viewer_for)(self.scope.get("user"))
+        if not rulebook.may_use_dashboard(viewer):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.viewer = viewer
+        if viewer.queues is None:
+            queue_groups = [ALL_QUEUES_GROUP]
+        else:
+            queue_groups = sorted({queue_group(name) for name in viewer.queues})
+        await self.join_feed((DASHBOARD_GROUP, *queue_groups), queue_groups)
 
     def feed_event(self, event: dict, frames: EventFrames) -> None:
         if event.get("type") == BREAKER_CHANGED:

@@ -104,6 +104,23 @@ def _next_seqs(groups: list[str]) -> dict[str, int]:
     return dict(zip(groups, pipe.execute(), strict=True))
 
 
+def publish_numbered(groups: list[str], event: dict[str, Any]) -> None:
+    """Publish `event` to each of `groups` carrying that group's next sequence number (one Redis
+    round trip numbers them all): a page that sees a number jump knows it missed an event and
+    resyncs. Best effort: unnumbered if numbering fails, and a group Redis refuses is skipped."""
+    try:
+        seqs = _next_seqs(groups)
+    except redis.RedisError:
+        logger.exception("could not number a push; dashboards will see it unnumbered")
+        seqs = {}
+    for group in groups:
+        numbered = {**event, "seq": seqs[group]} if group in seqs else event
+        try:
+            group_send(group, numbered)
+        except redis.RedisError:
+            logger.exception("could not publish a push to the dashboards of %s", group)
+
+
 def publish_action_changed(
     payload: dict[str, Any], *, action: Any = None, created: bool = False
 ) -> None:
@@ -127,17 +144,7 @@ def publish_action_changed(
             pushed["html"] = pushed_row_html(action=action, created=created)
         except Exception:
             logger.exception("could not render a pushed row; server processes will render it")
-    try:
-        seqs = _next_seqs(groups)
-    except redis.RedisError:
-        logger.exception("could not number a push; dashboards will see it unnumbered")
-        seqs = {}
-    for group in groups:
-        event = {**pushed, "seq": seqs[group]} if group in seqs else pushed
-        try:
-            group_send(group, event)
-        except redis.RedisError:
-            logger.exception("could not publish a push to the dashboards of %s", group)
+    publish_numbered(groups, pushed)
     try:
         _redis_client().publish(action_channel(payload["action_id"]), json.dumps(payload))
     except redis.RedisError:

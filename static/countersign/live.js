@@ -1,4 +1,4 @@
-// The dashboard websocket, shared by the queue page and the action page: it connects, pings to
+// The live websocket, shared by the queue, action and escalation pages: it connects, pings to
 // keep idle proxies from closing it, reconnects with backoff and shows the state in #live-status.
 // Each page gives what to do on every (re)connect and with each message.
 (function () {
@@ -15,9 +15,10 @@
     status.textContent = LABELS[state] || state;
   }
 
-  // countersignConnect({onOpen, onMessage}) -> {socket()}: onMessage gets each parsed message;
-  // onOpen runs on every open, the first too, since whatever changed before the socket joined its
-  // groups was never pushed to the page.
+  // countersignConnect({onOpen, onMessage, path}) -> {socket()}: onMessage gets each parsed
+  // message; onOpen runs on every open, the first too, since whatever changed before the socket
+  // joined its groups was never pushed to the page. `path`: the socket's (the dashboard's by
+  // default; the escalation workspace has its own).
   window.countersignConnect = function (handlers) {
     let socket = null;
     let attempt = 0;
@@ -25,7 +26,7 @@
 
     function connect() {
       const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-      socket = new WebSocket(scheme + window.location.host + "/ws/dashboard/");
+      socket = new WebSocket(scheme + window.location.host + (handlers.path || "/ws/dashboard/"));
       socket.addEventListener("open", function () {
         attempt = 0;
         setState("live");
