@@ -1,8 +1,8 @@
-"""The audit log of an action in plain words, worded per audit `Verb`."""
+"""The audit log of an action (and of its cases) in plain words, worded per audit `Verb`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,7 @@ from approvals import selectors
 from approvals.models import Action
 from approvals.param_rows import DiffRow, params_diff, shown
 from audit.events import Verb
-from audit.selectors import audit_events_for
+from audit.selectors import audit_events_for_objects
 
 WORDS: Mapping[Verb, str] = {
     Verb.ACTION_SUBMITTED: "submitted it",
@@ -32,13 +32,20 @@ WORDS: Mapping[Verb, str] = {
     Verb.ACTION_EXECUTION_LEASE_LOST: "discarded a late outcome of an attempt taken over",
     Verb.ACTION_NEEDS_RECONCILIATION: "could not tell whether the target applied it",
     Verb.ACTION_RECONCILED: "recorded what the target did",
-    Verb.ACTION_ESCALATED: "handed it to a person after the attempts ran out",
+    Verb.ACTION_ESCALATED: "handed it to an escalation tier",
+    Verb.ACTION_EXPIRED: "let it expire: nobody decided it in time",
     Verb.ACTION_CLAIMED: "claimed it for review",
     Verb.ACTION_CLAIM_TAKEN_OVER: "took over the review",
     Verb.ACTION_RELEASED: "released the review",
     Verb.ACTION_ROLLBACK_REQUESTED: "asked to roll it back",
     Verb.ACTION_ROLLED_BACK: "rolled it back",
     Verb.ACTION_ROLLBACK_FAILED: "failed to roll it back",
+    Verb.ESCALATION_OPENED: "opened the escalation case",
+    Verb.ESCALATION_ACKNOWLEDGED: "acknowledged the case",
+    Verb.ESCALATION_REASSIGNED: "reassigned the case",
+    Verb.ESCALATION_TIER_MOVED: "moved the case to the next tier",
+    Verb.ESCALATION_BREACHED: "marked the case breached at the last tier",
+    Verb.ESCALATION_RESOLVED: "resolved the case",
 }
 # Keys of an event's data shown on their own lines, not among the other details.
 _OWN_LINES = frozenset({"reason_code", "note", "before", "after", "reason", "params", "decision"})
@@ -82,7 +89,31 @@ def words(verb: str, data: Mapping[str, Any]) -> str:
         said += f" from {data['previous']}"
     elif known == Verb.ACTION_RELEASED and data.get("expired"):
         said = "let the review claim expire"
+    elif known == Verb.ACTION_ESCALATED:
+        said = _escalated(data)
+    elif known == Verb.ESCALATION_OPENED:
+        said = "recorded another cause on the open case" if data.get("again") else said
+        said += f" in {data['tier']}" if data.get("tier") else ""
+    elif known == Verb.ESCALATION_REASSIGNED and data.get("tier"):
+        said += f" to {data['tier']}"
+    elif known in (Verb.ESCALATION_TIER_MOVED, Verb.ESCALATION_BREACHED) and data.get("clock"):
+        if data.get("tier") and known == Verb.ESCALATION_TIER_MOVED:
+            said += f" ({data['tier']})"
+        said += f": its {data['clock']} SLA passed"
+    elif known == Verb.ESCALATION_RESOLVED and data.get("outcome"):
+        said += f": {str(data['outcome']).replace('_', ' ')}"
     return said
+
+
+def _escalated(data: Mapping[str, Any]) -> str:
+    """Who or what sent the action to a tier, as far as the event says."""
+    if "attempts" in data:
+        return "handed it to a person after the attempts ran out"
+    if data.get("by") == "agent":
+        return "handed it to a person"
+    if "reason_code" in data:
+        return "escalated it" + (f" to {data['tier']}" if data.get("tier") else "")
+    return WORDS[Verb.ACTION_ESCALATED]
 
 
 def _details(data: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -91,7 +122,13 @@ def _details(data: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def lineage(action: Action) -> list[LineageEntry]:
     """Every audit event of the action in log order (three queries: events, users, agents)."""
-    events = list(audit_events_for(object_type="action", object_id=str(action.pk)))
+    return lineage_of(objects=[("action", str(action.pk))])
+
+
+def lineage_of(*, objects: Iterable[tuple[str, str]]) -> list[LineageEntry]:
+    """Every audit event of `objects` (`(object_type, object_id)` pairs: an action and its case)
+    interleaved in log order, in three queries."""
+    events = list(audit_events_for_objects(objects=objects))
     users = selectors.usernames_by_id(
         user_ids=[e.actor_id for e in events if e.actor_kind == "user"]
     )
