@@ -8,6 +8,7 @@ whatever the number of audit events, decisions or earlier actions.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,11 +74,15 @@ class ActionPanel:
     can_edit: bool = False
     can_roll_back: bool = False
     can_claim: bool = False
+    can_escalate: bool = False
     approve_codes: Sequence[Any] = ()
     reject_codes: Sequence[Any] = ()
     adopt_codes: Sequence[Any] = ()
     dismiss_codes: Sequence[Any] = ()
     rollback_codes: Sequence[Any] = ()
+    escalate_codes: Sequence[Any] = ()
+    # The tiers an escalation may name (read only when the viewer may escalate).
+    escalation_tiers: Sequence[Any] = ()
     # Why a succeeded action cannot be rolled back (not compensable, window closed), or "".
     rollback_notice: str = ""
     # Nothing can undo it once executed: approving or adopting asks the person to confirm that.
@@ -123,7 +128,8 @@ def action_panel(
     message_code: str = "",
 ) -> ActionPanel:
     """The header, claim and decision area of the page (three queries with `decisions` unread:
-    decisions and reason codes; `action` comes with its claim holder joined)."""
+    decisions and reason codes; `action` comes with its claim holder joined), and the tiers when
+    the viewer may escalate it."""
     now = clock.now()
     if decisions is None:
         decisions = selectors.action_decisions(action=action)
@@ -137,6 +143,7 @@ def action_panel(
     rollback = rulebook.rollback_refusal(facts)
     succeeded = action.status == Status.SUCCEEDED
     holder_id = facts.claim_holder_id
+    can_escalate = bool(rulebook.may_escalate(viewer, facts))
     return ActionPanel(
         action=action,
         viewer=viewer,
@@ -155,11 +162,14 @@ def action_panel(
         can_edit=bool(rulebook.may_edit(viewer, facts)),
         can_roll_back=bool(rulebook.may_roll_back(viewer, facts)),
         can_claim=holder_id is None and bool(rulebook.may_claim(viewer, facts)),
+        can_escalate=can_escalate,
         approve_codes=usable(DecisionKind.APPROVE),
         reject_codes=usable(DecisionKind.REJECT),
         adopt_codes=usable(DecisionKind.ADOPT),
         dismiss_codes=usable(DecisionKind.DISMISS),
         rollback_codes=usable(DecisionKind.ROLLBACK),
+        escalate_codes=usable(DecisionKind.ESCALATE),
+        escalation_tiers=selectors.escalation_tiers() if can_escalate else (),
         rollback_notice=rollback.error.message if succeeded and not rollback else "",
         rollback_deadline=facts.rollback_deadline if succeeded else None,
         irreversible=bool(facts.not_compensable),
@@ -200,9 +210,12 @@ class PreviousAction:
 
 
 @dataclass(frozen=True)
-class ActionPage:
+class ActionFacts:
+    """What the page's panels show of an action: what would execute, the customer and order from
+    the system of record, what the agent said, and earlier actions. The escalation case page
+    shows the same panels (`approvals/action.html#action-facts`)."""
+
     action: Action
-    panel: ActionPanel
     amount: str
     order_ref: str
     customer_ref: str
@@ -222,7 +235,12 @@ class ActionPage:
     rationale: str
     confidence: str
     previous: Sequence[PreviousAction]
-    lineage: Sequence[LineageEntry]
+
+
+@dataclass(frozen=True)
+class ActionPage(ActionFacts):
+    panel: ActionPanel | None = None
+    lineage: Sequence[LineageEntry] = ()
     edit: EditStep | None = None
 
 
@@ -249,10 +267,9 @@ def _ledger_total(rows: Sequence[Any], currency: str, *, paid_only: bool = False
     return format_money(total, currency)
 
 
-def action_page(
-    action: Action, viewer: Viewer, *, edit: EditStep | None = None, message: str = ""
-) -> ActionPage:
-    """Everything the page shows, in a fixed number of queries."""
+def action_facts(action: Action, viewer: Viewer) -> ActionFacts:
+    """The panels' facts, in a fixed number of queries (the sandbox's order, ledger and customer,
+    and the earlier actions of the viewer's queues)."""
     params = action.effective_params or {}
     order_ref = str(params.get("order_id") or "")
     customer_ref = str(params.get("customer_id") or "")
@@ -266,9 +283,8 @@ def action_page(
     refunds = list(order.refunds.all()) if order is not None else []
     context = action.context if isinstance(action.context, dict) else {}
     edited = action.final_params is not None
-    return ActionPage(
+    return ActionFacts(
         action=action,
-        panel=action_panel(action, viewer, message=message),
         amount=params_money_text(params),
         order_ref=order_ref,
         customer_ref=customer_ref,
@@ -302,6 +318,17 @@ def action_page(
         rationale=_agent_text(context.get("rationale")),
         confidence=confidence_label(context.get("confidence")),
         previous=_previous(action, viewer, customer, order_ids),
+    )
+
+
+def action_page(
+    action: Action, viewer: Viewer, *, edit: EditStep | None = None, message: str = ""
+) -> ActionPage:
+    """Everything the page shows, in a fixed number of queries."""
+    facts = action_facts(action, viewer)
+    return ActionPage(
+        **{field.name: getattr(facts, field.name) for field in dataclasses.fields(facts)},
+        panel=action_panel(action, viewer, message=message),
         lineage=lineage(action),
         edit=edit,
     )

@@ -243,6 +243,8 @@ REASON_CODES = [
     ("wrong-customer-or-order", "Applied to the wrong customer or order", ["rollback"]),
     ("confirmed-in-target", "Checked the target system: it applied the action", ["reconcile"]),
     ("absent-in-target", "Checked the target system: it did not apply the action", ["reconcile"]),
+    ("needs-specialist", "Needs a specialist", ["escalate"]),
+    ("customer-at-risk", "Customer at risk: needs a senior look", ["escalate"]),
 ]
 
 

@@ -26,7 +26,7 @@ from django.db.models.query import prefetch_related_objects
 from django.template.loader import render_to_string
 
 from agents.selectors import breaker_open_trips
-from approvals import rulebook, selectors
+from approvals import handoff, rulebook, selectors
 from approvals.models import (
     AWAITING_STATUSES,
     Action,
@@ -205,7 +205,16 @@ def _split_codes(codes: list[ReasonCode]) -> dict[str, list[ReasonCode]]:
         "adopt_codes": [c for c in codes if c.fits(DecisionKind.ADOPT)],
         "dismiss_codes": [c for c in codes if c.fits(DecisionKind.DISMISS)],
         "edit_codes": [c for c in codes if c.fits(DecisionKind.EDIT)],
+        "escalate_codes": [c for c in codes if c.fits(DecisionKind.ESCALATE)],
     }
+
+
+def escalations_nav(viewer: Viewer, tiers: Sequence[Any]) -> dict[str, int] | None:
+    """The way from the queue to the escalation workspace: how many cases the viewer may see are
+    open, or None when the rulebook keeps them out of the workspace (`tiers`: every tier)."""
+    if not rulebook.may_use_escalations(viewer, [rulebook.TierFacts.of(t) for t in tiers]):
+        return None
+    return {"open": handoff.desk().open_count(person=viewer)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -318,7 +327,9 @@ def queue_context(viewer: Viewer, params: Mapping[str, str] | None = None) -> di
     rows = action_rows(page.actions + recent)
     counts = selectors.queue_pending_counts(queues=viewer.queues)
     codes = selectors.reason_codes()
-    code_lists = {**_split_codes(codes), "batch_codes": codes}
+    tiers = selectors.escalation_tiers()
+    nav = escalations_nav(viewer, tiers)
+    code_lists = {**_split_codes(codes), "batch_codes": codes, "escalation_tiers": tiers}
     return {
         "pending": rows[: len(page.actions)],
         "recent": rows[len(page.actions) :],
@@ -332,6 +343,9 @@ def queue_context(viewer: Viewer, params: Mapping[str, str] | None = None) -> di
         "live_insert": not query.cursor and not query.narrowed,
         "queue_counts": counts,
         "breaker_trips": breaker_open_trips(),
+        "escalations": nav,
+        # The top bar's link to the workspace: known here, so the page does not ask again.
+        "escalations_nav": nav is not None,
         "batch_max_amount": format_money(batch_max_amount(), "USD"),
         **code_lists,
     }
@@ -348,16 +362,20 @@ def queue_error_context(viewer: Viewer, exc: InvalidInput) -> dict[str, Any]:
 # (pages and the rows a decision answers with read it fresh). A pushed row is rendered for every
 # change, up to 100 a second, and the catalog changes a few times a year.
 PUSHED_ROW_CATALOG_MAX_AGE = 5.0
-_catalog_copy: tuple[float, dict[str, list[ReasonCode]]] | None = None
+_catalog_copy: tuple[float, dict[str, list[Any]]] | None = None
 
 
-def _code_lists(max_age: float) -> dict[str, list[ReasonCode]]:
+def _code_lists(max_age: float) -> dict[str, list[Any]]:
+    """The rows' menus: reason codes by kind, and the tiers an action may be escalated to."""
     global _catalog_copy
     now = time.monotonic()
     copy = _catalog_copy
     if copy is not None and now - copy[0] < max_age:
         return copy[1]
-    lists = _split_codes(selectors.reason_codes())
+    lists = {
+        **_split_codes(selectors.reason_codes()),
+        "escalation_tiers": selectors.escalation_tiers(),
+    }
     if max_age > 0:
         _catalog_copy = (now, lists)
     return lists

@@ -20,7 +20,7 @@ from approvals import handoff
 from approvals.models import AWAITING_STATUSES, Action, Decision, Queue, ReasonCode, Status
 from config.errors import Code, InvalidInput, NotFound
 from policies.engine import Decision as PolicyDecision
-from policies.models import ActionType
+from policies.models import ActionType, Tier
 from policies.selectors import decision_for
 from policies.simulation import PastAction
 from sandbox.selectors import derived_values, order_ids_of_customers_matching
@@ -271,6 +271,12 @@ def action_escalation(*, action: Action) -> dict[str, Any] | None:
     """The action's latest escalation case as the agent sees it (`{id, tier, status, outcome}`),
     or None."""
     return handoff.desk().case_of_action(action_id=action.pk)
+
+
+def escalation_tiers() -> list[Tier]:
+    """Every escalation tier, by key: where a reviewer may send an action, and what the rulebook
+    reads to say whether someone handles cases at all (one query)."""
+    return list(Tier.objects.order_by("key"))
 
 
 def policy_decision(

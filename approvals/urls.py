@@ -16,6 +16,7 @@ urlpatterns = [
     path("actions/<uuid:action_id>/reject/", dashboard.reject, name="reject"),
     path("actions/<uuid:action_id>/adopt/", dashboard.adopt, name="adopt"),
     path("actions/<uuid:action_id>/dismiss/", dashboard.dismiss, name="dismiss"),
+    path("actions/<uuid:action_id>/escalate/", dashboard.escalate, name="escalate"),
     path("actions/<uuid:action_id>/edit/", dashboard.edit, name="edit"),
     path("breakers/<int:breaker_id>/reset/", dashboard.breaker_reset, name="breaker-reset"),
 ]

@@ -10,6 +10,7 @@ from approvals.services.batches import BatchOutcome, actions_decide_batch
 from approvals.services.breakers import breaker_reset, breaker_save
 from approvals.services.claims import action_claim, action_release
 from approvals.services.decisions import action_approve, action_cancel, action_reject
+from approvals.services.escalated import action_escalate
 from approvals.services.execution import RECONCILE_OUTCOMES, action_execute, action_reconcile
 from approvals.services.kernel import StaleVersion
 from approvals.services.people import queue_members_add, queues_ensure, supervisor_create
@@ -46,6 +47,7 @@ __all__ = [
     "action_compensate",
     "action_dismiss",
     "action_edit",
+    "action_escalate",
     "action_execute",
     "action_reconcile",
     "action_reject",

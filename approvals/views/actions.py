@@ -19,6 +19,7 @@ from approvals import params_form, rulebook, selectors, services
 from approvals.views.common import (
     decision_input,
     edited_params,
+    escalating,
     executing,
     expected_version,
     supervisor_required,
@@ -44,7 +45,7 @@ def _page_render(request, viewer, action_id, *, message="", code="", status=200,
         panel = pages.action_panel(action, viewer, message=message, message_code=code)
         return render(request, pages.PANEL_TEMPLATE, {"panel": panel}, status=status)
     page = pages.action_page(action, viewer, message=message, edit=edit)
-    return render(request, pages.PAGE_TEMPLATE, {"page": page}, status=status)
+    return render(request, pages.PAGE_TEMPLATE, {"page": page, "viewer": viewer}, status=status)
 
 
 def _refusal(exc: ApplicationError) -> tuple[str, str]:
@@ -72,7 +73,7 @@ def action_page(request, viewer, action_id):
     page = pages.action_page(action, viewer)
     if request.GET.get("edit") and page.panel.can_edit:  # the queue page's `e` key comes here
         page = dataclasses.replace(page, edit=params_form.edit_form(action))
-    return render(request, pages.PAGE_TEMPLATE, {"page": page})
+    return render(request, pages.PAGE_TEMPLATE, {"page": page, "viewer": viewer})
 
 
 @require_GET
@@ -162,20 +163,23 @@ _PAGE_DECISIONS = {
     "adopt": services.action_adopt,
     "dismiss": services.action_dismiss,
     "rollback": services.action_rollback,
+    "escalate": services.action_escalate,
 }
 
 
 @require_POST
 @supervisor_required
 def page_decide(request, viewer, action_id, kind):
-    """Approve, reject, adopt, dismiss or roll back from the page; answers the refreshed panel,
-    or on a refusal the service's words over the fresh panel (a stale version is never
-    overwritten)."""
+    """Approve, reject, adopt, dismiss, roll back or escalate from the page; answers the
+    refreshed panel, or on a refusal the service's words over the fresh panel (a stale version is
+    never overwritten)."""
     service = _PAGE_DECISIONS.get(kind)
     if service is None:
         raise Http404("No such decision.")
     if kind in ("approve", "adopt"):
         service = executing(service, request)
+    elif kind == "escalate":
+        service = escalating(service, request)
     _page_action(viewer, request, action_id)
     try:
         service(action_id=action_id, **decision_input(request))
@@ -191,7 +195,7 @@ def _edit_answer(request, viewer, action, step, *, status=200):
     if request.htmx:
         return render(request, pages.EDIT_TEMPLATE, {"edit": step, "action": action}, status=status)
     page = pages.action_page(action, viewer, edit=step)
-    return render(request, pages.PAGE_TEMPLATE, {"page": page}, status=status)
+    return render(request, pages.PAGE_TEMPLATE, {"page": page, "viewer": viewer}, status=status)
 
 
 @require_http_methods(["GET", "POST"])

@@ -61,6 +61,11 @@ def executing(service, request):
     )
 
 
+def escalating(service, request):
+    """An escalation carries the tier the reviewer picked ("": the one the action's rule names)."""
+    return functools.partial(service, tier=request.POST.get("tier", "")[:32].strip())
+
+
 def edited_params(raw: str) -> dict:
     """The params a person typed as JSON: an object, or a clear 400."""
     try:

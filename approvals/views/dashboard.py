@@ -11,6 +11,7 @@ from approvals import presenters, services
 from approvals.views.common import (
     decision_input,
     edited_params,
+    escalating,
     executing,
     expected_version,
     supervisor_required,
@@ -70,6 +71,14 @@ def approve(request, viewer, action_id):
 @supervisor_required
 def reject(request, viewer, action_id):
     return _decide(request, viewer, action_id, services.action_reject)
+
+
+@require_POST
+@supervisor_required
+def escalate(request, viewer, action_id):
+    """Hand a pending action to an escalation tier (the rule's, or the one picked) with a reason
+    code of kind `escalate`; answers with the row, which now waits for a handler."""
+    return _decide(request, viewer, action_id, escalating(services.action_escalate, request))
 
 
 @require_POST

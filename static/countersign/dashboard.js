@@ -18,6 +18,7 @@
   const grantsNode = document.getElementById("viewer-grants");
   const grants = grantsNode ? JSON.parse(grantsNode.textContent) : {};
   const AWAITING = grants.awaiting || [];
+  const ESCALATES = grants.escalates || [];
   const decidesFor = grants.decides_for || [];
   const ownAgents = (grants.own_agents || []).map(String);
   const OWN_REQUEST_NOTE = "You operate the agent that asked for it: someone else decides.";
@@ -85,6 +86,9 @@
     const mayDecide = Boolean(grants.decides_any) || decidesFor.includes(row.dataset.approverRole);
     const own = ownAgents.includes(row.dataset.agent || "");
     row.dataset.viewer = approved ? "approved" : !mayDecide ? "no-role" : own ? "own-request" : "may-decide";
+    // Who may decide a row may escalate it from the statuses the rulebook names.
+    if (ESCALATES.includes(row.dataset.status)) row.dataset.mayEscalate = "";
+    else delete row.dataset.mayEscalate;
     // One note says why the controls are hidden; the rulebook's refusal of one's own request
     // needs no markup of its own in every row.
     const note = row.querySelector(".role-note");
