@@ -11,13 +11,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from approvals.routing import websocket_urlpatterns  # noqa: E402
+from approvals.routing import websocket_urlpatterns as dashboard_routes  # noqa: E402
+from escalations.routing import websocket_urlpatterns as workspace_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(URLRouter([*dashboard_routes, *workspace_routes]))
         ),
     }
 )

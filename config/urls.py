@@ -1,4 +1,5 @@
-"""Top-level URLs: the dashboard, the REST API and its schema, login, admin."""
+"""Top-level URLs: the dashboard, the escalation workspace, the REST API and its schema, login,
+admin."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -10,6 +11,7 @@ from config.login import LoginView
 urlpatterns = [
     path("", include("approvals.urls")),
     path("policies/", include("policies.urls")),
+    path("escalations/", include("escalations.urls")),
     path("api/v1/sandbox/", include("sandbox.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Count, F, Q
@@ -15,9 +16,7 @@ UNRESOLVED = (CaseStatus.OPEN, CaseStatus.ACKNOWLEDGED)
 
 
 def tier_facts(tier: Tier) -> rulebook.TierFacts:
-    return rulebook.TierFacts(
-        key=tier.key, handler_group=tier.handler_group, handler_queue=tier.handler_queue
-    )
+    return rulebook.TierFacts.of(tier)
 
 
 def case_facts(case: Escalation) -> rulebook.CaseFacts:
@@ -60,13 +59,46 @@ def tiers_handled(person: rulebook.Person) -> list[Tier]:
     return [t for t in Tier.objects.order_by("key") if rulebook.handles(person, tier_facts(t))]
 
 
-def _visible(person: rulebook.Person):
-    """The cases `person` may see, as a filter (the rulebook's `may_see_case`, for many rows)."""
+@dataclass(frozen=True)
+class Workspace:
+    """What the escalation workspace knows of one person, from one read of the tiers: every tier,
+    the ones they handle, and the rulebook's answers about them."""
+
+    tiers: list[Tier]
+    handled: list[Tier]
+    may_use: bool  # the workspace and its feed (`rulebook.may_use_escalations`)
+    sees_all: bool  # reads every tier's cases (`rulebook.may_see_every_case`)
+
+    @property
+    def handled_keys(self) -> list[str]:
+        return [t.key for t in self.handled]
+
+    @property
+    def shown_tiers(self) -> list[Tier]:
+        """The tiers whose cases the person sees (their counts, their filter)."""
+        return self.tiers if self.sees_all else self.handled
+
+
+def workspace_of(*, person: rulebook.Person) -> Workspace:
+    """One query: the tiers, answered for `person`."""
+    tiers = list(Tier.objects.order_by("key"))
+    facts = [tier_facts(t) for t in tiers]
+    return Workspace(
+        tiers=tiers,
+        handled=[t for t, f in zip(tiers, facts, strict=True) if rulebook.handles(person, f)],
+        may_use=rulebook.may_use_escalations(person, facts),
+        sees_all=rulebook.may_see_every_case(person),
+    )
+
+
+def _visible(person: rulebook.Person, handled: list[str] | None = None):
+    """The cases `person` may see, as a filter (the rulebook's `may_see_case`, for many rows);
+    `handled`: the keys of the tiers they handle, when already read."""
     if person.user_id is None:
         return Q(pk__in=[])
-    if person.is_superuser or person.holds("auditor"):
+    if rulebook.may_see_every_case(person):
         return Q()
-    keys = [t.key for t in tiers_handled(person)]
+    keys = handled if handled is not None else [t.key for t in tiers_handled(person)]
     return Q(tier__key__in=keys) | Q(assignee_id=person.user_id)
 
 
@@ -89,9 +121,55 @@ def cases_visible(
     )
 
 
-def open_counts_by_tier(*, person: rulebook.Person) -> dict[str, int]:
+# The workspace's status filter: "" is every unresolved case, "all" every case.
+STATUS_FILTERS: dict[str, tuple[str, ...] | None] = {
+    "": UNRESOLVED,
+    CaseStatus.OPEN.value: (CaseStatus.OPEN,),
+    CaseStatus.ACKNOWLEDGED.value: (CaseStatus.ACKNOWLEDGED,),
+    CaseStatus.RESOLVED.value: (CaseStatus.RESOLVED,),
+    "all": None,
+}
+
+
+def cases_listed(
+    *, person: rulebook.Person, handled: list[str], status: str = "", tier: str = "",
+    limit: int = 200,
+) -> list[Escalation]:  # fmt: skip
+    """The workspace's list in one query, ordered as `cases_visible` orders it; `status` is a key
+    of `STATUS_FILTERS`, `handled` the keys of the tiers the person handles."""
+    cases = _cases().filter(_visible(person, handled))
+    statuses = STATUS_FILTERS[status]
+    if statuses is not None:
+        cases = cases.filter(status__in=statuses)
+    if tier:
+        cases = cases.filter(tier__key=tier)
+    return list(
+        cases.order_by(
+            F("resolved_at").desc(nulls_first=True),
+            F("breached_at").asc(nulls_last=True),
+            "resolve_due_at",
+            "id",
+        )[:limit]
+    )
+
+
+def unresolved_counts(*, tier_keys: list[str]) -> dict[str, int]:
+    """Unresolved cases in each of `tier_keys`, as everybody who sees those tiers counts them."""
     rows = (
-        Escalation.objects.filter(_visible(person), status__in=UNRESOLVED)
+        Escalation.objects.filter(tier__key__in=tier_keys, status__in=UNRESOLVED)
+        .values("tier__key")
+        .annotate(n=Count("id"))
+        .order_by("tier__key")
+    )
+    found = {row["tier__key"]: row["n"] for row in rows}
+    return {key: found.get(key, 0) for key in tier_keys}
+
+
+def open_counts_by_tier(
+    *, person: rulebook.Person, handled: list[str] | None = None
+) -> dict[str, int]:
+    rows = (
+        Escalation.objects.filter(_visible(person, handled), status__in=UNRESOLVED)
         .values("tier__key")
         .annotate(n=Count("id"))
         .order_by("tier__key")
