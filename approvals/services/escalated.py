@@ -20,6 +20,7 @@ from approvals.models import Action, DecisionKind, ReasonCode, Status
 from approvals.selectors import policy_decision
 from approvals.services.kernel import (
     approval_count,
+    escalation_tier_of,
     execute_on_commit,
     lock,
     lock_to_decide,
@@ -75,11 +76,6 @@ def action_escalate(
             request_id=request_id,
         )
     return action
-
-
-def escalation_tier_of(action: Action) -> str:
-    """The tier the action's rule names ("" for the default tier)."""
-    return action.rule.escalation_tier if action.rule_id else ""
 
 
 def action_hand_over(*, action: Action, actor: Actor, data: dict, request_id: str = "") -> bool:

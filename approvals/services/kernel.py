@@ -205,6 +205,11 @@ def clear_claim(action: Action) -> None:
     action.claim_expires_at = None
 
 
+def escalation_tier_of(action: Action) -> str:
+    """The escalation tier the action's rule names ("" for the default tier)."""
+    return action.rule.escalation_tier if action.rule_id else ""
+
+
 def set_listing_fields(action: Action, params: dict[str, Any]) -> None:
     """The columns the queue lists, sorts and searches by, from validated params."""
     action.amount, action.currency = money_in(params)

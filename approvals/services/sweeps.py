@@ -14,6 +14,7 @@ from approvals.services.claims import CLAIM_FIELDS
 from approvals.services.kernel import (
     clear_claim,
     compensate_on_commit,
+    escalation_tier_of,
     execute_on_commit,
     move,
     push_on_commit,
@@ -171,7 +172,7 @@ def _time_out(action: Action, *, now) -> str:
             source=handoff.Source.TIMEOUT,
             reason=f"Nobody decided within the SLA (due {action.sla_due_at:%Y-%m-%d %H:%M} UTC)",
             actor=actor,
-            tier=action.rule.escalation_tier if action.rule_id else "",
+            tier=escalation_tier_of(action),
         )
         return "escalated"
     move(action, Status.EXPIRED, actor=actor, verb=Verb.ACTION_EXPIRED, data=data)
