@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from policies.business_hours import DAYS
 from policies.models import ActionType, PolicyVersion, Tier
 from policies.services import default_mode_problems, rule_problems, tier_keys
 from policies.tiers import tier_problems
@@ -77,8 +78,10 @@ _Dumper.add_representer(_Span, _represent_span)
 
 def _tier_for_export(tier: Tier) -> dict[str, Any]:
     spec = tier.spec()
+    hours = spec["weekly_hours"]
+    # In week order: PostgreSQL keeps JSON objects with their keys sorted its own way.
     spec["weekly_hours"] = {
-        day: [_Span(span) for span in spans] for day, spans in spec["weekly_hours"].items()
+        day: [_Span(span) for span in hours[day]] for day in DAYS if day in hours
     }
     return spec
 
