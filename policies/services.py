@@ -23,8 +23,8 @@ from config import clock
 from config.errors import Code, Conflict, InvalidInput, NotFound
 from policies.engine import ConditionError, compile_condition
 from policies.locks import lock_policies
-from policies.models import RULE_SPEC_FIELDS, ActionType, Mode, OnTimeout, PolicyVersion, Rule, Tier
-from policies.tiers import tiers_import
+from policies.models import RULE_SPEC_FIELDS, ActionType, Mode, OnTimeout, PolicyVersion, Rule
+from policies.tiers import tier_keys, tiers_import, unknown_tier_message
 from policies.validation import check_schema
 
 RULE_FIELDS = set(RULE_SPEC_FIELDS)
@@ -125,25 +125,6 @@ def condition_problem(condition: str) -> RuleProblem | None:
     return None
 
 
-def tier_keys() -> frozenset[str]:
-    """The keys of the escalation tiers there are, for checking the rules that name them."""
-    return frozenset(Tier.objects.order_by("key").values_list("key", flat=True))
-
-
-def unknown_tier_problem(spec: dict[str, Any], tiers: Collection[str]) -> RuleProblem | None:
-    """Why the rule's escalation_tier names no tier among `tiers`, or None (empty names the
-    default tier, whatever the mode)."""
-    tier = spec.get("escalation_tier", "")
-    if not isinstance(tier, str) or not tier or tier in tiers:
-        return None
-    known = ", ".join(sorted(tiers)) or "none"
-    return RuleProblem(
-        "escalation_tier",
-        f"escalation_tier {tier!r} is not an escalation tier (tiers: {known}; "
-        "leave it empty for the default tier)",
-    )
-
-
 def rule_problems(spec: Any, *, tiers: Collection[str] | None = None) -> list[RuleProblem]:
     """Everything wrong with one rule spec, at most one problem per field, in a fixed order.
 
@@ -188,12 +169,12 @@ def rule_problems(spec: Any, *, tiers: Collection[str] | None = None) -> list[Ru
         problem = condition_problem(condition)
         if problem is not None:
             problems.append(problem)
-    if tiers is not None:
-        problems.append(unknown_tier_problem(spec, tiers))
+    unknown_tier = unknown_tier_message(spec.get("escalation_tier"), tiers)
+    if unknown_tier:
+        problems.append(RuleProblem("escalation_tier", unknown_tier))
     first_per_field: dict[str, RuleProblem] = {}
     for problem in problems:
-        if problem is not None:
-            first_per_field.setdefault(problem.field or f"rule-{id(problem)}", problem)
+        first_per_field.setdefault(problem.field or f"rule-{id(problem)}", problem)
     return list(first_per_field.values())
 
 
@@ -225,7 +206,9 @@ def _validate_rule(
                 **details,
             },
         )  # fmt: skip
-    unknown_tier = tiers is not None and first == unknown_tier_problem(spec, tiers)
+    unknown_tier = first.field == "escalation_tier" and first.message == unknown_tier_message(
+        spec.get("escalation_tier"), tiers
+    )
     raise InvalidInput(
         f"{where} {first.message}",
         code=Code.UNKNOWN_TIER if unknown_tier else Code.INVALID_RULE,

@@ -9,7 +9,7 @@ tiers together with its rules, or neither.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -44,10 +44,10 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _key_problem(field: str, value: Any) -> TierProblem | None:
+def _key_problems(field: str, value: Any) -> list[TierProblem]:
     if not isinstance(value, str) or not _SLUG.match(value) or len(value) > KEY_MAX:
-        return TierProblem(field, f"{field} is letters, digits, - and _ (at most {KEY_MAX})")
-    return None
+        return [TierProblem(field, f"{field} is letters, digits, - and _ (at most {KEY_MAX})")]
+    return []
 
 
 def _calendar_problems(spec: dict[str, Any]) -> list[TierProblem]:
@@ -77,7 +77,7 @@ def tier_problems(spec: Any) -> list[TierProblem]:
     if unknown:
         problems.append(TierProblem("", f"has unknown fields: {sorted(unknown)}"))
     key = spec.get("key")
-    problems.append(_key_problem("key", key))
+    problems += _key_problems("key", key)
     for field, limit in _TEXT_FIELDS.items():
         value = spec.get(field, "")
         if not isinstance(value, str) or len(value) > limit:
@@ -103,7 +103,7 @@ def tier_problems(spec: Any) -> list[TierProblem]:
         )
     next_tier = spec.get("next_tier", "")
     if next_tier != "":
-        problems.append(_key_problem("next_tier", next_tier))
+        problems += _key_problems("next_tier", next_tier)
         if next_tier == key:
             problems.append(TierProblem("next_tier", "a tier cannot pass its cases on to itself"))
     problems += _calendar_problems(spec)
@@ -111,9 +111,25 @@ def tier_problems(spec: Any) -> list[TierProblem]:
         problems.append(TierProblem("is_default", "is_default is true or false"))
     first_per_field: dict[str, TierProblem] = {}
     for problem in problems:
-        if problem is not None:
-            first_per_field.setdefault(problem.field or f"tier-{id(problem)}", problem)
+        first_per_field.setdefault(problem.field or f"tier-{id(problem)}", problem)
     return list(first_per_field.values())
+
+
+def tier_keys() -> frozenset[str]:
+    """The keys of the escalation tiers there are, for checking the rules that name them."""
+    return frozenset(Tier.objects.order_by("key").values_list("key", flat=True))
+
+
+def unknown_tier_message(tier: Any, tiers: Collection[str] | None) -> str | None:
+    """Why a rule's escalation_tier names none of `tiers` (no check without them), or None.
+    Empty names the default tier, whatever the rule's mode."""
+    if tiers is None or not isinstance(tier, str) or not tier or tier in tiers:
+        return None
+    known = ", ".join(sorted(tiers)) or "none"
+    return (
+        f"escalation_tier {tier!r} is not an escalation tier (tiers: {known}; "
+        "leave it empty for the default tier)"
+    )
 
 
 def _refused(problems: list[TierProblem], key: Any) -> InvalidInput:

@@ -19,8 +19,8 @@ import yaml
 
 from policies.business_hours import DAYS
 from policies.models import ActionType, PolicyVersion, Tier
-from policies.services import default_mode_problems, rule_problems, tier_keys
-from policies.tiers import tier_problems
+from policies.services import default_mode_problems, rule_problems
+from policies.tiers import tier_keys, tier_problems
 
 FORMAT = "countersign-policy/1"
 HEADER = "# Countersign policy: rules in order; the first rule that matches an action decides it.\n"
