@@ -163,6 +163,19 @@ def breaker_apply(
     return decision
 
 
+def breaker_open_trips_of(agent: Agent) -> list[tuple[int, str]]:
+    """The open trips holding `agent`'s actions, as (trip id, explanation): one query."""
+    return list(
+        BreakerTrip.objects.filter(
+            pk__in=BreakerCounter.objects.filter(agent=agent, open_trip__isnull=False).values(
+                "open_trip_id"
+            )
+        )
+        .order_by("id")
+        .values_list("id", "explanation")
+    )
+
+
 def _held(decision: Decision, explanation: str) -> Decision:
     if decision.mode != Mode.EXECUTE_LIMITED:
         return decision  # already waits for a human (or something stricter)

@@ -1,4 +1,5 @@
-"""The demo catalog: action types, the demo policy, reason codes, roles, queues and sandbox orders.
+"""The demo catalog: action types, escalation tiers, the demo policy, reason codes, roles, queues
+and sandbox orders.
 
 Docs, demos and tests rely on these; `load_demo` applies them and is safe to run again.
 """
@@ -14,6 +15,7 @@ from audit.services import Actor
 from people.roles import Role
 from policies.models import Mode, PolicyVersion, Rule
 from policies.services import RULE_FIELDS, action_type_upsert, policy_publish
+from policies.tiers import tiers_import
 from sandbox.services import demo_orders_ensure
 
 ROLES = tuple(Role.values)
@@ -173,10 +175,10 @@ DEMO_RULES = [
         "action_type": "refund.issue",
         "condition": "params.amount > 50000",
         "mode": Mode.ESCALATE,
-        "escalation_tier": "specialist",
+        "escalation_tier": "l1-lead",
         "queue": "Escalations",
         "explanation": (
-            "refund {amount} > 500.00 limit for agent `{agent}`: escalated to a specialist"
+            "refund {amount} > 500.00 limit for agent `{agent}`: escalated to the support leads"
         ),
     },
     {
@@ -202,9 +204,9 @@ DEMO_RULES = [
         "action_type": "order.cancel",
         "condition": "has(context.payment_failed) && context.payment_failed == true",
         "mode": Mode.ESCALATE,
-        "escalation_tier": "billing",
+        "escalation_tier": "finance",
         "queue": "Escalations",
-        "explanation": "cancelling {params.order_id} after a failed payment: escalated to billing",
+        "explanation": "cancelling {params.order_id} after a failed payment: escalated to finance",
     },
     {
         "name": "credentials-reset-needs-a-human",
@@ -226,6 +228,32 @@ DEMO_RULES = [
         "explanation": "agents may never delete accounts",
     },
 ]
+
+# Escalation tiers, lowest first: a case the support leads do not acknowledge or resolve in time
+# moves to the specialists, and theirs to finance. Each tier's handlers are the Django group of
+# the same name; `./run` creates one demo handler in each (`DEMO_HANDLERS`).
+_WEEKDAYS_9_TO_5 = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+_TIER = {"handler_queue": "", "renotify_seconds": _HOUR, "time_zone": "UTC", "weekly_hours": {},
+         "holidays": [], "is_default": False}  # fmt: skip
+DEMO_TIERS = [
+    {
+        **_TIER, "key": "l1-lead", "name": "L1 support leads", "handler_group": "l1-lead",
+        "ack_sla_seconds": 15 * 60, "resolve_sla_seconds": _HOUR, "next_tier": "l2-specialist",
+        "is_default": True,
+    },
+    {
+        **_TIER, "key": "l2-specialist", "name": "L2 specialists",
+        "handler_group": "l2-specialist", "ack_sla_seconds": 30 * 60,
+        "resolve_sla_seconds": 4 * _HOUR, "next_tier": "finance",
+    },
+    {
+        **_TIER, "key": "finance", "name": "Finance (billing escalations)",
+        "handler_group": "finance", "ack_sla_seconds": _HOUR, "resolve_sla_seconds": 8 * _HOUR,
+        "next_tier": "", "time_zone": "Europe/London", "weekly_hours": _WEEKDAYS_9_TO_5,
+    },
+]  # fmt: skip
+# One demo handler per tier, named after the tier and in its group.
+DEMO_HANDLERS = tuple((tier["handler_group"], tier["name"]) for tier in DEMO_TIERS)
 
 REASON_CODES = [
     ("verified-eligible", "Verified: customer is eligible", ["approve", "adopt"]),
@@ -280,6 +308,14 @@ def demo_breakers_ensure() -> int:
     return sum(breaker_save(**spec, actor=Actor.system("load_demo"))[1] for spec in DEMO_BREAKERS)
 
 
+def demo_tiers_ensure() -> int:
+    """Save the demo tiers (their groups too); how many were created or changed."""
+    with transaction.atomic():
+        for tier in DEMO_TIERS:
+            Group.objects.get_or_create(name=tier["handler_group"])
+    return tiers_import(specs=DEMO_TIERS, actor=Actor.system("load_demo"))
+
+
 def demo_queues_ensure() -> int:
     """Create the demo queues that do not exist yet; how many were created."""
     return queues_ensure(names=DEMO_QUEUES, actor=Actor.system("load_demo"))
@@ -295,6 +331,7 @@ def demo_load() -> dict[str, int]:
             Group.objects.get_or_create(name=name)
     for code, label, kinds in REASON_CODES:
         reason_code_save(code=code, label=label, kinds=kinds, actor=Actor.system("load_demo"))
+    tiers = demo_tiers_ensure()  # before the policy whose rules name them
     published = 0
     if not _active_rules_match(DEMO_RULES):
         policy_publish(rules=DEMO_RULES, note="demo policy", actor=Actor.system("load_demo"))
@@ -304,6 +341,7 @@ def demo_load() -> dict[str, int]:
     return {
         "policies_published": published,
         "queues_created": queues,
+        "tiers_saved": tiers,
         "orders_created": orders,
         "breakers_saved": breakers,
     }

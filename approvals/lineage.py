@@ -33,7 +33,7 @@ WORDS: Mapping[Verb, str] = {
     Verb.ACTION_NEEDS_RECONCILIATION: "could not tell whether the target applied it",
     Verb.ACTION_RECONCILED: "recorded what the target did",
     Verb.ACTION_ESCALATED: "handed it to an escalation tier",
-    Verb.ACTION_EXPIRED: "let it expire: nobody decided it in time",
+    Verb.ACTION_EXPIRED: "let it expire: nobody decided within the SLA",
     Verb.ACTION_CLAIMED: "claimed it for review",
     Verb.ACTION_CLAIM_TAKEN_OVER: "took over the review",
     Verb.ACTION_RELEASED: "released the review",

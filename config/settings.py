@@ -177,6 +177,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Actions and escalation cases both have a `status`: name each set of choices.
+    "ENUM_NAME_OVERRIDES": {
+        "ActionStatusEnum": "approvals.models.Status",
+        "CaseStatusEnum": "escalations.models.CaseStatus",
+    },
 }
 
 # Celery: at-least-once delivery; the execution lease on the action (see README, "Execution")

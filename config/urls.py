@@ -14,6 +14,7 @@ urlpatterns = [
     path("escalations/", include("escalations.urls")),
     path("api/v1/sandbox/", include("sandbox.urls")),
     path("api/v1/", include("approvals.api.urls")),
+    path("api/v1/", include("escalations.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/login/", LoginView.as_view(), name="login"),

@@ -44,6 +44,11 @@ def check(*, time_zone: str, weekly_hours: dict, holidays: list) -> None:
             start, end = _clock(span[0]), _clock(span[1])
             if end <= start:
                 raise CalendarProblem(f"{span[0]}-{span[1]} on {day} ends before it starts")
+    if weekly_hours and not any(weekly_hours.values()):
+        # A clock that never runs would leave every case of the tier without a due time.
+        raise CalendarProblem(
+            "the weekly hours open on no day; leave them empty to count every hour"
+        )
     if not isinstance(holidays, list):
         raise CalendarProblem("holidays must be a list of dates (YYYY-MM-DD)")
     for day in holidays:

@@ -143,6 +143,13 @@ class Rule(models.Model):
         return {field: getattr(self, field) for field in RULE_SPEC_FIELDS}
 
 
+# The fields of a tier that a policy admin writes, in the order they are shown and exported.
+TIER_SPEC_FIELDS = (
+    "key", "name", "handler_group", "handler_queue", "ack_sla_seconds", "resolve_sla_seconds",
+    "next_tier", "renotify_seconds", "time_zone", "weekly_hours", "holidays", "is_default",
+)  # fmt: skip
+
+
 class Tier(models.Model):
     """An escalation tier: who handles its cases, how fast, and where a case goes when they don't.
 
@@ -193,6 +200,12 @@ class Tier(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+    def spec(self) -> dict[str, Any]:
+        """The tier as a policy admin wrote it: every spec field, the next tier by its key."""
+        values = {field: getattr(self, field) for field in TIER_SPEC_FIELDS if field != "next_tier"}
+        values["next_tier"] = self.next_tier.key if self.next_tier_id else ""
+        return {field: values[field] for field in TIER_SPEC_FIELDS}
 
     def chain(self) -> list["Tier"]:
         """This tier and every tier above it, in order (a cycle ends the walk)."""

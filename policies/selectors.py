@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.contrib.auth.models import Group
 from django.db.models import Count
 
 from config.errors import Code, InvalidInput, NotFound
 from policies.diff import RulesDiff, diff_rules
 from policies.engine import CompiledPolicy, Decision, DerivedValues, compiled_policy, decide
-from policies.models import ActionType, PolicyVersion, Rule
+from policies.models import ActionType, PolicyVersion, Rule, Tier
 from policies.validation import validate_params
 
 
@@ -127,3 +128,21 @@ def policy_diff(*, old: int | None, new: int) -> PolicyDiff:
     old_specs = [r.spec() for r in policy_rules(version=old_version)] if old_version else []
     new_specs = [r.spec() for r in policy_rules(version=new_version)]
     return PolicyDiff(old=old_version, new=new_version, rules=diff_rules(old_specs, new_specs))
+
+
+def tiers() -> list[Tier]:
+    """Every escalation tier, by key, each with its next tier."""
+    return list(Tier.objects.select_related("next_tier").order_by("key"))
+
+
+def tier_get(*, key: str) -> Tier | None:
+    return Tier.objects.select_related("next_tier").filter(key=key).first()
+
+
+def default_tier() -> Tier | None:
+    return Tier.objects.filter(is_default=True).order_by("key").first()
+
+
+def group_names() -> list[str]:
+    """The Django groups there are: the roles, and the teams that handle escalation tiers."""
+    return list(Group.objects.order_by("name").values_list("name", flat=True))

@@ -10,10 +10,11 @@ numbers and the active flag never race. The database refuses changes to publishe
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Max
 
 from audit.events import Verb
@@ -21,7 +22,9 @@ from audit.services import Actor, audit_record
 from config import clock
 from config.errors import Code, Conflict, InvalidInput, NotFound
 from policies.engine import ConditionError, compile_condition
+from policies.locks import lock_policies
 from policies.models import RULE_SPEC_FIELDS, ActionType, Mode, OnTimeout, PolicyVersion, Rule
+from policies.tiers import tier_keys, tiers_import, unknown_tier_message
 from policies.validation import check_schema
 
 RULE_FIELDS = set(RULE_SPEC_FIELDS)
@@ -32,8 +35,6 @@ RULE_DEFAULTS: dict[str, Any] = {
     "explanation": "",
 }  # fmt: skip
 
-# One constant key for pg_advisory_xact_lock: policy changes are serialized across processes.
-_POLICY_LOCK_KEY = 0x0C0A5162
 # Positions are unique per version, so renumbering moves rules out of the way first.
 _RENUMBER_OFFSET = 1_000_000
 
@@ -124,8 +125,11 @@ def condition_problem(condition: str) -> RuleProblem | None:
     return None
 
 
-def rule_problems(spec: Any) -> list[RuleProblem]:
-    """Everything wrong with one rule spec, at most one problem per field, in a fixed order."""
+def rule_problems(spec: Any, *, tiers: Collection[str] | None = None) -> list[RuleProblem]:
+    """Everything wrong with one rule spec, at most one problem per field, in a fixed order.
+
+    With `tiers` (the tier keys that exist), a rule naming another escalation tier is a problem.
+    """
     if not isinstance(spec, dict):
         return [RuleProblem("", "is not an object")]
     problems: list[RuleProblem] = []
@@ -165,6 +169,9 @@ def rule_problems(spec: Any) -> list[RuleProblem]:
         problem = condition_problem(condition)
         if problem is not None:
             problems.append(problem)
+    unknown_tier = unknown_tier_message(spec.get("escalation_tier"), tiers)
+    if unknown_tier:
+        problems.append(RuleProblem("escalation_tier", unknown_tier))
     first_per_field: dict[str, RuleProblem] = {}
     for problem in problems:
         first_per_field.setdefault(problem.field or f"rule-{id(problem)}", problem)
@@ -175,13 +182,16 @@ def _rule_error(where: str, message: str) -> InvalidInput:
     return InvalidInput(f"{where} {message}", code=Code.INVALID_RULE, details={"where": where})
 
 
-def _validate_rule(index: int, spec: Any, *, where: str = "") -> dict[str, Any]:
+def _validate_rule(
+    index: int, spec: Any, *, where: str = "", tiers: Collection[str] | None = None
+) -> dict[str, Any]:
     """The spec if it is a valid rule; otherwise InvalidInput naming the first problem.
 
     `details["problems"]` lists every problem (field, message, position), so a form can show
-    each one next to its field.
+    each one next to its field. With `tiers`, the escalation tier must be one of them (code
+    `unknown_tier` when that is the first problem).
     """
-    problems = rule_problems(spec)
+    problems = rule_problems(spec, tiers=tiers)
     if not problems:
         return spec
     where = where or f"rules[{index}]"
@@ -196,13 +206,20 @@ def _validate_rule(index: int, spec: Any, *, where: str = "") -> dict[str, Any]:
                 **details,
             },
         )  # fmt: skip
-    raise InvalidInput(f"{where} {first.message}", code=Code.INVALID_RULE, details=details)
+    unknown_tier = first.field == "escalation_tier" and first.message == unknown_tier_message(
+        spec.get("escalation_tier"), tiers
+    )
+    raise InvalidInput(
+        f"{where} {first.message}",
+        code=Code.UNKNOWN_TIER if unknown_tier else Code.INVALID_RULE,
+        details=details,
+    )
 
 
-def _validate_rules(rules: Any) -> list[dict[str, Any]]:
+def _validate_rules(rules: Any, *, tiers: Collection[str] | None = None) -> list[dict[str, Any]]:
     if not isinstance(rules, list):
         raise InvalidInput("rules is a list of rule objects", code=Code.INVALID_RULE)
-    specs = [_validate_rule(i, spec) for i, spec in enumerate(rules)]
+    specs = [_validate_rule(i, spec, tiers=tiers) for i, spec in enumerate(rules)]
     seen: set[str] = set()
     for i, spec in enumerate(specs):
         if spec["name"] in seen:
@@ -239,11 +256,6 @@ def _complete(spec: dict[str, Any]) -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------------
 # helpers that run inside a service's transaction
-
-
-def _lock_policies() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_POLICY_LOCK_KEY])
 
 
 def _version(number: Any) -> PolicyVersion:
@@ -341,8 +353,8 @@ def _activate(version: PolicyVersion) -> PolicyVersion | None:
 def _publish(version: PolicyVersion, *, actor: Actor, note: str | None = None) -> PolicyVersion:
     rules = [rule.spec() for rule in version.rules.order_by("position", "id")]
     # Rules are validated when saved; validate again so nothing written around the services
-    # (the admin, a shell) is ever published unchecked.
-    _validate_rules(rules)
+    # (the admin, a shell) is ever published unchecked, nor with a rule naming a tier that is gone.
+    _validate_rules(rules, tiers=tier_keys())
     if note is not None:
         version.note = note
     version.status = PolicyVersion.Status.PUBLISHED
@@ -388,7 +400,7 @@ def policy_publish(*, rules: list[dict[str, Any]], note: str = "", actor: Actor)
     """Create a version from rule specs, publish it and make it the active one, all at once."""
     specs = _validate_rules(rules)
     with transaction.atomic(durable=True):
-        _lock_policies()
+        lock_policies()
         version = _create_draft(note=note, specs=specs, based_on=None, actor=actor, source="specs")
         _publish(version, actor=actor)
     return version
@@ -399,7 +411,7 @@ def policy_draft_create(
 ) -> PolicyVersion:
     """A new draft: a copy of published version `based_on`'s rules, or empty without one."""
     with transaction.atomic(durable=True):
-        _lock_policies()
+        lock_policies()
         base = _version(based_on) if based_on is not None else None
         if base is not None and base.is_draft:
             raise Conflict(
@@ -422,13 +434,16 @@ def policy_import(
     actor: Actor,
     publish: bool = False,
     default_modes: dict[str, str] | None = None,
+    tiers: list[dict[str, Any]] | None = None,
 ) -> PolicyVersion:
     """A draft from imported rule specs, published at once with `publish`; all or nothing.
 
-    Action type default modes are not versioned: they take effect when applied, so they are
-    applied only together with publishing (and refused without it).
+    `tiers` (the file's escalation tiers) are saved first, in the same transaction, so the rules
+    may name them; a file without tiers names the tiers already there. Action type default modes
+    are not versioned: they take effect when applied, so they are applied only together with
+    publishing (and refused without it).
     """
-    specs = _validate_rules(rules)
+    _validate_rules(rules)
     problems = default_mode_problems(default_modes or {})
     if problems:
         raise InvalidInput(
@@ -440,7 +455,9 @@ def policy_import(
             code=Code.DEFAULT_MODES_NEED_PUBLISH,
         )
     with transaction.atomic(durable=True):
-        _lock_policies()
+        lock_policies()
+        tiers_import(specs=tiers or [], actor=actor)
+        specs = _validate_rules(rules, tiers=tier_keys())
         version = _create_draft(note=note, specs=specs, based_on=None, actor=actor, source="import")
         if publish:
             _apply_default_modes(default_modes or {}, actor=actor)
@@ -452,9 +469,9 @@ def policy_rule_add(
     *, number: int, spec: dict[str, Any], actor: Actor, position: int | None = None
 ) -> Rule:
     """Add a rule to a draft, at the end or at `position` (1 is first)."""
-    spec = _complete(_validate_rule(0, spec, where="rule"))
     with transaction.atomic(durable=True):
-        _lock_policies()
+        lock_policies()
+        spec = _complete(_validate_rule(0, spec, where="rule", tiers=tier_keys()))
         version = _draft(number)
         _check_name_free(version, spec["name"])
         ids = _ordered_ids(version)
@@ -475,9 +492,9 @@ def policy_rule_add(
 
 def policy_rule_update(*, number: int, rule_id: int, spec: dict[str, Any], actor: Actor) -> Rule:
     """Replace a draft rule's fields with `spec` (fields left out take their defaults)."""
-    spec = _complete(_validate_rule(0, spec, where="rule"))
     with transaction.atomic(durable=True):
-        _lock_policies()
+        lock_policies()
+        spec = _complete(_validate_rule(0, spec, where="rule", tiers=tier_keys()))
         version = _draft(number)
         rule = _draft_rule(version, rule_id)
         _check_name_free(version, spec["name"], except_id=rule.pk)
@@ -499,7 +516,7 @@ def policy_rule_update(*, number: int, rule_id: int, spec: dict[str, Any], actor
 
 def policy_rule_delete(*, number: int, rule_id: int, actor: Actor) -> None:
     with transaction.atomic(durable=True):
-        _lock_policies()
+        lock_policies()
         version = _draft(number)
         rule = _draft_rule(version, rule_id)
         spec, position = rule.spec(), rule.position
@@ -517,7 +534,7 @@ def policy_rule_delete(*, number: int, rule_id: int, actor: Actor) -> None:
 def policy_rule_move(*, number: int, rule_id: int, to_position: int, actor: Actor) -> Rule:
     """Move a draft rule to `to_position` (clamped to the list); the others keep their order."""
     with transaction.atomic(durable=True):
-        _lock_policies()
+        lock_policies()
         version = _draft(number)
         rule = _draft_rule(version, rule_id)
         ids = _ordered_ids(version)
@@ -541,7 +558,7 @@ def policy_rule_move(*, number: int, rule_id: int, to_position: int, actor: Acto
 def policy_version_publish(*, number: int, actor: Actor, note: str | None = None) -> PolicyVersion:
     """Freeze a draft and make it the active version; new submissions are decided by it."""
     with transaction.atomic(durable=True):
-        _lock_policies()
+        lock_policies()
         version = _draft(number)
         _publish(version, actor=actor, note=note[:200] if note is not None else None)
     return version
@@ -550,7 +567,7 @@ def policy_version_publish(*, number: int, actor: Actor, note: str | None = None
 def policy_version_activate(*, number: int, actor: Actor, reason: str = "") -> PolicyVersion:
     """Make a published version the active one again (a rollback, or a roll forward)."""
     with transaction.atomic(durable=True):
-        _lock_policies()
+        lock_policies()
         version = _version(number)
         if version.is_draft:
             raise Conflict(
@@ -578,7 +595,7 @@ def policy_version_activate(*, number: int, actor: Actor, reason: str = "") -> P
 def policy_draft_discard(*, number: int, actor: Actor) -> None:
     """Delete a draft and its rules; published versions stay forever."""
     with transaction.atomic(durable=True):
-        _lock_policies()
+        lock_policies()
         version = _draft(number)
         rules = [rule.spec() for rule in version.rules.order_by("position", "id")]
         version.delete()

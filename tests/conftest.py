@@ -37,6 +37,28 @@ def demo(db):
     demo_load()
 
 
+def tier_spec(key: str = "l9-test", **overrides) -> dict:
+    """Every field of an escalation tier: a 24/7 tier handled by the group of its own name."""
+    return {
+        "key": key, "name": f"Tier {key}", "handler_group": key, "handler_queue": "",
+        "ack_sla_seconds": 900, "resolve_sla_seconds": 3600, "next_tier": "",
+        "renotify_seconds": 3600, "time_zone": "UTC", "weekly_hours": {}, "holidays": [],
+        "is_default": False, **overrides,
+    }  # fmt: skip
+
+
+@pytest.fixture
+def make_tier(db):
+    """make_tier(key, **fields): an escalation tier saved through the service."""
+    from audit.services import Actor
+    from policies.tiers import tier_save
+
+    def make(key: str = "l9-test", **overrides):
+        return tier_save(**tier_spec(key, **overrides), actor=Actor.system("test"))[0]
+
+    return make
+
+
 @dataclass
 class AgentWithKey:
     agent: object

@@ -166,6 +166,44 @@ def test_demo_logins_do_not_print_a_password_someone_changed(db):
     assert launcher.demo_logins_ensure().password is None
 
 
+def test_demo_logins_give_each_demo_tier_one_handler_in_its_group(db):
+    from django.contrib.auth import get_user_model
+
+    launcher.demo_logins_ensure()
+    logins = launcher.demo_logins_ensure()
+
+    assert [(h.username, h.password, h.tier_name) for h in logins.handlers] == [
+        ("l1-lead", "countersign-demo", "L1 support leads"),
+        ("l2-specialist", "countersign-demo", "L2 specialists"),
+        ("finance", "countersign-demo", "Finance (billing escalations)"),
+    ]
+    for handler in logins.handlers:
+        user = get_user_model().objects.get(username=handler.username)
+        assert set(user.groups.values_list("name", flat=True)) == {"supervisor", handler.username}
+        assert list(user.approval_queues.values_list("name", flat=True)) == ["Escalations"]
+        assert user.check_password(launcher.DEMO_HANDLER_PASSWORD)
+
+
+def test_the_banner_prints_the_handler_logins_right_below_the_supervisor_login():
+    logins = launcher.DemoLogins(
+        username="supervisor", password="countersign-demo", agent_name="support-bot",
+        api_key="cs_key", handlers=(
+            launcher.DemoHandler("l1-lead", "countersign-demo", "L1 support leads"),
+            launcher.DemoHandler("finance", None, "Finance (billing escalations)"),
+        ),
+    )  # fmt: skip
+
+    lines = launcher.banner("http://127.0.0.1:8000", logins).splitlines()
+
+    at = lines.index("  Sign in as    supervisor / countersign-demo")
+    assert lines[at + 1 : at + 3] == [
+        '                l1-lead / countersign-demo   handler in tier "L1 support leads"',
+        "                finance / (changed since it was created; not shown)"
+        '   handler in tier "Finance (billing escalations)"',
+    ]
+    assert lines[at + 3].startswith("  Agent key     cs_key")
+
+
 # ------------------------------------------------------------------------------------------------
 # The whole run command, as a person starts it
 
@@ -210,6 +248,7 @@ def test_run_command_serves_the_product_and_ctrl_c_stops_every_process(data_root
         base = f"http://127.0.0.1:{port}"
 
         assert any("Sign in as    supervisor / countersign-demo" in line for line in lines)
+        assert any("l1-lead / countersign-demo" in line for line in lines)
         assert urllib.request.urlopen(f"{base}/accounts/login/", timeout=10).status == 200
         status, action = _http(
             "POST", f"{base}/api/v1/actions/", key=key, body=launcher.DEMO_SUBMISSION

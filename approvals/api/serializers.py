@@ -136,6 +136,7 @@ class EscalationOutput(serializers.Serializer):
     id = serializers.IntegerField()
     tier = serializers.CharField(allow_blank=True)
     status = serializers.CharField()
+    outcome = serializers.CharField(allow_null=True)
 
 
 class ActionOutput(serializers.ModelSerializer):

@@ -28,8 +28,10 @@ from approvals.realtime.waiters import waiters
 from config.api import json_error
 from config.errors import ApplicationError, Code
 
+# `until=final` also waits while a person works the action's escalation case: its handler
+# approves (it executes), rejects, returns or closes it.
 FINAL_WAITING_STATUSES = frozenset(
-    {Status.SUBMITTED, Status.PENDING, Status.APPROVED, Status.EXECUTING}
+    {Status.SUBMITTED, Status.PENDING, Status.ESCALATED, Status.APPROVED, Status.EXECUTING}
 )
 # A parked wait holds neither a thread nor a database connection: reads run on this small pool
 # and give their connection back at once. Without it every open wait kept a connection, and

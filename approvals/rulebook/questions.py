@@ -176,21 +176,27 @@ def may_approve(person: Person, facts: Facts) -> Answer:
             )
         return ALLOWED
 
-    def pending() -> Answer:
-        if facts.status != Status.PENDING:
-            return Answer(Conflict(f"An action that is {facts.status} is not awaiting approval."))
-        return ALLOWED
-
     return _first(
         lambda: _move_to(facts, Status.APPROVED),
-        pending,
+        lambda: _pending(facts),
         lambda: may_decide(person, facts),
         not_yet,
     )
 
 
+def _pending(facts: Facts) -> Answer:
+    """Only a pending action is decided here: an escalated one is its case handler's to settle."""
+    if facts.status != Status.PENDING:
+        return Answer(Conflict(f"An action that is {facts.status} is not awaiting approval."))
+    return ALLOWED
+
+
 def may_reject(person: Person, facts: Facts) -> Answer:
-    return _first(lambda: _move_to(facts, Status.REJECTED), lambda: may_decide(person, facts))
+    return _first(
+        lambda: _move_to(facts, Status.REJECTED),
+        lambda: _pending(facts),
+        lambda: may_decide(person, facts),
+    )
 
 
 def may_edit(person: Person, facts: Facts) -> Answer:
@@ -303,4 +309,4 @@ def may_cancel(agent_id: int, facts: Facts) -> Answer:
     """An agent withdraws its own pending action; another agent's reads as unknown."""
     if facts.agent_id != agent_id:
         return _not_found()
-    return _move_to(facts, Status.CANCELLED)
+    return _first(lambda: _move_to(facts, Status.CANCELLED), lambda: _pending(facts))

@@ -16,10 +16,12 @@ from django.conf import settings
 from django.db import transaction
 
 from approvals import handoff, rulebook
-from approvals.models import Action, DecisionKind, ReasonCode, Status
+from approvals.models import Action, DecisionKind, Status
 from approvals.selectors import policy_decision
 from approvals.services.kernel import (
+    RETURNED_CODE,
     approval_count,
+    escalation_tier_of,
     execute_on_commit,
     lock,
     lock_to_decide,
@@ -27,6 +29,7 @@ from approvals.services.kernel import (
     reason_code_for,
     record_decision,
     set_listing_fields,
+    system_reason_code,
 )
 from approvals.services.submission import SLA_WARN_SHARE
 from approvals.transitions import check_transition
@@ -39,7 +42,6 @@ from policies.validation import validate_params
 
 # What the policy may say about params that not even an escalation handler can override.
 HANDLER_REFUSED_MODES = frozenset({Mode.FORBIDDEN, Mode.READ_ONLY})
-RETURNED_CODE = "returned-to-agent"
 
 
 def action_escalate(
@@ -75,11 +77,6 @@ def action_escalate(
             request_id=request_id,
         )
     return action
-
-
-def escalation_tier_of(action: Action) -> str:
-    """The tier the action's rule names ("" for the default tier)."""
-    return action.rule.escalation_tier if action.rule_id else ""
 
 
 def action_hand_over(*, action: Action, actor: Actor, data: dict, request_id: str = "") -> bool:
@@ -183,7 +180,7 @@ def escalated_action_reject(
                 "Returning a case to its agent needs guidance in the note.",
                 code=Code.NOTE_REQUIRED,
             )
-        reason = ReasonCode.objects.get(code=RETURNED_CODE)
+        reason = system_reason_code(RETURNED_CODE)
         reason_code = RETURNED_CODE
     else:
         reason = reason_code_for(reason_code, kind=DecisionKind.REJECT, required=True)

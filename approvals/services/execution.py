@@ -24,6 +24,7 @@ from approvals import handoff, rulebook
 from approvals.models import Action, DecisionKind, Status
 from approvals.services.kernel import (
     enforce,
+    escalation_tier_of,
     execute_on_commit,
     lock,
     lock_for,
@@ -80,12 +81,14 @@ def _fail_and_escalate(action: Action, *, error: dict[str, Any], actor: Actor) -
     move(action, Status.FAILED, actor=actor, verb=Verb.ACTION_FAILED, data={"error": error})
     move(action, Status.ESCALATED, actor=actor, verb=Verb.ACTION_ESCALATED,
           data={"error": error, "attempts": action.attempts})  # fmt: skip
+    reason = f"Execution failed after {action.attempts} attempt(s): {error['message']}"
+    _open_case(action, handoff.Source.FAILURE, actor=actor, reason=reason)
+
+
+def _open_case(action: Action, source: handoff.Source, *, actor: Actor, reason: str) -> None:
+    """A person must look at what execution could not finish: a case in the rule's tier."""
     handoff.desk().open_case(
-        action=action,
-        source=handoff.Source.FAILURE,
-        reason=f"Execution failed after {action.attempts} attempt(s): {error['message']}",
-        actor=actor,
-        tier=action.rule.escalation_tier if action.rule_id else "",
+        action=action, source=source, reason=reason, actor=actor, tier=escalation_tier_of(action)
     )
 
 
@@ -190,6 +193,8 @@ def _execution_finish(
             _release_lease(action)
             move(action, Status.NEEDS_RECONCILIATION, actor=worker,
                   verb=Verb.ACTION_NEEDS_RECONCILIATION, data={"error": error})  # fmt: skip
+            reason = f"The target may or may not have applied it: {error['message']}"
+            _open_case(action, handoff.Source.RECONCILIATION, actor=worker, reason=reason)
         elif failure.transient and lease.attempt < conf["EXECUTION_MAX_ATTEMPTS"]:
             delay = _retry_delay(lease.attempt)
             _release_lease(action, next_due_at=now + timedelta(seconds=delay))

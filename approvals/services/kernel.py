@@ -165,6 +165,24 @@ def save_and_record(action: Action, *, actor: Actor, verb: Verb, data=None, requ
     push_on_commit(action)
 
 
+# The reason codes Countersign gives itself. Migration 0010 creates them; they are made again when
+# missing (a catalog emptied by hand, a flushed test database), so the system never fails for it.
+SLA_TIMEOUT_CODE = "sla-timeout"
+RETURNED_CODE = "returned-to-agent"
+SYSTEM_REASON_CODES = {
+    SLA_TIMEOUT_CODE: ("Nobody decided within the SLA", ["timeout"]),
+    RETURNED_CODE: ("Returned to the agent with guidance", ["return"]),
+}
+
+
+def system_reason_code(code: str) -> ReasonCode:
+    label, kinds = SYSTEM_REASON_CODES[code]
+    reason, _ = ReasonCode.objects.get_or_create(
+        code=code, defaults={"label": label, "kinds": kinds}
+    )
+    return reason
+
+
 def reason_code_for(code: str | None, *, kind: DecisionKind, required: bool) -> ReasonCode | None:
     if not code:
         if required:
@@ -203,6 +221,11 @@ def clear_claim(action: Action) -> None:
     action.claimed_by = None
     action.claimed_at = None
     action.claim_expires_at = None
+
+
+def escalation_tier_of(action: Action) -> str:
+    """The escalation tier the action's rule names ("" for the default tier)."""
+    return action.rule.escalation_tier if action.rule_id else ""
 
 
 def set_listing_fields(action: Action, params: dict[str, Any]) -> None:

@@ -72,9 +72,15 @@ def queue_members_add(*, user, queue_names: Sequence[str], actor: Actor) -> list
 
 
 def supervisor_create(
-    *, username: str, password: str, role: str = "supervisor", queues: Sequence[str] = ()
+    *,
+    username: str,
+    password: str,
+    role: str = "supervisor",
+    queues: Sequence[str] = (),
+    teams: Sequence[str] = (),
 ) -> Any:
-    """A person who works the queues named `queues`, in one of the roles (a Django group)."""
+    """A person who works the queues named `queues`, in one of the roles (a Django group), and a
+    member of the groups named `teams` (e.g. the group that handles an escalation tier)."""
     if role not in Role.values:
         raise InvalidInput(
             f"Unknown role {role!r}; one of {', '.join(Role.values)}.", code=Code.UNKNOWN_ROLE
@@ -89,8 +95,9 @@ def supervisor_create(
         raise InvalidInput(" ".join(exc.messages), code=Code.WEAK_PASSWORD) from exc
     with transaction.atomic(durable=True):
         user = user_model.objects.create_user(username=username, password=password)
-        group, _ = Group.objects.get_or_create(name=role)
-        user.groups.add(group)
+        for name in (role, *teams):
+            group, _ = Group.objects.get_or_create(name=name)
+            user.groups.add(group)
         for queue in queue_objs:
             queue.members.add(user)
         audit_record(
@@ -98,6 +105,11 @@ def supervisor_create(
             verb=Verb.USER_CREATED,
             object_type="user",
             object_id=user.pk,
-            data={"username": username, "role": role, "queues": [q.name for q in queue_objs]},
+            data={
+                "username": username,
+                "role": role,
+                "queues": [q.name for q in queue_objs],
+                **({"teams": list(teams)} if teams else {}),
+            },
         )
     return user

@@ -8,10 +8,11 @@ from typing import Any
 
 from django.db import transaction
 
-from approvals import rulebook
+from approvals import handoff, rulebook
 from approvals.models import Action, DecisionKind, Status
 from approvals.services.kernel import (
     compensate_on_commit,
+    escalation_tier_of,
     lock,
     lock_to_decide,
     move,
@@ -101,4 +102,9 @@ def action_compensate(*, action_id: Any, final_attempt: bool = True) -> Action |
             action.error = {**error, "during": "rollback"}
             move(action, Status.ROLLBACK_FAILED, actor=Actor.system("worker"),
                   verb=Verb.ACTION_ROLLBACK_FAILED, data={"error": error})  # fmt: skip
+            handoff.desk().open_case(
+                action=action, source=handoff.Source.ROLLBACK, actor=Actor.system("worker"),
+                reason=f"The rollback failed: {error['message']}",
+                tier=escalation_tier_of(action),
+            )  # fmt: skip
     return action

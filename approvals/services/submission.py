@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 
 from agents.models import Agent
 from approvals import handoff
-from approvals.breakers import breaker_apply
+from approvals.breakers import breaker_apply, breaker_open_trips_of
 from approvals.models import AWAITING_STATUSES, Action, Priority, Status
 from approvals.selectors import policy_decision
 from approvals.services.kernel import execute_on_commit, push_on_commit, set_listing_fields
@@ -160,6 +160,7 @@ def _create_decided_action(
     decision: PolicyDecision, request_id,
 ) -> Action:  # fmt: skip
     # Inside the transaction, before the insert: a breaker's counter lock is held until commit.
+    policy = decision
     decision = breaker_apply(agent=agent, action_type=action_type, params=params, decision=decision)
     target = MODE_STATUS[Mode(decision.mode)]
     check_transition(Status.SUBMITTED, target)
@@ -212,7 +213,28 @@ def _create_decided_action(
             actor=Actor.system("policy"),
             request_id=request_id,
         )
+    if decision is not policy:
+        _link_to_trip_cases(action, agent=agent, request_id=request_id)
     push_on_commit(action, previous_status=Status.SUBMITTED, created=True)
     if target == Status.APPROVED:
         execute_on_commit(action)
     return action
+
+
+def _link_to_trip_cases(action: Action, *, agent: Agent, request_id: str) -> None:
+    """A breaker held the action: the trip's one case (opened by its first held action) links it,
+    so a person looks at the burst as a whole while each action waits in the queue."""
+    for trip_id, explanation in breaker_open_trips_of(agent):
+        handoff.desk().open_case(
+            source=handoff.Source.BREAKER,
+            reason=explanation,
+            actor=Actor.system("breaker"),
+            agent_id=agent.pk,
+            linked_action_ids=[action.pk],
+            origin_key=f"breaker-trip:{trip_id}",
+            summary={
+                "what_agent_did": explanation,
+                "what_agent_proposes": "More actions like these: each is held for a person",
+            },
+            request_id=request_id,
+        )

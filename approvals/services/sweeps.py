@@ -9,15 +9,18 @@ from django.db import transaction
 from django.db.models import Q
 
 from approvals import handoff
-from approvals.models import AWAITING_STATUSES, Action, DecisionKind, ReasonCode, Status
+from approvals.models import AWAITING_STATUSES, Action, DecisionKind, Status
 from approvals.services.claims import CLAIM_FIELDS
 from approvals.services.kernel import (
+    SLA_TIMEOUT_CODE,
     clear_claim,
     compensate_on_commit,
+    escalation_tier_of,
     execute_on_commit,
     move,
     push_on_commit,
     record_decision,
+    system_reason_code,
 )
 from audit.events import Verb
 from audit.services import Actor, audit_record
@@ -26,8 +29,6 @@ from notifications.events import Event
 from notifications.services import notify
 from policies.models import OnTimeout
 from policies.money import params_money_text
-
-SLA_TIMEOUT_CODE = "sla-timeout"
 
 
 def actions_release_expired_claims(*, limit: int = 500) -> int:
@@ -158,7 +159,7 @@ def _time_out(action: Action, *, now) -> str:
     action.sla_warn_at = None
     tell_queue(action, Event.SLA_BREACHED, subject="SLA breached")
     if on_timeout == OnTimeout.REJECT:
-        reason = ReasonCode.objects.get(code=SLA_TIMEOUT_CODE)
+        reason = system_reason_code(SLA_TIMEOUT_CODE)
         record_decision(action, by=None, kind=DecisionKind.REJECT, reason=reason,
                         note="Nobody decided within the SLA.")  # fmt: skip
         move(action, Status.REJECTED, actor=actor, verb=Verb.ACTION_REJECTED,
@@ -171,7 +172,7 @@ def _time_out(action: Action, *, now) -> str:
             source=handoff.Source.TIMEOUT,
             reason=f"Nobody decided within the SLA (due {action.sla_due_at:%Y-%m-%d %H:%M} UTC)",
             actor=actor,
-            tier=action.rule.escalation_tier if action.rule_id else "",
+            tier=escalation_tier_of(action),
         )
         return "escalated"
     move(action, Status.EXPIRED, actor=actor, verb=Verb.ACTION_EXPIRED, data=data)

@@ -240,7 +240,9 @@ class TestRetries:
 
         assert (done.status, again, executor.calls) == (Status.NEEDS_RECONCILIATION, None, 1)
         assert sent == []
-        assert verbs(approved)[-1] == "action.needs_reconciliation"
+        assert "action.needs_reconciliation" in verbs(approved)
+        case = Escalation.objects.get(action=approved)
+        assert (case.source, case.status) == (Source.RECONCILIATION, "open")
 
 
 class TestReconcile:

@@ -56,7 +56,7 @@ def one_rule_per_mode() -> list[dict]:
         if mode == "execute_gated":
             rule.update(approvals_required=2, approver_role="supervisor", queue="Refunds")
         if mode == "escalate":
-            rule.update(escalation_tier="specialist")
+            rule.update(escalation_tier="l2-specialist")
         rules.append(rule)
     return rules
 
@@ -325,7 +325,9 @@ class TestEscalate:
         data = response.json()
         assert data["status"] == "escalated"
         case = Escalation.objects.get(action_id=data["id"])
-        assert data["escalation"] == {"id": case.pk, "tier": "specialist", "status": "open"}
+        assert data["escalation"] == {
+            "id": case.pk, "tier": "l2-specialist", "status": "open", "outcome": None,
+        }  # fmt: skip
         assert enqueued == []
 
     def test_reading_an_escalated_action_shows_its_case(self, api):
@@ -333,7 +335,7 @@ class TestEscalate:
 
         response = api.get(f"{SUBMIT}{action_id}/")
 
-        assert response.json()["escalation"]["tier"] == "specialist"
+        assert response.json()["escalation"]["tier"] == "l2-specialist"
 
 
 # ---------------------------------------------------------------------------------------------

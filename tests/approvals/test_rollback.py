@@ -10,10 +10,12 @@ import pytest
 from django.test import Client
 
 from approvals import services, tasks
+from approvals.handoff import Source
 from approvals.models import Action, Decision, DecisionKind, Status
 from approvals.services import kernel
 from audit.selectors import audit_events_for
 from config.errors import Conflict, Forbidden, InvalidInput, NotFound
+from escalations.models import Escalation
 from execution import ExecutionFailed, FunctionExecutor, executor_for
 from sandbox.models import Customer, Order, Ticket
 from sandbox.services import refundable_amount
@@ -263,6 +265,8 @@ class TestCompensating:
         assert (action.error["code"], action.error["message"]) == (
             "execution_failed", "ledger closed",
         )  # fmt: skip
+        case = Escalation.objects.get(action=action)
+        assert (case.source, "ledger closed" in case.reason) == (Source.ROLLBACK, True)
         verbs = [e.verb for e in audit_events_for(object_type="action", object_id=str(action.pk))]
         assert verbs[-1] == "action.rollback_failed"
 

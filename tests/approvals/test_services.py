@@ -105,7 +105,7 @@ class TestSubmit:
 
         assert action.status == Status.ESCALATED
         case = Escalation.objects.get(action=action)
-        assert (case.source, case.tier, case.status) == ("policy", "specialist", "open")
+        assert (case.source, case.tier.key, case.status) == ("policy", "l1-lead", "open")
         assert case.reason == action.explanation
         assert enqueued == []
         assert len(pushes) == 1

@@ -297,3 +297,47 @@ def test_200_open_waits_do_not_hold_up_submissions(server, demo, agent, supervis
     assert {r.json()["status"] for r in responses} == {"approved"}
     assert {r.headers["X-Wait-Timed-Out"] for r in responses} == {"false"}
     assert sorted(r.json()["id"] for r in responses) == sorted(str(pk) for pk in waited)
+
+
+def test_a_wait_wakes_when_the_sla_runs_out(server, submit, agent):
+    from datetime import timedelta
+
+    from escalations.services import slas_sweep
+    from tests.clock import frozen
+
+    action = submit(12000)  # the demo rule waits four hours for a supervisor, then expires it
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(wait, server.url, agent, action.pk)
+        server.wait_listening(action.pk)
+        with frozen() as clock:
+            clock.shift(timedelta(hours=4))
+            slas_sweep()
+        response = answer(waiting, what="the wait after the SLA ran out")
+
+    assert response.json()["status"] == "expired"
+    assert response.headers["X-Wait-Timed-Out"] == "false"
+
+
+def test_waiting_until_final_holds_through_an_escalation_until_its_handler_settles_it(
+    server, submit, agent, make_supervisor
+):
+    from django.contrib.auth.models import Group
+
+    from escalations.models import Escalation
+    from escalations.services import case_resolve
+
+    action = submit(60000)  # the demo policy escalates refunds over 500.00 to l1-lead
+    handler = make_supervisor("lee", queues=[])
+    handler.groups.add(Group.objects.get(name="l1-lead"))
+    case = Escalation.objects.get(action=action)
+
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(wait, server.url, agent, action.pk, until="final")
+        server.wait_listening(action.pk)
+        assert not waiting.done()
+        case_resolve(case_id=case.pk, by=handler, outcome="returned", note="Offer a voucher")
+        response = answer(waiting, what="the wait after the case was returned")
+
+    assert response.json()["status"] == "rejected"
+    assert response.json()["escalation"]["outcome"] == "returned"

@@ -78,7 +78,7 @@ def test_import_creates_a_draft_and_changes_nothing_active(demo, tmp_path):
     out, _ = run("import", str(path), "--note", "lower gate")
 
     draft = PolicyVersion.objects.order_by("-number").first()
-    assert out.strip() == f"imported 6 rule(s) as v{draft.number} (draft)"
+    assert out.strip() == f"imported 6 rule(s) and 4 tier(s) as v{draft.number} (draft)"
     assert (draft.status, draft.note) == ("draft", "lower gate")
     assert draft.rules.get(name="refund-over-50-needs-approval").condition == (
         "params.amount > 2000"

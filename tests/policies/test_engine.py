@@ -62,10 +62,11 @@ class TestDemoRules:
     def test_an_escalated_refund_names_its_tier(self, demo):
         decision = decide(params=refund(60000))
 
-        assert decision.escalation_tier == "specialist"
+        assert decision.escalation_tier == "l1-lead"
         assert decision.approvals_required == 0
         assert decision.explanation == (
-            "refund 600.00 USD > 500.00 limit for agent `support-bot`: escalated to a specialist"
+            "refund 600.00 USD > 500.00 limit for agent `support-bot`: "
+            "escalated to the support leads"
         )
 
     def test_a_cancellation_after_a_failed_payment_escalates(self, demo):
@@ -75,9 +76,9 @@ class TestDemoRules:
             context={"payment_failed": True},
         )
 
-        assert (decision.mode, decision.escalation_tier) == (Mode.ESCALATE, "billing")
+        assert (decision.mode, decision.escalation_tier) == (Mode.ESCALATE, "finance")
         assert decision.explanation == (
-            "cancelling ORD-1003 after a failed payment: escalated to billing"
+            "cancelling ORD-1003 after a failed payment: escalated to finance"
         )
 
     @pytest.mark.parametrize("context", [{}, {"payment_failed": False}])

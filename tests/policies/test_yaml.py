@@ -9,8 +9,10 @@ from audit.models import AuditEvent
 from audit.services import Actor
 from config.errors import InvalidInput
 from policies import services
-from policies.models import ActionType, PolicyVersion
+from policies.models import TIER_SPEC_FIELDS, ActionType, PolicyVersion, Tier
+from policies.tiers import tier_delete, tier_save
 from policies.yaml_io import FORMAT, PolicyFileError, parse_policy, policy_to_yaml
+from tests.conftest import tier_spec
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +30,7 @@ RICH_RULES = [
         "queue": "VIP",
         "sla_seconds": 3600,
         "on_timeout": "escalate",
-        "escalation_tier": "specialist",
+        "escalation_tier": "l2-specialist",
         "explanation": "VIP refund {amount}: two people look — «four eyes»",
     },
     {"name": "the-rest", "action_type": "*", "condition": "true", "mode": "forbidden"},
@@ -43,6 +45,7 @@ def import_text(text: str, *, publish: bool = False) -> PolicyVersion:
         actor=ACTOR,
         publish=publish,
         default_modes=document.default_modes if publish else None,
+        tiers=document.tiers,
     )
 
 
@@ -135,6 +138,143 @@ def test_a_rule_for_an_action_type_missing_from_the_catalog_is_a_warning(demo):
     ]
 
 
+# ---------------------------------------------------------------------------------------------
+# tiers travel with the rules
+
+OFFICE = {day: [["09:00", "17:00"]] for day in ("mon", "tue", "wed", "thu", "fri")}
+TIERS = [
+    tier_spec("l1-lead", next_tier="l2-specialist", is_default=True),
+    tier_spec("l2-specialist", next_tier="finance", handler_queue="Escalations"),
+    tier_spec(
+        "finance", time_zone="Europe/London", weekly_hours=OFFICE, holidays=["2026-12-25"],
+        ack_sla_seconds=3600, resolve_sla_seconds=8 * 3600, renotify_seconds=600,
+    ),
+]  # fmt: skip
+RULES_NAMING_TIERS = [
+    {"name": "big-refunds", "action_type": "refund.issue", "condition": "params.amount > 50000",
+     "mode": "escalate", "escalation_tier": "l1-lead"},
+    {"name": "failed-payment-cancels", "action_type": "order.cancel", "mode": "escalate",
+     "escalation_tier": "finance"},
+    {"name": "the-rest", "action_type": "*", "mode": "escalate"},
+]  # fmt: skip
+
+
+def _draft_with_tiers() -> PolicyVersion:
+    for spec in reversed(TIERS):
+        tier_save(**spec, actor=ACTOR)
+    draft = services.policy_draft_create(actor=ACTOR, note="tiered")
+    for rule in RULES_NAMING_TIERS:
+        services.policy_rule_add(number=draft.number, spec=rule, actor=ACTOR)
+    return draft
+
+
+def _back_to_a_fresh_database(draft: PolicyVersion) -> None:
+    """Only the tier the migrations create, no policy: what a new deployment starts with."""
+    services.policy_draft_discard(number=draft.number, actor=ACTOR)
+    tier_save(**Tier.objects.get(key="default").spec() | {"is_default": True}, actor=ACTOR)
+    for key in ("l1-lead", "l2-specialist", "finance"):
+        tier_delete(key=key, actor=ACTOR)
+    assert list(Tier.objects.values_list("key", flat=True)) == ["default"]
+    assert not PolicyVersion.objects.exists()
+
+
+def test_the_export_lists_every_tier_with_every_field_and_the_next_tier_by_key(demo):
+    document = yaml.safe_load(policy_to_yaml(PolicyVersion.objects.get(is_active=True)))
+
+    assert [t["key"] for t in document["tiers"]] == [
+        "default",
+        "finance",
+        "l1-lead",
+        "l2-specialist",
+    ]
+    assert all(list(t) == list(TIER_SPEC_FIELDS) for t in document["tiers"])
+    l1 = document["tiers"][2]
+    assert (l1["next_tier"], l1["is_default"], l1["ack_sla_seconds"]) == (
+        "l2-specialist",
+        True,
+        900,
+    )
+    finance = document["tiers"][1]
+    assert finance["weekly_hours"]["mon"] == [["09:00", "17:00"]]
+    assert list(document)[:4] == ["format", "note", "tiers", "rules"]
+
+
+def test_the_export_writes_times_of_day_quoted_on_one_line(db):
+    tier_save(**tier_spec("finance", weekly_hours=OFFICE), actor=ACTOR)
+    draft = services.policy_draft_create(actor=ACTOR)
+
+    assert "      mon:\n        - ['09:00', '17:00']\n" in policy_to_yaml(draft)
+
+
+def test_an_exported_file_imports_on_a_database_without_its_tiers(db):
+    draft = _draft_with_tiers()
+    text = policy_to_yaml(draft)
+    _back_to_a_fresh_database(draft)
+
+    imported = import_text(text, publish=True)
+
+    assert policy_to_yaml(imported) == text
+    assert Tier.objects.get(is_default=True).key == "l1-lead"
+    assert [t.key for t in Tier.objects.get(key="l1-lead").chain()] == [
+        "l1-lead", "l2-specialist", "finance",
+    ]  # fmt: skip
+    assert Tier.objects.get(key="finance").spec() == TIERS[2]
+
+
+def test_importing_tiers_changes_the_tiers_already_there(demo):
+    text = policy_to_yaml(PolicyVersion.objects.get(is_active=True))
+    text = text.replace("name: L2 specialists\n", "name: Second line\n")
+
+    import_text(text)
+
+    assert Tier.objects.get(key="l2-specialist").name == "Second line"
+    event = AuditEvent.objects.filter(verb="tier.saved", object_id="l2-specialist").last()
+    assert event.data["changes"] == {"name": ["L2 specialists", "Second line"]}
+
+
+def test_a_file_written_before_tiers_travelled_still_imports(demo):
+    text = (
+        "format: countersign-policy/1\nnote: old\nrules:\n"
+        "  - {name: big-refunds, action_type: refund.issue, mode: escalate,"
+        " escalation_tier: l2-specialist}\n"
+        "  - {name: the-rest, action_type: '*', mode: escalate, escalation_tier: ''}\n"
+    )
+    tiers = list(Tier.objects.values_list("key", "name"))
+
+    version = import_text(text, publish=True)
+
+    assert [r.escalation_tier for r in version.rules.all()] == ["l2-specialist", ""]
+    assert list(Tier.objects.values_list("key", "name")) == tiers
+
+
+def test_the_tiers_and_the_rules_of_a_file_are_imported_all_or_nothing(db):
+    tiers = [tier_spec("l3-legal")]
+    rules = [{"name": "r", "action_type": "refund.issue", "mode": "escalate",
+              "escalation_tier": "nowhere"}]  # fmt: skip
+
+    with pytest.raises(InvalidInput) as refused:
+        services.policy_import(rules=rules, tiers=tiers, actor=ACTOR)
+
+    assert refused.value.code == "unknown_tier"
+    assert not Tier.objects.filter(key="l3-legal").exists()
+    assert not PolicyVersion.objects.exists()
+
+
+def test_a_hand_written_unquoted_holiday_is_read_as_its_date(db):
+    document = parse_policy(
+        "tiers:\n  - {key: t, name: T, handler_group: g, handler_queue: '', ack_sla_seconds: 60,"
+        " resolve_sla_seconds: 60, next_tier: '', renotify_seconds: 60, time_zone: UTC,"
+        " weekly_hours: {}, holidays: [2026-12-25], is_default: false}\nrules: []\n"
+    )
+
+    assert document.tiers[0]["holidays"] == ["2026-12-25"]
+
+
+def _tier_line(**changes) -> str:
+    spec = {**tier_spec("t"), **changes}
+    return "  - " + yaml.safe_dump(spec, default_flow_style=True, width=1000).strip() + "\n"
+
+
 BROKEN = {
     "bad-yaml": ("rules: [\n  - a: 1\n", "not valid YAML: line 2, column 3"),
     "empty": ("", "the file is empty"),
@@ -176,6 +316,46 @@ BROKEN = {
     "bad-default-mode": (
         "rules: []\naction_types:\n  refund.issue: {default_mode: maybe}\n",
         "'refund.issue' has default_mode 'maybe'",
+    ),
+    "rule-naming-an-unknown-tier": (
+        "rules:\n  - {name: r, action_type: a.b, mode: escalate, escalation_tier: nowhere}\n",
+        "rules[0] (line 2): escalation_tier 'nowhere' is not an escalation tier",
+    ),
+    "tiers-not-a-list": ("tiers: {a: 1}\nrules: []\n", "tiers is a list of tiers"),
+    "tier-with-a-bad-field": (
+        "tiers:\n" + _tier_line(renotify_seconds=5) + "rules: []\n",
+        "tiers[0] (line 2): renotify_seconds is a whole number of seconds, at least 60",
+    ),
+    "tier-with-an-unknown-field": (
+        "tiers:\n" + _tier_line(colour="red") + "rules: []\n",
+        "tiers[0] (line 2): has unknown fields: ['colour']",
+    ),
+    "unquoted-time-of-day": (
+        "tiers:\n" + _tier_line(weekly_hours={"mon": [["09:00", 1020]]}) + "rules: []\n",
+        "write times of day in quotes ('17:00')",
+    ),
+    "tier-key-repeated": (
+        "tiers:\n" + _tier_line() + _tier_line() + "rules: []\n",
+        "tiers[1] (line 3): repeats the key 't' of tiers[0]",
+    ),
+    "next-tier-nowhere": (
+        "tiers:\n" + _tier_line(next_tier="nowhere") + "rules: []\n",
+        "tiers: t: next_tier 'nowhere' is not a tier",
+    ),
+    "tiers-in-a-loop": (
+        "tiers:\n" + _tier_line(next_tier="u") + _tier_line(key="u", next_tier="t") + "rules: []\n",
+        "tiers: t: next_tier makes a loop: t -> u -> t",
+    ),
+    "two-defaults": (
+        "tiers:\n"
+        + _tier_line(is_default=True)
+        + _tier_line(key="u", is_default=True)
+        + "rules: []\n",
+        "tiers: only one tier is the default, not t, u",
+    ),
+    "the-default-unmarked-with-no-other": (
+        "tiers:\n" + _tier_line(key="l1-lead", is_default=False) + "rules: []\n",
+        "tiers: l1-lead is the default tier; mark another tier as the default",
     ),
 }
 

@@ -1,4 +1,4 @@
-"""load_demo: the demo policy, reason codes, roles, queues and sandbox orders. Idempotent."""
+"""load_demo: the demo tiers, policy, reason codes, roles, queues and sandbox orders. Idempotent."""
 
 from django.core.management.base import BaseCommand
 
@@ -7,7 +7,8 @@ from approvals.demo import demo_load
 
 class Command(BaseCommand):
     help = (
-        "Load the demo catalog (action types, policy, reason codes, roles, queues, orders). "
+        "Load the demo catalog (action types, escalation tiers, policy, reason codes, roles, "
+        "queues, orders). "
         "Idempotent."
     )
 
@@ -17,6 +18,7 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 "demo loaded: "
                 f"{result['policies_published']} policy version(s) published, "
+                f"{result['tiers_saved']} tier(s) saved, "
                 f"{result['queues_created']} queue(s) created, "
                 f"{result['orders_created']} order(s) created, "
                 f"{result['breakers_saved']} breaker(s) saved"

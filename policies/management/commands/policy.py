@@ -83,6 +83,7 @@ class Command(BaseCommand):
             actor=Actor.system("cli"),
             publish=options["publish"],
             default_modes=document.default_modes if options["publish"] else None,
+            tiers=document.tiers,
         )
         if document.default_modes and not options["publish"]:
             self.stderr.write(
@@ -90,9 +91,10 @@ class Command(BaseCommand):
                 "once, so they are only imported with --publish"
             )
         state = "published and active" if options["publish"] else "draft"
+        tiers = f" and {len(document.tiers)} tier(s)" if document.tiers else ""
         self.stdout.write(
             self.style.SUCCESS(
-                f"imported {len(document.rules)} rule(s) as v{version.number} ({state})"
+                f"imported {len(document.rules)} rule(s){tiers} as v{version.number} ({state})"
             )
         )
 
