@@ -358,7 +358,6 @@
           return true;
         }
         case "o":
-        case "Enter":
           if (!row) return false;
           window.location.assign(row.querySelector("a.type").href);
           return true;

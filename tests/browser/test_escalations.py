@@ -123,8 +123,10 @@ def test_a_case_arrives_live_moves_up_a_tier_when_its_sla_passes_and_is_approved
         expect(moved.locator(".tier-tag")).to_have_text("L2-SPECIALIST")
         expect(moved.locator(".c-who")).to_contain_text("Nobody acknowledged it yet")
 
-        # Act: sam opens it and approves it with the amount edited to 550.00
-        moved.locator("a.type").click()
+        # Act: sam opens it (j, o) and approves it with the amount edited to 550.00
+        sam.keyboard.press("j")
+        expect(moved).to_have_class(re.compile(r"\bselected\b"))
+        sam.keyboard.press("o")
         expect(sam).to_have_url(f"{live_server_url}/escalations/{case.pk}/")
         expect(sam.locator("#live-status")).to_have_attribute("data-state", "live")
         expect(sam.locator("#summary-words")).to_have_text(WORDS)
