@@ -304,22 +304,32 @@ COUNTERSIGN = {
     "SLACK_RESPONSE_HOSTS": env.list("SLACK_RESPONSE_HOSTS", default=["hooks.slack.com"]),
 }
 
-# Email (notifications): SMTP when EMAIL_HOST is set or in production, else printed to the console
-# (a laptop has no mail server to send to).
-EMAIL_HOST = env.str("EMAIL_HOST", default="")
-EMAIL_BACKEND = env.str(
+# Email (notifications), through Django's mailers: SMTP when EMAIL_HOST is set or in production,
+# else printed to the console (a laptop has no mail server to send to).
+_EMAIL_HOST = env.str("EMAIL_HOST", default="")
+_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+_EMAIL_BACKEND = env.str(
     "EMAIL_BACKEND",
-    default="django.core.mail.backends.smtp.EmailBackend"
-    if EMAIL_HOST or env.bool("PRODUCTION", default=False)
+    default=_SMTP
+    if _EMAIL_HOST or env.bool("PRODUCTION", default=False)
     else "django.core.mail.backends.console.EmailBackend",
 )
-EMAIL_HOST = EMAIL_HOST or "localhost"
-EMAIL_PORT = env.int("EMAIL_PORT", default=25)
-EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
-EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
-EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
-EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
-EMAIL_TIMEOUT = env.float("EMAIL_TIMEOUT", default=10.0)
+MAILERS = {
+    "default": {
+        "BACKEND": _EMAIL_BACKEND,
+        "OPTIONS": {
+            "host": _EMAIL_HOST or "localhost",
+            "port": env.int("EMAIL_PORT", default=25),
+            "username": env.str("EMAIL_HOST_USER", default=""),
+            "password": env.str("EMAIL_HOST_PASSWORD", default=""),
+            "use_tls": env.bool("EMAIL_USE_TLS", default=False),
+            "use_ssl": env.bool("EMAIL_USE_SSL", default=False),
+            "timeout": env.float("EMAIL_TIMEOUT", default=10.0),
+        }
+        if _EMAIL_BACKEND == _SMTP
+        else {},
+    }
+}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Countersign <countersign@localhost>")
 
 SESSION_COOKIE_HTTPONLY = True
