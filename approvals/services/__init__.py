@@ -20,12 +20,14 @@ from approvals.services.rollback import (
     action_compensate,
     action_rollback,
 )
+from approvals.services.slack import SlackOutcome, action_decide_from_slack
 from approvals.services.submission import (
     IdempotencyKeyReused,
     SubmitResult,
     action_submit,
     request_fingerprint,
 )
+from approvals.services.subscriptions import subscription_set
 from approvals.services.sweeps import actions_release_expired_claims, actions_requeue_stalled
 from execution import NotCompensable
 
@@ -37,6 +39,7 @@ __all__ = [
     "IdempotencyKeyReused",
     "NotCompensable",
     "RollbackWindowClosed",
+    "SlackOutcome",
     "StaleVersion",
     "SubmitResult",
     "action_adopt",
@@ -44,6 +47,7 @@ __all__ = [
     "action_cancel",
     "action_claim",
     "action_compensate",
+    "action_decide_from_slack",
     "action_dismiss",
     "action_edit",
     "action_execute",
@@ -62,5 +66,6 @@ __all__ = [
     "reason_code_save",
     "reason_code_set_active",
     "request_fingerprint",
+    "subscription_set",
     "supervisor_create",
 ]
