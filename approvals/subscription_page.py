@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.utils.text import slugify
+
 from approvals import rulebook
 from approvals.models import Queue
 from approvals.services.subscriptions import tier_facts
@@ -27,7 +29,8 @@ class SubscriptionRow:
 
     @property
     def element_id(self) -> str:
-        return f"subscription-{self.scope}-{self.key}".replace(" ", "-").lower()
+        # A slug: queue names may hold characters an id or a CSS selector (hx-target) cannot.
+        return f"subscription-{self.scope}-{slugify(self.key)}"
 
     @property
     def is_on(self) -> bool:
