@@ -6,6 +6,7 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self) -> None:
         from approvals import connectors, selectors
+        from notifications import slack
         from policies import simulation
 
         # A configured connector takes the place of a built-in executor (the sandbox's) for its
@@ -13,3 +14,7 @@ class ApprovalsConfig(AppConfig):
         connectors.register_configured()
         # Policies replay past actions without importing approvals: approvals lends the reader.
         simulation.set_history_source(selectors.actions_for_replay)
+        # Slack messages offer the reason codes of kind `reject`, which notifications cannot read.
+        slack.set_reject_reasons(
+            lambda: [(c.code, c.label) for c in selectors.reason_codes(kind="reject")]
+        )

@@ -6,39 +6,36 @@ Celery task is enqueued on commit. `callback_deliver` makes one attempt outside 
 says when to try again; after `CALLBACK_MAX_ATTEMPTS` the delivery is `failed` and audited. A beat
 sweep enqueues again deliveries whose task was lost (broker down at commit, worker killed).
 
-Every request is signed like the HTTP connector's (see `approvals.connectors.verify_signature`)
-with a key per agent, derived from `CALLBACK_SIGNING_SECRET` (see `agent_signing_secret`).
+Every request is signed like the HTTP connector's (see `config.outbound.verify_signature`) with a
+key per agent, derived from `CALLBACK_SIGNING_SECRET` (see `agent_signing_secret`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
-import json
 import logging
-import socket
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import httpx
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
 
-from approvals.connectors import USER_AGENT, backoff_delay, signed_headers
 from approvals.models import Action, CallbackDelivery
 from audit.events import Verb
 from audit.services import Actor, audit_record
 from config import clock
-from config.errors import Code, InvalidInput
+from config.outbound import (
+    OutboundUrlRefused,
+    backoff_delay,
+    derived_key,
+    outbound_url_check,
+    post_signed,
+    where,
+)
 
 logger = logging.getLogger(__name__)
 
 DELIVER_TASK = "approvals.tasks.deliver_callback"
-EVENT_HEADER = "X-Countersign-Event"
-DELIVERY_HEADER = "X-Countersign-Delivery"
 
 # The status changes an agent is told about: decisions, outcomes of execution and of rollback.
 # Not `cancelled` (only the agent itself cancels) nor `executing` (an outcome follows).
@@ -53,72 +50,24 @@ _EARLY_SLACK = timedelta(seconds=1)
 _IN_FLIGHT_GRACE = timedelta(seconds=30)
 
 
-class CallbackUrlRefused(InvalidInput):
-    default_code = Code.CALLBACK_URL_REFUSED
+# The URL check and its refusal are shared with notification webhooks (`config.outbound`); these
+# are the names the API's serializer and approvals' callers know them by.
+CallbackUrlRefused = OutboundUrlRefused
+callback_url_check = outbound_url_check
 
 
 def _setting(name: str) -> Any:
     return settings.COUNTERSIGN[name]
 
 
-# ---------------------------------------------------------------------------------------------
-# signing and the URL check
-
-
 def agent_signing_secret(agent_id: Any) -> str:
-    """The key callbacks to one agent are signed with: HMAC-SHA256 of the agent's id under the
-    deployment's `CALLBACK_SIGNING_SECRET` (or `SECRET_KEY` when that is unset).
+    """The key callbacks to one agent are signed with, derived from the deployment's
+    `CALLBACK_SIGNING_SECRET` (or `SECRET_KEY`) and the agent's id (see `derived_key`).
 
-    Derived, not stored: nothing new to keep secret in the database, one agent's key does not let
-    its operator forge callbacks to another agent, and changing the deployment secret rotates
-    every key. `manage.py callback_secret <agent>` prints it for the agent's operator.
+    One agent's key does not let its operator forge callbacks to another agent.
+    `manage.py callback_secret <agent>` prints it for the agent's operator.
     """
-    base = _setting("CALLBACK_SIGNING_SECRET") or settings.SECRET_KEY
-    message = f"countersign.callback.v1:{agent_id}".encode()
-    return hmac.new(base.encode(), message, hashlib.sha256).hexdigest()
-
-
-def _private_addresses_allowed() -> bool:
-    allowed = _setting("CALLBACK_ALLOW_PRIVATE_ADDRESSES")
-    return (not settings.PRODUCTION) if allowed is None else bool(allowed)
-
-
-def _refuse(url: str, why: str) -> CallbackUrlRefused:
-    return CallbackUrlRefused(f"The callback URL is refused: {why}.", details={"reason": why})
-
-
-def _check_address(address: str, url: str) -> None:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if not ip.is_global or ip.is_multicast:
-        raise _refuse(url, f"it points to a non-public address ({ip})")
-
-
-def callback_url_check(url: str, *, resolve: bool = False) -> str:
-    """Refuse a callback URL Countersign must not call: not http(s), or, unless private addresses
-    are allowed (by default: outside production), one naming a loopback, private, link-local or
-    otherwise non-public address. Without `resolve` only literal addresses and `localhost` are
-    checked (at submission); with it, every address the host name resolves to (at delivery)."""
-    parts = urlsplit(url or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _refuse(url, "it must be an http or https URL")
-    if _private_addresses_allowed():
-        return url
-    host = parts.hostname.rstrip(".").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        raise _refuse(url, "it points to this machine")
-    try:
-        _check_address(host, url)
-        return url
-    except ValueError:
-        pass  # a name, not an address
-    if resolve:
-        try:
-            infos = socket.getaddrinfo(host, parts.port or None, proto=socket.IPPROTO_TCP)
-        except OSError as exc:
-            raise OSError(f"could not resolve {host}: {exc}") from exc
-        for *_, sockaddr in infos:
-            _check_address(str(sockaddr[0]), url)
-    return url
+    return derived_key(f"countersign.callback.v1:{agent_id}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -176,32 +125,6 @@ def schedule(action: Action, *, event: str, data: dict[str, Any] | None = None):
 # delivering, outside any transaction
 
 
-def _post(*, url: str, secret: str, delivery_id: int, event: str, payload: dict) -> str | None:
-    """One signed POST; None when the receiver took it (2xx), else why not."""
-    body = json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
-    headers = {
-        "Content-Type": "application/json",
-        "User-Agent": USER_AGENT,
-        EVENT_HEADER: event,
-        DELIVERY_HEADER: str(delivery_id),
-        **signed_headers(secret, body),
-    }
-    try:
-        # Redirects are not followed: a redirect could lead past the address check.
-        with httpx.Client(timeout=_setting("CALLBACK_TIMEOUT_SECONDS")) as client:
-            response = client.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    if response.is_success:
-        return None
-    return f"HTTP {response.status_code}: {response.text[:200]}"
-
-
-def _where(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
 def _lock(delivery_id: Any) -> CallbackDelivery | None:
     return (
         CallbackDelivery.objects.select_for_update(of=("self",))
@@ -236,9 +159,9 @@ def callback_deliver(*, delivery_id: Any) -> float | None:
     except OSError as exc:
         error = str(exc)  # a resolver hiccup: worth another try
     else:
-        error = _post(
-            url=url, secret=agent_signing_secret(agent_id), delivery_id=delivery_id, event=event,
-            payload=payload,
+        error = post_signed(
+            url, secret=agent_signing_secret(agent_id), delivery_id=delivery_id, event=event,
+            payload=payload, timeout=_setting("CALLBACK_TIMEOUT_SECONDS"),
         )  # fmt: skip
 
     with transaction.atomic(durable=True):
@@ -265,7 +188,7 @@ def callback_deliver(*, delivery_id: Any) -> float | None:
                     "event": event,
                     "delivery_id": delivery.pk,
                     "attempts": attempt,
-                    "url": _where(url),
+                    "url": where(url),
                     "error": delivery.last_error,
                 },
             )

@@ -2,8 +2,9 @@
 
 Each configured action type gets an `HttpConnector` (see `COUNTERSIGN["CONNECTORS"]` and the
 README's "HTTP connector" section). A request is a JSON POST carrying the action id as its
-`Idempotency-Key` and an HMAC-SHA256 signature over `"{timestamp}.{body}"`; `verify_signature`
-checks one, for the tests' fake backend and for customers' receivers.
+`Idempotency-Key` and an HMAC-SHA256 signature over `"{timestamp}.{body}"`, made as callbacks and
+notification webhooks make theirs (`config.outbound`, whose `verify_signature` checks one, for the
+tests' fake backend and for customers' receivers).
 
 Retries happen inside the call, with capped exponential backoff and jitter. Whether a failed call
 may be tried again depends on whether the request may have reached the target: a refused connection
@@ -14,12 +15,9 @@ other target such a failure is an `OutcomeUnknown`: a person reconciles it, noth
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 import os
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +30,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from config.errors import Code
+from config.outbound import USER_AGENT, backoff_delay, signed_headers
 from execution import (
     ExecutionFailed,
     Executor,
@@ -43,65 +42,10 @@ from execution import (
 
 logger = logging.getLogger(__name__)
 
-SIGNATURE_HEADER = "X-Countersign-Signature"
-TIMESTAMP_HEADER = "X-Countersign-Timestamp"
-USER_AGENT = "Countersign/1"
 # How much of a refusal's body is kept in the action's error: enough to read, not a whole page.
 ERROR_TEXT_LIMIT = 500
 # Statuses that say the target did not take the request on: trying again is safe for any target.
 _NOT_TAKEN = frozenset({408, 425, 429})
-
-
-# ---------------------------------------------------------------------------------------------
-# signatures
-
-
-def _as_bytes(value: str | bytes) -> bytes:
-    return value if isinstance(value, bytes) else value.encode()
-
-
-def sign(secret: str, timestamp: int | str, body: str | bytes) -> str:
-    """`sha256=<hex>`: HMAC-SHA256, keyed by `secret`, over `"{timestamp}.{body}"`."""
-    message = _as_bytes(str(timestamp)) + b"." + _as_bytes(body)
-    return "sha256=" + hmac.new(_as_bytes(secret), message, hashlib.sha256).hexdigest()
-
-
-def signed_headers(secret: str, body: str | bytes, *, now: float | None = None) -> dict[str, str]:
-    timestamp = int(time.time() if now is None else now)
-    return {TIMESTAMP_HEADER: str(timestamp), SIGNATURE_HEADER: sign(secret, timestamp, body)}
-
-
-def verify_signature(
-    secret: str,
-    timestamp: int | str | None,
-    body: str | bytes,
-    signature: str | None,
-    tolerance: int = 300,
-    *,
-    now: float | None = None,
-) -> bool:
-    """Whether `signature` is ours for this timestamp and body, and the timestamp is recent.
-
-    The tolerance (seconds, either side) bounds how long a captured request can be replayed; the
-    comparison takes constant time so a forger learns nothing from how long a refusal took.
-    """
-    if not (secret and timestamp and signature):
-        return False
-    try:
-        sent_at = int(timestamp)
-    except (TypeError, ValueError):
-        return False
-    current = time.time() if now is None else now
-    if abs(current - sent_at) > tolerance:
-        return False
-    return hmac.compare_digest(sign(secret, sent_at, body), str(signature))
-
-
-def backoff_delay(tried: int, *, base: float, cap: float) -> float:
-    """Seconds to wait after the `tried`-th failure: exponential from `base`, capped at `cap`, with
-    jitter (half fixed, half random) so callers that failed together do not come back together."""
-    ceiling = min(cap, base * 2 ** (max(tried, 1) - 1))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not a secret
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,15 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 
 from agents.models import Agent
 from approvals import handoff
-from approvals.models import AWAITING_STATUSES, Action, Decision, Queue, ReasonCode, Status
+from approvals.models import (
+    AWAITING_STATUSES,
+    Action,
+    Decision,
+    DecisionKind,
+    Queue,
+    ReasonCode,
+    Status,
+)
 from config.errors import Code, InvalidInput, NotFound
 from policies.engine import Decision as PolicyDecision
 from policies.models import ActionType, Tier
@@ -47,6 +55,20 @@ def action_get(*, action_id: Any, related: tuple[str, ...] = RELATIONS) -> Actio
         return _with_relations(Action.objects.all(), related).get(pk=parse_action_id(action_id))
     except Action.DoesNotExist as exc:
         raise NotFound("No such action.", code=Code.ACTION_NOT_FOUND) from exc
+
+
+def action_version_unedited(*, action_id: Any, since_version: int) -> int | None:
+    """The action's version now, if nobody edited its params at or after `since_version`; None if
+    someone did, or there is no such action (a decision asked with the old version is then
+    refused by the service, after it checked the person may see the action at all)."""
+    pk = parse_action_id(action_id)
+    version = Action.objects.filter(pk=pk).values_list("version", flat=True).first()
+    if version is None:
+        return None
+    edited = Decision.objects.filter(
+        action_id=pk, kind=DecisionKind.EDIT, action_version__gte=since_version
+    ).exists()
+    return None if edited else version
 
 
 def action_get_for_agent(*, action_id: Any, agent) -> Action:

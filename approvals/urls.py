@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from approvals.views import actions, dashboard
+from approvals.views import actions, dashboard, subscriptions
 
 app_name = "approvals"
 urlpatterns = [
@@ -32,4 +32,10 @@ urlpatterns += [
     path(
         "actions/<uuid:action_id>/page/decide/<str:kind>/", actions.page_decide, name="page-decide"
     ),
+]
+
+# What a person hears by email of their queues and tiers (issue 11).
+urlpatterns += [
+    path("notifications/", subscriptions.subscriptions, name="subscriptions"),
+    path("notifications/save/", subscriptions.subscription_save, name="subscription-save"),
 ]

@@ -48,6 +48,7 @@ class Code(StrEnum):
     INVALID_TIER = "invalid_tier", 400
     INVALID_SUMMARY = "invalid_summary", 400
     NOTE_REQUIRED = "note_required", 400
+    NO_EMAIL_ADDRESS = "no_email_address", 400
     NOT_A_HANDLER = "not_a_handler", 400
     TIER_TOO_LOW = "tier_too_low", 400
     UNKNOWN_TIER = "unknown_tier", 400
@@ -65,12 +66,15 @@ class Code(StrEnum):
     WEAK_PASSWORD = "weak_password", 400
     # 401: unauthenticated
     UNAUTHENTICATED = "unauthenticated", 401
+    INVALID_SIGNATURE = "invalid_signature", 401
+    STALE_REQUEST = "stale_request", 401
     # 403: refused: who you are
     FORBIDDEN = "forbidden", 403
     ACTION_BLOCKED = "action_blocked", 403
     MISSING_ROLE = "missing_role", 403
     OWN_REQUEST = "own_request", 403
     POLICY_REFUSES = "policy_refuses", 403
+    REPLAYED_REQUEST = "replayed_request", 403
     TAKEOVER_NEEDS_SENIOR = "takeover_needs_senior", 403
     # 404: not found
     ACTION_NOT_FOUND = "action_not_found", 404

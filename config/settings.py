@@ -239,6 +239,16 @@ CELERY_BEAT_SCHEDULE = {
         "task": "escalations.tasks.sweep_slas",
         "schedule": env.float("SLA_SWEEP_INTERVAL_SECONDS", default=30.0),
     },
+    # Notifications whose task was lost (broker down at commit, a worker killed) are sent again.
+    "sweep-notifications": {
+        "task": "notifications.tasks.sweep_deliveries",
+        "schedule": env.float("NOTIFY_SWEEP_INTERVAL_SECONDS", default=30.0),
+    },
+    # One email per person with what their digest subscriptions gathered since the last one.
+    "send-notification-digests": {
+        "task": "notifications.tasks.send_digests",
+        "schedule": env.float("NOTIFY_DIGEST_INTERVAL_SECONDS", default=3600.0),
+    },
 }
 
 COUNTERSIGN = {
@@ -283,7 +293,49 @@ COUNTERSIGN = {
     # Unset: callbacks to loopback and private addresses are refused in production (PRODUCTION)
     # and allowed elsewhere (a laptop, the tests).
     "CALLBACK_ALLOW_PRIVATE_ADDRESSES": env.bool("CALLBACK_ALLOW_PRIVATE_ADDRESSES", default=None),
+    # Notifications (see the README's "Notifications"): links in messages start with SITE_URL.
+    # Webhooks are signed like callbacks (a key per subscription, derived from the same secret)
+    # and go where callbacks may go; each delivery is retried with capped exponential backoff.
+    "SITE_URL": env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/"),
+    "NOTIFY_TIMEOUT_SECONDS": env.float("NOTIFY_TIMEOUT_SECONDS", default=5.0),
+    "NOTIFY_MAX_ATTEMPTS": env.int("NOTIFY_MAX_ATTEMPTS", default=5),
+    "NOTIFY_BACKOFF_SECONDS": env.float("NOTIFY_BACKOFF_SECONDS", default=10.0),
+    "NOTIFY_BACKOFF_MAX_SECONDS": env.float("NOTIFY_BACKOFF_MAX_SECONDS", default=600.0),
+    # A pending delivery overdue by this much lost its task: the beat sweep enqueues it again.
+    "NOTIFY_SWEEP_GRACE_SECONDS": env.float("NOTIFY_SWEEP_GRACE_SECONDS", default=60.0),
+    # Slack's signing secret (the app's Basic Information page); empty: the interactions
+    # endpoint answers 404. Ephemeral replies go only to response URLs on these hosts.
+    "SLACK_SIGNING_SECRET": env.str("SLACK_SIGNING_SECRET", default=""),
+    "SLACK_RESPONSE_HOSTS": env.list("SLACK_RESPONSE_HOSTS", default=["hooks.slack.com"]),
 }
+
+# Email (notifications), through Django's mailers: SMTP when EMAIL_HOST is set or in production,
+# else printed to the console (a laptop has no mail server to send to).
+_EMAIL_HOST = env.str("EMAIL_HOST", default="")
+_SMTP = "django.core.mail.backends.smtp.EmailBackend"
+_EMAIL_BACKEND = env.str(
+    "EMAIL_BACKEND",
+    default=_SMTP
+    if _EMAIL_HOST or env.bool("PRODUCTION", default=False)
+    else "django.core.mail.backends.console.EmailBackend",
+)
+MAILERS = {
+    "default": {
+        "BACKEND": _EMAIL_BACKEND,
+        "OPTIONS": {
+            "host": _EMAIL_HOST or "localhost",
+            "port": env.int("EMAIL_PORT", default=25),
+            "username": env.str("EMAIL_HOST_USER", default=""),
+            "password": env.str("EMAIL_HOST_PASSWORD", default=""),
+            "use_tls": env.bool("EMAIL_USE_TLS", default=False),
+            "use_ssl": env.bool("EMAIL_USE_SSL", default=False),
+            "timeout": env.float("EMAIL_TIMEOUT", default=10.0),
+        }
+        if _EMAIL_BACKEND == _SMTP
+        else {},
+    }
+}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Countersign <countersign@localhost>")
 
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -6,6 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from approvals.api.slack import slack_interactions
 from config.login import LoginView
 
 urlpatterns = [
@@ -15,6 +16,8 @@ urlpatterns = [
     path("api/v1/sandbox/", include("sandbox.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("escalations.api.urls")),
+    # Signed by Slack, not a session: see approvals.api.slack.
+    path("integrations/slack/interactions/", slack_interactions, name="slack-interactions"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/login/", LoginView.as_view(), name="login"),

@@ -21,12 +21,14 @@ from approvals.services.rollback import (
     action_compensate,
     action_rollback,
 )
+from approvals.services.slack import SlackOutcome, action_decide_from_slack
 from approvals.services.submission import (
     IdempotencyKeyReused,
     SubmitResult,
     action_submit,
     request_fingerprint,
 )
+from approvals.services.subscriptions import subscription_set
 from approvals.services.sweeps import actions_release_expired_claims, actions_requeue_stalled
 from execution import NotCompensable
 
@@ -38,6 +40,7 @@ __all__ = [
     "IdempotencyKeyReused",
     "NotCompensable",
     "RollbackWindowClosed",
+    "SlackOutcome",
     "StaleVersion",
     "SubmitResult",
     "action_adopt",
@@ -45,6 +48,7 @@ __all__ = [
     "action_cancel",
     "action_claim",
     "action_compensate",
+    "action_decide_from_slack",
     "action_dismiss",
     "action_edit",
     "action_escalate",
@@ -64,5 +68,6 @@ __all__ = [
     "reason_code_save",
     "reason_code_set_active",
     "request_fingerprint",
+    "subscription_set",
     "supervisor_create",
 ]

@@ -14,7 +14,7 @@ from django.db import IntegrityError, transaction
 from agents.models import Agent
 from approvals import handoff
 from approvals.breakers import breaker_apply, breaker_open_trips_of
-from approvals.models import AWAITING_STATUSES, Action, Priority, Status
+from approvals.models import AWAITING_STATUSES, Action, Priority, Queue, Status
 from approvals.selectors import policy_decision
 from approvals.services.kernel import execute_on_commit, push_on_commit, set_listing_fields
 from approvals.transitions import check_transition
@@ -22,8 +22,11 @@ from audit.events import Verb
 from audit.services import Actor, audit_record
 from config import clock
 from config.errors import ApplicationError, Code
+from notifications.events import Event
+from notifications.services import notify
 from policies.engine import Decision as PolicyDecision
 from policies.models import Mode
+from policies.money import format_money
 
 # The share of an SLA after which the queue's subscribers hear that time is running out.
 SLA_WARN_SHARE = 0.8
@@ -215,6 +218,8 @@ def _create_decided_action(
         )
     if decision is not policy:
         _link_to_trip_cases(action, agent=agent, request_id=request_id)
+    if target == Status.PENDING:
+        _tell_pending(action)
     push_on_commit(action, previous_status=Status.SUBMITTED, created=True)
     if target == Status.APPROVED:
         execute_on_commit(action)
@@ -238,3 +243,32 @@ def _link_to_trip_cases(action: Action, *, agent: Agent, request_id: str) -> Non
             },
             request_id=request_id,
         )
+
+
+def _tell_pending(action: Action) -> int:
+    """Tell the queue's subscribers that the action waits for them (written in this transaction,
+    sent on commit; one query when nobody listens). What they read comes from validated params and
+    the policy (type, amount, order, queue, rule), never from the agent's own words."""
+    name = action.action_type.name
+    queue = action.queue or Queue.DEFAULT_NAME
+    money = format_money(action.amount, action.currency)
+    what = f"{name} of {money}" if money else name
+    on_order = f" on order {action.order_ref}" if action.order_ref else ""
+    needs = action.approvals_required
+    text = (
+        f"{what}{on_order}, requested by {action.agent.name}, waits for "
+        f"{needs} approval{'s' if needs != 1 else ''} in {queue}. "
+        f"Rule: {action.rule_name or 'the action type default'}."
+    )
+    return notify(
+        event=Event.ACTION_PENDING,
+        subject=f"Pending approval: {what}{on_order}",
+        text=text,
+        path=f"/actions/{action.pk}/",
+        queue=queue,
+        amount=action.amount,
+        currency=action.currency,
+        action_id=str(action.pk),
+        action_version=action.version,
+        buttons=True,
+    )

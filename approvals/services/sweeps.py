@@ -9,7 +9,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from approvals import handoff
-from approvals.models import AWAITING_STATUSES, Action, DecisionKind, Status
+from approvals.models import AWAITING_STATUSES, Action, DecisionKind, Queue, Status
 from approvals.services.claims import CLAIM_FIELDS
 from approvals.services.kernel import (
     SLA_TIMEOUT_CODE,
@@ -188,7 +188,7 @@ def tell_queue(action: Action, event: Event, *, subject: str) -> int:
         subject=f"{subject}: {what}",
         text=f"{what} ({action.action_type.key}) {action.explanation}",
         path=f"/actions/{action.pk}/",
-        queue=action.queue,
+        queue=action.queue or Queue.DEFAULT_NAME,
         amount=action.amount,
         currency=action.currency,
         action_id=str(action.pk),

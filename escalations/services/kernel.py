@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from approvals import rulebook
+from approvals.models import Queue
 from audit.events import Verb
 from audit.services import Actor, audit_record
 from config import clock
@@ -99,7 +100,8 @@ def tell(case: Escalation, event: Event, *, subject: str) -> int:
         text=case.reason,
         path=f"/escalations/{case.pk}/",
         tier=case.tier.key,
-        queue=action.queue if action else "",
+        # Subscriptions name the default queue by its name; an action holds it as "".
+        queue=(action.queue or Queue.DEFAULT_NAME) if action else "",
         amount=action.amount if action else None,
         currency=action.currency if action else "",
         action_id=str(action.pk) if action else None,

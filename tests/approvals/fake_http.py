@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from approvals.connectors import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from config.outbound import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 
 
 @dataclass(frozen=True)

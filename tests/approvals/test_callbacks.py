@@ -14,8 +14,6 @@ from django.utils import timezone
 from approvals import callbacks, services
 from approvals.callbacks import (
     DELIVER_TASK,
-    DELIVERY_HEADER,
-    EVENT_HEADER,
     CallbackUrlRefused,
     agent_signing_secret,
     callback_url_check,
@@ -24,6 +22,7 @@ from approvals.models import Action, CallbackDelivery, Status
 from approvals.tasks import deliver_callback, sweep_callbacks
 from audit.events import Verb
 from audit.models import AuditEvent
+from config.outbound import DELIVERY_HEADER, EVENT_HEADER
 from tests.approvals.conftest import refund_params
 from tests.approvals.fake_http import FakeBackend, ok, status
 from tests.conftest import wait_until

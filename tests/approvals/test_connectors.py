@@ -13,16 +13,13 @@ from django.core.exceptions import ImproperlyConfigured
 
 from approvals import services
 from approvals.connectors import (
-    SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
     ConnectorConfig,
     HttpConnector,
     connector_configs,
     register_configured,
-    sign,
-    verify_signature,
 )
 from approvals.models import Status
+from config.outbound import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify_signature
 from execution import ExecutionFailed, NotCompensable, OutcomeUnknown, executor_for
 from tests.approvals.fake_http import (
     FakeBackend,
