@@ -292,11 +292,18 @@ def test_killing_the_worker_mid_run_loses_no_refund_and_applies_none_twice(
             and Refund.objects.filter(action_id__in=executing).exists()
         )
 
-    wait_until(a_third_done_and_one_applied_unrecorded, timeout=60)
-    workers.kill(first)
-    stranded_ids = list(Action.objects.filter(pk__in=ids, status=Status.EXECUTING).values_list(
-        "pk", flat=True))  # fmt: skip
-    stranded = len(stranded_ids)
+    # The kill races the 30 ms window on a loaded machine: when it lands between two attempts
+    # (nothing stranded), start another lingering worker and try again, up to three times.
+    for _ in range(3):
+        wait_until(a_third_done_and_one_applied_unrecorded, timeout=60)
+        workers.kill(first)
+        stranded_ids = list(Action.objects.filter(pk__in=ids, status=Status.EXECUTING)
+                            .values_list("pk", flat=True))  # fmt: skip
+        stranded = len(stranded_ids)
+        if stranded or statuses(ids)[Status.SUCCEEDED] > 150:
+            break
+        first = workers.start(settings.CELERY_BROKER_URL, FAULT_DELAY_BEFORE_MS="2",
+                              FAULT_DELAY_AFTER_MS="30")  # fmt: skip
     # Those whose refund the dead worker had applied: their takeover must replay, not repeat.
     applied_unrecorded = Refund.objects.filter(action_id__in=stranded_ids).count()
     print(f"killed with {stranded} executing, {applied_unrecorded} of them already refunded")

@@ -311,7 +311,8 @@ def test_a_wait_wakes_when_the_sla_runs_out(server, submit, agent):
         waiting = pool.submit(wait, server.url, agent, action.pk)
         server.wait_listening(action.pk)
         with frozen() as clock:
-            clock.shift(timedelta(hours=4))
+            # The frozen clock starts at the whole second, before the submission: a minute's margin.
+            clock.shift(timedelta(hours=4, minutes=1))
             slas_sweep()
         response = answer(waiting, what="the wait after the SLA ran out")
 
