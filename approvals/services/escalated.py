@@ -23,7 +23,6 @@ from approvals.services.kernel import (
     approval_count,
     escalation_tier_of,
     execute_on_commit,
-    lock,
     lock_to_decide,
     move,
     reason_code_for,
@@ -88,11 +87,6 @@ def action_hand_over(*, action: Action, actor: Actor, data: dict, request_id: st
     move(action, Status.ESCALATED, actor=actor, verb=Verb.ACTION_ESCALATED, data=data,
          request_id=request_id)  # fmt: skip
     return True
-
-
-def action_lock(action_id: Any) -> Action:
-    """Lock an action for a use case that joins the caller's transaction (a case's resolution)."""
-    return lock(action_id)
 
 
 def escalated_action_approve(

@@ -7,8 +7,9 @@ from typing import Any
 from django.db import transaction
 
 from approvals.handoff import Source
-from approvals.services.escalated import action_hand_over, action_lock
+from approvals.services.escalated import action_hand_over
 from approvals.services.kernel import escalation_tier_of
+from approvals.services.kernel import lock as action_lock
 from audit.services import Actor
 from config.errors import Code, InvalidInput, NotFound
 from escalations.models import Escalation

@@ -9,11 +9,11 @@ from django.db import transaction
 from approvals import rulebook
 from approvals.models import Status
 from approvals.services.escalated import (
-    action_lock,
     escalated_action_approve,
     escalated_action_close,
     escalated_action_reject,
 )
+from approvals.services.kernel import lock as action_lock
 from audit.events import Verb
 from audit.services import Actor
 from config import clock
