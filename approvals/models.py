@@ -262,6 +262,9 @@ class Decision(models.Model):
     )
     note = models.TextField(blank=True)
     action_version = models.PositiveIntegerField()
+    # When the decider opened (claimed) the action they decided, if they held its claim: QA counts
+    # decisions made within seconds of opening as rubber stamps.
+    opened_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -64,6 +64,13 @@ class Code(StrEnum):
     UNKNOWN_REASON_CODE = "unknown_reason_code", 400
     UNKNOWN_ROLE = "unknown_role", 400
     WEAK_PASSWORD = "weak_password", 400
+    INVALID_PLAN = "invalid_plan", 400
+    INVALID_SCORECARD = "invalid_scorecard", 400
+    INVALID_REVIEW = "invalid_review", 400
+    INVALID_FEEDBACK = "invalid_feedback", 400
+    INVALID_PERIOD = "invalid_period", 400
+    INVALID_GROUP_BY = "invalid_group_by", 400
+    NO_ELIGIBLE_REVIEWER = "no_eligible_reviewer", 400
     # 401: unauthenticated
     UNAUTHENTICATED = "unauthenticated", 401
     INVALID_SIGNATURE = "invalid_signature", 401
@@ -76,10 +83,17 @@ class Code(StrEnum):
     POLICY_REFUSES = "policy_refuses", 403
     REPLAYED_REQUEST = "replayed_request", 403
     TAKEOVER_NEEDS_SENIOR = "takeover_needs_senior", 403
+    OWN_RESOLUTION = "own_resolution", 403
     # 404: not found
     ACTION_NOT_FOUND = "action_not_found", 404
     BREAKER_NOT_FOUND = "breaker_not_found", 404
     CUSTOMER_NOT_FOUND = "customer_not_found", 404
+    ASSIGNMENT_NOT_FOUND = "assignment_not_found", 404
+    PLAN_NOT_FOUND = "plan_not_found", 404
+    REVIEW_NOT_FOUND = "review_not_found", 404
+    DISPUTE_NOT_FOUND = "dispute_not_found", 404
+    CALIBRATION_NOT_FOUND = "calibration_not_found", 404
+    SUGGESTION_NOT_FOUND = "suggestion_not_found", 404
     CASE_NOT_FOUND = "case_not_found", 404
     NOT_FOUND = "not_found", 404
     ORDER_NOT_FOUND = "order_not_found", 404
@@ -112,6 +126,11 @@ class Code(StrEnum):
     ROLLBACK_WINDOW_CLOSED = "rollback_window_closed", 409
     STALE_VERSION = "stale_version", 409
     USER_EXISTS = "user_exists", 409
+    ASSIGNMENT_CLOSED = "assignment_closed", 409
+    DISPUTE_ALREADY_OPEN = "dispute_already_open", 409
+    DISPUTE_DECIDED = "dispute_decided", 409
+    CALIBRATION_REVEALED = "calibration_revealed", 409
+    OUTCOME_ALREADY_REPORTED = "outcome_already_reported", 409
     # 415: unsupported media type
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415
     # 422: refused by the backend or an execution

@@ -13,9 +13,11 @@ urlpatterns = [
     path("", include("approvals.urls")),
     path("policies/", include("policies.urls")),
     path("escalations/", include("escalations.urls")),
+    path("qa/", include("qa.urls")),
     path("api/v1/sandbox/", include("sandbox.urls")),
     path("api/v1/", include("approvals.api.urls")),
     path("api/v1/", include("escalations.api.urls")),
+    path("api/v1/", include("qa.api.urls")),
     # Signed by Slack, not a session: see approvals.api.slack.
     path("integrations/slack/interactions/", slack_interactions, name="slack-interactions"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -9,14 +9,19 @@ class Role(models.TextChoices):
     SUPERVISOR = "supervisor", "Supervisor"
     SENIOR_SUPERVISOR = "senior_supervisor", "Senior supervisor"
     QA_REVIEWER = "qa_reviewer", "QA reviewer"
+    # Runs QA: sampling plans, assignments, disputes and calibration; reviews too.
+    QA_LEAD = "qa_lead", "QA lead"
     POLICY_ADMIN = "policy_admin", "Policy admin"
     AUDITOR = "auditor", "Auditor"
 
     @classmethod
     def granting(cls, role: str) -> frozenset[str]:
         """The roles that may act where `role` is asked for: a senior supervisor may do whatever
-        a supervisor may."""
-        seniors = {cls.SUPERVISOR: {cls.SENIOR_SUPERVISOR}}.get(role, set())
+        a supervisor may, and a QA lead whatever a QA reviewer may."""
+        seniors = {
+            cls.SUPERVISOR: {cls.SENIOR_SUPERVISOR},
+            cls.QA_REVIEWER: {cls.QA_LEAD},
+        }.get(role, set())
         return frozenset({role, *(str(r) for r in seniors)})
 
     @classmethod

@@ -203,9 +203,10 @@ def reason_code_for(code: str | None, *, kind: DecisionKind, required: bool) -> 
 def record_decision(
     action: Action, *, by, kind: DecisionKind, reason: ReasonCode | None = None, note: str = ""
 ) -> Decision:
+    opened_at = action.claimed_at if by is not None and action.claimed_by_id == by.pk else None
     return Decision.objects.create(
         action=action, kind=kind, by=by, reason_code=reason, note=note,
-        action_version=action.version,
+        action_version=action.version, opened_at=opened_at,
     )  # fmt: skip
 
 

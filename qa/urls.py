@@ -1,0 +1,11 @@
+"""QA pages: a reviewer's assignments and reviews, plans and samples, disputes, calibration and the
+scorecards."""
+
+from django.urls import path  # noqa: F401
+
+app_name = "qa"
+
+urlpatterns: list = [
+    # assignments and reviews (qa.views.reviews), plans and samples (qa.views.plans), disputes
+    # and calibration (qa.views.disputes, qa.views.calibration), scorecards (qa.views.scorecards)
+]

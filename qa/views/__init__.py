@@ -1,0 +1,1 @@
+"""QA\x27s HTML pages."""
