@@ -425,3 +425,31 @@ class TestReleaseExpiredClaims:
         tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
 
         assert "approvals.tasks.release_expired_claims" in tasks
+
+
+class TestWhenTheDeciderOpenedIt:
+    """A decision remembers when its decider opened (claimed) the action: QA counts decisions made
+    within seconds of opening as rubber stamps."""
+
+    def test_a_decision_after_a_claim_records_when_the_claim_began(
+        self, submit, supervisor, frozen_clock
+    ):
+        action = submit(12000)
+        services.action_claim(action_id=action.pk, by=supervisor)
+        opened_at = timezone.now()
+        frozen_clock.shift(timedelta(seconds=2))
+
+        services.action_approve(action_id=action.pk, by=supervisor)
+
+        assert action.decisions.get().opened_at == opened_at
+
+    def test_a_decision_without_ones_own_claim_records_no_opening(
+        self, submit, supervisor, bob, frozen_clock
+    ):
+        action = submit(12000)
+        services.action_claim(action_id=action.pk, by=bob)
+        services.action_release(action_id=action.pk, by=bob)
+
+        services.action_reject(action_id=action.pk, by=supervisor, reason_code="duplicate-request")
+
+        assert action.decisions.get().opened_at is None
