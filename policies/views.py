@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
+from approvals import rulebook
 from audit.services import Actor
 from config.errors import ApplicationError, Code, InvalidInput, NotFound
 from policies import business_hours, selectors, services, tiers
@@ -35,7 +36,7 @@ DEFAULT_DAYS = 7
 
 
 def _policy_admin_required(view):
-    """Only policy admins (and superusers) see or change policy; others get a 403."""
+    """Only those the rulebook lets edit policy see or change it; others get a 403."""
 
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
@@ -43,8 +44,9 @@ def _policy_admin_required(view):
             if request.htmx:
                 return HttpResponseClientRedirect(f"{reverse('login')}?next={request.path}")
             return redirect_to_login(request.get_full_path())
-        if not selectors.user_may_edit_policy(user=request.user):
-            raise PermissionDenied("Policies are for policy admins.")
+        allowed = rulebook.may_edit_policy(rulebook.person_of(request.user))
+        if not allowed:
+            raise PermissionDenied(allowed.error.message)
         return view(request, *args, **kwargs)
 
     return wrapped

@@ -20,7 +20,7 @@ import psycopg
 import pytest
 import redis
 
-from config import launcher
+from config import demo_logins, launcher
 from tests.conftest import ROOT, free_port, wait_until
 
 
@@ -143,10 +143,13 @@ def test_demo_logins_keep_the_supervisor_and_issue_a_new_working_key_each_start(
     from agents.services import agent_for_key
     from approvals.demo import DEMO_QUEUES
 
-    first = launcher.demo_logins_ensure()
-    second = launcher.demo_logins_ensure()
+    first = demo_logins.demo_logins_ensure()
+    second = demo_logins.demo_logins_ensure()
 
-    assert (second.username, second.password) == ("supervisor", launcher.DEMO_SUPERVISOR_PASSWORD)
+    assert (second.username, second.password) == (
+        "supervisor",
+        demo_logins.DEMO_SUPERVISOR_PASSWORD,
+    )
     assert get_user_model().objects.filter(username="supervisor").count() == 1
     user = get_user_model().objects.get(username="supervisor")
     assert sorted(user.approval_queues.values_list("name", flat=True)) == sorted(DEMO_QUEUES)
@@ -158,19 +161,19 @@ def test_demo_logins_keep_the_supervisor_and_issue_a_new_working_key_each_start(
 def test_demo_logins_do_not_print_a_password_someone_changed(db):
     from django.contrib.auth import get_user_model
 
-    launcher.demo_logins_ensure()
+    demo_logins.demo_logins_ensure()
     user = get_user_model().objects.get(username="supervisor")
     user.set_password("a-private-password-now")
     user.save()
 
-    assert launcher.demo_logins_ensure().password is None
+    assert demo_logins.demo_logins_ensure().password is None
 
 
 def test_demo_logins_give_each_demo_tier_one_handler_in_its_group(db):
     from django.contrib.auth import get_user_model
 
-    launcher.demo_logins_ensure()
-    logins = launcher.demo_logins_ensure()
+    demo_logins.demo_logins_ensure()
+    logins = demo_logins.demo_logins_ensure()
 
     assert [(h.username, h.password, h.tier_name) for h in logins.handlers] == [
         ("l1-lead", "countersign-demo", "L1 support leads"),
@@ -181,25 +184,65 @@ def test_demo_logins_give_each_demo_tier_one_handler_in_its_group(db):
         user = get_user_model().objects.get(username=handler.username)
         assert set(user.groups.values_list("name", flat=True)) == {"supervisor", handler.username}
         assert list(user.approval_queues.values_list("name", flat=True)) == ["Escalations"]
-        assert user.check_password(launcher.DEMO_HANDLER_PASSWORD)
+        assert user.check_password(demo_logins.DEMO_HANDLER_PASSWORD)
 
 
 def test_the_banner_prints_the_handler_logins_right_below_the_supervisor_login():
-    logins = launcher.DemoLogins(
+    logins = demo_logins.DemoLogins(
         username="supervisor", password="countersign-demo", agent_name="support-bot",
         api_key="cs_key", handlers=(
-            launcher.DemoHandler("l1-lead", "countersign-demo", "L1 support leads"),
-            launcher.DemoHandler("finance", None, "Finance (billing escalations)"),
+            demo_logins.DemoHandler("l1-lead", "countersign-demo", "L1 support leads"),
+            demo_logins.DemoHandler("finance", None, "Finance (billing escalations)"),
         ),
     )  # fmt: skip
 
-    lines = launcher.banner("http://127.0.0.1:8000", logins).splitlines()
+    lines = demo_logins.banner("http://127.0.0.1:8000", logins).splitlines()
 
     at = lines.index("  Sign in as    supervisor / countersign-demo")
     assert lines[at + 1 : at + 3] == [
         '                l1-lead / countersign-demo   handler in tier "L1 support leads"',
         "                finance / (changed since it was created; not shown)"
         '   handler in tier "Finance (billing escalations)"',
+    ]
+    assert lines[at + 3].startswith("  Agent key     cs_key")
+
+
+def test_demo_logins_give_qa_its_reviewers_lead_and_auditor(db):
+    from django.contrib.auth import get_user_model
+
+    demo_logins.demo_logins_ensure()
+    logins = demo_logins.demo_logins_ensure()
+
+    assert [(q.username, q.password, q.role) for q in logins.qa] == [
+        ("qa", "countersign-demo", "QA reviewer"),
+        ("qa2", "countersign-demo", "QA reviewer"),
+        ("qa-lead", "countersign-demo", "QA lead"),
+        ("auditor", "countersign-demo", "Auditor"),
+    ]
+    for login, role in zip(logins.qa, ("qa_reviewer", "qa_reviewer", "qa_lead", "auditor")):
+        user = get_user_model().objects.get(username=login.username)
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+
+
+def test_the_banner_prints_the_qa_logins_below_the_handlers():
+    from qa.demo import DemoQaLogin
+
+    logins = demo_logins.DemoLogins(
+        username="supervisor", password="countersign-demo", agent_name="support-bot",
+        api_key="cs_key",
+        handlers=(demo_logins.DemoHandler("l1-lead", "countersign-demo", "L1 support leads"),),
+        qa=(DemoQaLogin("qa", "countersign-demo", "QA reviewer"),
+            DemoQaLogin("auditor", None, "Auditor")),
+    )  # fmt: skip
+
+    lines = demo_logins.banner("http://127.0.0.1:8000", logins).splitlines()
+
+    at = lines.index(
+        '                l1-lead / countersign-demo   handler in tier "L1 support leads"'
+    )
+    assert lines[at + 1 : at + 3] == [
+        "                qa / countersign-demo   QA reviewer (/qa/)",
+        "                auditor / (changed since it was created; not shown)   Auditor (/qa/)",
     ]
     assert lines[at + 3].startswith("  Agent key     cs_key")
 
@@ -249,9 +292,10 @@ def test_run_command_serves_the_product_and_ctrl_c_stops_every_process(data_root
 
         assert any("Sign in as    supervisor / countersign-demo" in line for line in lines)
         assert any("l1-lead / countersign-demo" in line for line in lines)
+        assert any("qa-lead / countersign-demo   QA lead" in line for line in lines)
         assert urllib.request.urlopen(f"{base}/accounts/login/", timeout=10).status == 200
         status, action = _http(
-            "POST", f"{base}/api/v1/actions/", key=key, body=launcher.DEMO_SUBMISSION
+            "POST", f"{base}/api/v1/actions/", key=key, body=demo_logins.DEMO_SUBMISSION
         )
         assert status == 201
         detail = f"{base}/api/v1/actions/{action['id']}/"
