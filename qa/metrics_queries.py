@@ -86,8 +86,26 @@ def with_evidence(qs: QuerySet, *, reviewer: str | None = None) -> QuerySet:
 # What a refund leaks: QA judged it wrong, it was rolled back, or the customer charged it back.
 LEAKED = Q(qa_wrong=True) | Q(rolled_back=True) | Q(charged_back=True)
 REFUNDS = Q(action_type__key__startswith=REFUND_PREFIX, amount__isnull=False)
-DECIDED = Q(by_person=True, decided_at__isnull=False)
+BY_PERSON = Q(by_person=True)
+DECIDED = BY_PERSON & Q(decided_at__isnull=False)
 EXECUTED = Q(status__in=EXECUTED_STATUSES)
+
+# Each figure over resolutions with evidence: (what it counts, what of that its numerator counts;
+# None: a percentile or a mean). The drill-down lists exactly these; the aggregations below count
+# the same conditions.
+COUNTED = {
+    "override_rate": (BY_PERSON, Q(overridden=True)),
+    "action_accuracy": (Q(qa_reviewed=True), Q(qa_right=True)),
+    "money_leak": (REFUNDS, LEAKED),
+    "rollback_rate": (EXECUTED, Q(rolled_back=True)),
+    "escalation_rate": (Q(), Q(escalated=True)),
+    "escalation_quality": (Q(escalated=True, qa_reviewed=True), Q(qa_right=True)),
+    "time_to_decision_p50": (DECIDED, None),
+    "time_to_decision_p90": (DECIDED, None),
+    "rubber_stamp_rate": (BY_PERSON, Q(rubber_stamped=True)),
+    "recontact_rate": (Q(reported=True), Q(recontacted=True)),
+    "csat": (Q(rated=True), None),
+}
 
 
 def decision_time() -> ExpressionWrapper:
@@ -137,9 +155,9 @@ def action_counts(since: datetime, until: datetime, key: str | None) -> dict[tup
         key=key,
         aggregates={
             "n_resolutions": Count("pk"),
-            "n_by_person": Count("pk", filter=Q(by_person=True)),
-            "n_overridden": Count("pk", filter=Q(by_person=True, overridden=True)),
-            "n_rubber_stamped": Count("pk", filter=Q(by_person=True, rubber_stamped=True)),
+            "n_by_person": Count("pk", filter=BY_PERSON),
+            "n_overridden": Count("pk", filter=BY_PERSON & Q(overridden=True)),
+            "n_rubber_stamped": Count("pk", filter=BY_PERSON & Q(rubber_stamped=True)),
             "n_executed": Count("pk", filter=EXECUTED),
             "n_rolled_back": Count("pk", filter=EXECUTED & Q(rolled_back=True)),
             "n_escalated": Count("pk", filter=Q(escalated=True)),

@@ -130,3 +130,63 @@ def test_bad_filters_are_refused(db, check, raw, code):
         check(raw)
 
     assert refused.value.code == code
+
+
+def drilled(history, **params) -> dict[str, bool | None]:
+    """The counted actions by their name in the history, each with whether its numerator counts
+    it."""
+    from qa.metrics_drill import counted_actions, drill_query
+
+    names = {action.pk: name for name, action in history.actions.items()}
+    rows = counted_actions(drill_query(params))
+    return {names[row.pk]: row.in_numerator for row in rows}
+
+
+def test_the_drill_down_lists_exactly_the_actions_a_figure_counts(history):
+    week = WEEK.isoformat()
+
+    assert drilled(history, metric="override_rate", week=week) == {
+        "a1": False, "a2": True, "a4": False, "a5": False,
+    }  # fmt: skip
+    assert drilled(history, metric="money_leak", week=week) == {
+        "a1": False, "a2": False, "a3": True, "a4": True, "a6": True,
+    }  # fmt: skip
+    assert drilled(history, metric="rollback_rate", week=week, group_by="rule",
+                   group="small-refund-executes") == {"a3": True, "a6": False}  # fmt: skip
+    assert drilled(history, metric="csat", week=week, group_by="agent",
+                   group="billing-bot") == {"a5": None}  # fmt: skip
+
+
+def test_the_drill_down_of_a_reviewers_figure_counts_their_reviews_only(history):
+    week = WEEK.isoformat()
+
+    rob = drilled(history, metric="action_accuracy", week=week, group_by="reviewer", group="rob")
+    rita = drilled(history, metric="action_accuracy", week=week, group_by="reviewer", group="rita")
+
+    assert rob == {"a4": False}  # his calibration review of a5 does not count
+    assert rita == {"a1": True, "a2": True, "a4": True, "a5": True, "a6": True}
+
+
+def test_the_drill_down_of_the_window_counts_every_week(history):
+    assert drilled(history, metric="override_rate") == {
+        "a8": False, "a1": False, "a2": True, "a4": False, "a5": False,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "params, code",
+    [
+        ({"metric": "deflection"}, Code.INVALID_INPUT),
+        ({"metric": "override_rate", "week": "2025-03-12"}, Code.INVALID_INPUT),
+        ({"metric": "override_rate", "group_by": "reviewer", "group": "rob"},
+         Code.INVALID_GROUP_BY),
+        ({"metric": "override_rate", "group_by": "agent", "group": "x" * 151}, Code.INVALID_INPUT),
+    ],
+)  # fmt: skip
+def test_bad_drill_downs_are_refused(db, params, code):
+    from qa.metrics_drill import drill_query
+
+    with frozen(AT), pytest.raises(InvalidInput) as refused:
+        drill_query(params)
+
+    assert refused.value.code == code
