@@ -27,7 +27,7 @@ def test_a_line_chart_has_a_title_axes_labels_and_a_point_per_value():
 
 
 def test_a_week_without_a_value_breaks_the_line():
-    svg = line_chart(chart_id="c", title="t", labels=WEEKS + ["03-24"],
+    svg = line_chart(chart_id="c", title="t", labels=[*WEEKS, "03-24"],
                      values=[0.1, 0.2, None, 0.3])  # fmt: skip
 
     root = parsed(svg)
