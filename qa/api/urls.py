@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from qa.api import outcomes
+from qa.api import metrics, outcomes
 
 urlpatterns: list = [
     path(
@@ -10,4 +10,5 @@ urlpatterns: list = [
         outcomes.OutcomeReportView.as_view(),
         name="action-outcome",
     ),
+    path("qa/metrics/", metrics.MetricsView.as_view(), name="qa-metrics"),
 ]
