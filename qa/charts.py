@@ -49,7 +49,9 @@ def _frame(
     ]
     step = max(1, math.ceil(len(labels) / MAX_X_LABELS))
     for i, label in enumerate(labels):
-        if i % step and i != len(labels) - 1:
+        last = len(labels) - 1
+        # every step-th label, and the last one, without crowding it
+        if i != last and (i % step or last - i < step):
             continue
         x = _x(i, len(labels))
         parts.append(
