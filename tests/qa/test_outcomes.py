@@ -3,7 +3,10 @@ conflicts, strict bodies, and the audit trail."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.db import connection
 
 from approvals.models import Status
 from audit.events import Verb
@@ -147,3 +150,33 @@ def test_unknown_keys_and_non_objects_are_refused(resolution, agent):
     assert unknown.value.details["unknown"] == ["nps"]
     assert listed.value.code == Code.INVALID_FEEDBACK
     assert not OutcomeReport.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_reports_at_once_write_one_report(resolution, agent):
+    # Arrange
+    action = resolution()
+    start = threading.Barrier(2)
+    results: list = []
+
+    def report(body):
+        try:
+            start.wait(timeout=10)
+            results.append(outcome_report(action_id=action.pk, agent=agent.agent, body=body))
+        except Conflict as exc:
+            results.append(exc.code)
+        finally:
+            connection.close()
+
+    # Act
+    threads = [threading.Thread(target=report, args=({"resolved": ok},)) for ok in (True, False)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    # Assert: one wrote, the other found it and was refused (its body differs).
+    assert sorted(map(type, results), key=str) == sorted([tuple, Code], key=str)
+    assert Code.OUTCOME_ALREADY_REPORTED in results
+    assert OutcomeReport.objects.count() == 1
+    assert reported_events().count() == 1
