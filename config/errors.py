@@ -131,6 +131,7 @@ class Code(StrEnum):
     DISPUTE_DECIDED = "dispute_decided", 409
     CALIBRATION_REVEALED = "calibration_revealed", 409
     OUTCOME_ALREADY_REPORTED = "outcome_already_reported", 409
+    NOT_RESOLVED = "not_resolved", 409
     # 415: unsupported media type
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415
     # 422: refused by the backend or an execution

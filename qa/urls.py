@@ -3,7 +3,7 @@ scorecards."""
 
 from django.urls import path
 
-from qa.views import suggestions
+from qa.views import scorecards, suggestions
 
 app_name = "qa"
 
@@ -12,4 +12,6 @@ urlpatterns: list = [
     # and calibration (qa.views.disputes, qa.views.calibration), scorecards (qa.views.scorecards)
     path("suggestions/", suggestions.suggestion_list, name="suggestions"),
     path("suggestions/draft/", suggestions.suggestion_open, name="suggestion-draft"),
+    path("scorecards/", scorecards.scorecards, name="scorecards"),
+    path("scorecards/actions/", scorecards.scorecard_actions, name="scorecard-actions"),
 ]
