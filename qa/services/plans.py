@@ -122,6 +122,11 @@ def _categories(problems: Problems, categories: Any) -> list[dict[str, Any]]:
     return clean
 
 
+def _spelled_out(categories: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored categories with the flags they leave out at their defaults, to compare."""
+    return [{"critical": False, "allow_na": False, **category} for category in categories]
+
+
 def scorecard_save(
     *, slug: str, name: str, description: str = "", scale: int = 4, categories: Any,
     is_active: bool = True, actor: Actor | None = None, by=None, request_id: str = "",
@@ -144,9 +149,9 @@ def scorecard_save(
         created = card is None
         if card is None:
             card = Scorecard(slug=slug)
-        elif (card.categories != clean or card.scale != scale) and Review.objects.filter(
-            scorecard=card
-        ).exists():
+        elif (_spelled_out(card.categories) != clean or card.scale != scale) and (
+            Review.objects.filter(scorecard=card).exists()
+        ):
             raise Conflict(
                 f"Scorecard {slug!r} was used by reviews, so its categories and scale stay as "
                 "they are: make a new scorecard for the change.",
