@@ -53,6 +53,14 @@ def period_start_at_or_after(period: str, moment: datetime) -> datetime:
     return start if start == moment.astimezone(UTC) else end
 
 
+def next_period(plan, *, drawn_until: datetime | None = None) -> tuple[datetime, datetime]:
+    """The next period `plan` draws: it is due at its end."""
+    cursor = period_start_at_or_after(plan.period, plan.starts_at)
+    if drawn_until is not None:
+        cursor = max(cursor, period_start_at_or_after(plan.period, drawn_until))
+    return period_bounds(plan.period, cursor)
+
+
 @dataclass(frozen=True)
 class DuePeriods:
     """The periods to draw now, oldest first, and how many more are due but left for later runs
@@ -64,14 +72,14 @@ class DuePeriods:
 
 
 def due_periods(
-    plan, now: datetime, *, drawn_until: datetime | None = None, limit: int = MAX_CATCH_UP
+    plan, now: datetime, *, drawn_until: datetime | None = None, limit: int | None = None
 ) -> DuePeriods:
     """Every period of `plan` that ended by `now` and is not drawn yet, oldest first: from the
     first period starting at or after `plan.starts_at`, or after `drawn_until` (the end of the
-    plan's latest sample) when later. At most `limit`; the others are reported as deferred."""
-    cursor = period_start_at_or_after(plan.period, plan.starts_at)
-    if drawn_until is not None:
-        cursor = max(cursor, period_start_at_or_after(plan.period, drawn_until))
+    plan's latest sample) when later. At most `limit` (`MAX_CATCH_UP`); the others are reported
+    as deferred."""
+    limit = MAX_CATCH_UP if limit is None else limit
+    cursor = next_period(plan, drawn_until=drawn_until)[0]
     periods: list[tuple[datetime, datetime]] = []
     deferred = 0
     deferred_from = None
