@@ -12,6 +12,7 @@ from django.db.models import Prefetch
 
 from approvals import rulebook
 from policies.models import ActionType, Mode, Rule
+from policies.money import format_money
 from qa import sampling
 from qa.models import Assignment, Sample, SampleItem, SamplingPlan, Scorecard
 
@@ -53,6 +54,10 @@ def plan_samples(plan: SamplingPlan, *, limit: int = 60) -> list[Sample]:
 class ItemRow:
     item: SampleItem
     assignments: list[Assignment] = field(default_factory=list)
+
+    @property
+    def money(self) -> str:
+        return format_money(self.item.action.amount, self.item.action.currency)
 
     @property
     def assigned(self) -> bool:
