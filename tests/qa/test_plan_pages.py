@@ -44,9 +44,12 @@ def plan_form(**overrides) -> dict:
 def test_a_lead_creates_a_plan_from_the_form(demo, scorecard, lead, make_qa_person):
     make_qa_person("rita")
     client = client_for(lead)
+    blank = client.get(reverse("qa:plan-new"))
 
     response = client.post(reverse("qa:plan-new"), plan_form())
 
+    assert blank.status_code == 200
+    assert 'value="rita"' in blank.content.decode()  # offered as a reviewer
     assert response.status_code == 302, response.content.decode()[:2000]
     assert response["Location"] == reverse("qa:plan", args=["weekly-refunds"])
     plan = SamplingPlan.objects.get()
@@ -60,6 +63,9 @@ def test_a_lead_creates_a_plan_from_the_form(demo, scorecard, lead, make_qa_pers
     assert AuditEvent.objects.filter(verb="qa.plan_saved", actor_id=str(lead.pk)).exists()
     listing = client.get(reverse("qa:plans")).content.decode()
     assert 'id="plan-weekly-refunds"' in listing
+    edit_page = client.get(reverse("qa:plan", args=["weekly-refunds"])).content.decode()
+    assert "&quot;min_percent&quot;: 50" in edit_page
+    assert 'id="plan-save"' in edit_page
 
 
 def test_a_refused_form_says_why_next_to_the_field_and_keeps_what_was_typed(demo, scorecard, lead):
