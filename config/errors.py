@@ -94,6 +94,7 @@ class Code(StrEnum):
     DISPUTE_NOT_FOUND = "dispute_not_found", 404
     CALIBRATION_NOT_FOUND = "calibration_not_found", 404
     SUGGESTION_NOT_FOUND = "suggestion_not_found", 404
+    SAMPLE_NOT_FOUND = "sample_not_found", 404
     CASE_NOT_FOUND = "case_not_found", 404
     NOT_FOUND = "not_found", 404
     ORDER_NOT_FOUND = "order_not_found", 404
@@ -132,6 +133,7 @@ class Code(StrEnum):
     CALIBRATION_REVEALED = "calibration_revealed", 409
     OUTCOME_ALREADY_REPORTED = "outcome_already_reported", 409
     NOT_RESOLVED = "not_resolved", 409
+    SCORECARD_IN_USE = "scorecard_in_use", 409
     # 415: unsupported media type
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415
     # 422: refused by the backend or an execution

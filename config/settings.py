@@ -250,6 +250,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.send_digests",
         "schedule": env.float("NOTIFY_DIGEST_INTERVAL_SECONDS", default=3600.0),
     },
+    # Each active QA sampling plan's periods that ended and are not drawn yet (catches up).
+    "draw-qa-samples": {
+        "task": "qa.tasks.draw_samples",
+        "schedule": env.float("QA_DRAW_INTERVAL_SECONDS", default=300.0),
+    },
 }
 
 COUNTERSIGN = {

@@ -96,10 +96,18 @@ def may_lead_qa(person: Person) -> Answer:
     return _missing(Role.QA_LEAD.value, "Running QA")
 
 
+def may_be_plan_reviewer(person: Person) -> Answer:
+    """Whether `person` may be one of a sampling plan's reviewers (items go to them)."""
+    if person.user_id is not None and (person.is_superuser or person.holds(Role.QA_REVIEWER)):
+        return ALLOWED
+    return _missing(Role.QA_REVIEWER.value, "Reviewing")
+
+
 def may_be_assigned(person: Person, facts: AssignmentFacts) -> Answer:
     """Whether the action may be given to `person` to review."""
-    if not (person.is_superuser or person.holds(Role.QA_REVIEWER)):
-        return _missing(Role.QA_REVIEWER.value, "Reviewing")
+    reviewer = may_be_plan_reviewer(person)
+    if not reviewer:
+        return reviewer
     if person.user_id in facts.involved_ids:
         return Answer(
             Forbidden(
