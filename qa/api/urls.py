@@ -1,5 +1,13 @@
 """QA's REST API: assignments and reviews for reviewers, metrics, and agents' outcome feedback."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from qa.api import reviews
+
+urlpatterns: list = [
+    path("qa/assignments/", reviews.AssignmentListView.as_view(), name="qa-assignment-list"),
+    path("qa/reviews/", reviews.ReviewCreateView.as_view(), name="qa-review-create"),
+    path(
+        "qa/reviews/<str:review_id>/", reviews.ReviewDetailView.as_view(), name="qa-review-detail"
+    ),
+]
