@@ -8,7 +8,6 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Any
 
 DEFAULT_TOLERANCE = 1
 
@@ -96,8 +95,3 @@ def agreement_report(
     overall = _agreement((), everything, keys, tolerance)
     pairs = [_agreement(pair, per_pair[pair], keys, tolerance) for pair in sorted(per_pair)]
     return overall, pairs
-
-
-def percent(share: Any) -> str:
-    """A share as the pages print it ("87 %"), or an em dash when it has no value."""
-    return "—" if share is None else f"{share * 100:.0f} %"
