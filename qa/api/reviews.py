@@ -64,6 +64,12 @@ class AssignmentOutput(serializers.ModelSerializer):
         return sample.period_end.isoformat() if sample else None
 
 
+class AssignmentList(serializers.Serializer):
+    results = AssignmentOutput(many=True)
+    # More assignments matched than one answer holds: narrow with ?state=.
+    truncated = serializers.BooleanField()
+
+
 class ReviewInput(StrictSerializer):
     assignment_id = serializers.IntegerField(min_value=1)
     scores = JSONObjectField()
@@ -101,7 +107,7 @@ class AssignmentListView(APIView):
     permission_classes = [IsAuthenticated, IsHuman]
 
     @extend_schema(
-        parameters=[AssignmentQuery], responses=AssignmentOutput(many=True),
+        parameters=[AssignmentQuery], responses=AssignmentList,
         summary="Your QA assignments, open first (leads and auditors: anyone's, ?reviewer=)",
     )  # fmt: skip
     def get(self, request):
