@@ -1,22 +1,28 @@
-"""QA pages: a reviewer's assignments and reviews, plans and samples, disputes, calibration and the
-scorecards."""
+"""QA pages: a reviewer's assignments and reviews, plans and samples, disputes, calibration, the
+scorecards and the rule changes they suggest."""
 
 from django.urls import path
 
-from qa.views import plans, scorecards, suggestions
+from qa.views import calibration, disputes, home, plans, reviews, scorecards, suggestions
 
 app_name = "qa"
 
-urlpatterns: list = [
-    # assignments and reviews (qa.views.reviews), plans and samples (qa.views.plans), disputes
-    # and calibration (qa.views.disputes, qa.views.calibration), scorecards (qa.views.scorecards)
-    path("suggestions/", suggestions.suggestion_list, name="suggestions"),
-    path("suggestions/draft/", suggestions.suggestion_open, name="suggestion-draft"),
-    path("scorecards/", scorecards.scorecards, name="scorecards"),
-    path("scorecards/actions/", scorecards.scorecard_actions, name="scorecard-actions"),
-    # assignments and reviews (qa.views.reviews), disputes and calibration (qa.views.disputes,
-    # qa.views.calibration), scorecards (qa.views.scorecards)
-    # plans, samples and scorecard setup, for QA leads (qa.views.plans)
+urlpatterns = [
+    # a reviewer's assignments and reviews; the reviews an action's page shows, and disputes
+    path("", home.home, name="home"),
+    path("reviews/<str:assignment_id>/", reviews.review, name="review"),
+    path("actions/<uuid:action_id>/reviews/", reviews.action_reviews, name="action-reviews"),
+    path(
+        "actions/<uuid:action_id>/reviews/<str:review_id>/dispute/",
+        reviews.dispute,
+        name="action-review-dispute",
+    ),
+    path("disputes/", disputes.disputes, name="disputes"),
+    path("disputes/<str:dispute_id>/decide/", disputes.decide, name="dispute-decide"),
+    path("calibration/", calibration.sessions, name="calibrations"),
+    path("calibration/<str:session_id>/", calibration.session, name="calibration"),
+    path("calibration/<str:session_id>/reveal/", calibration.reveal, name="calibration-reveal"),
+    # plans, samples and scorecard setup, for QA leads
     path("plans/", plans.plan_list, name="plans"),
     path("plans/new/", plans.plan_new, name="plan-new"),
     path("plans/<slug:slug>/", plans.plan_edit, name="plan"),
@@ -32,4 +38,9 @@ urlpatterns: list = [
         name="assignment-remove",
     ),
     path("scorecards-setup/", plans.scorecard_setup, name="scorecard-setup"),
+    # the scorecards, the actions behind each figure, and the rule changes they suggest
+    path("scorecards/", scorecards.scorecards, name="scorecards"),
+    path("scorecards/actions/", scorecards.scorecard_actions, name="scorecard-actions"),
+    path("suggestions/", suggestions.suggestion_list, name="suggestions"),
+    path("suggestions/draft/", suggestions.suggestion_open, name="suggestion-draft"),
 ]

@@ -58,6 +58,10 @@ class ReviewFacts:
     viewer_reviewing: bool = False
     has_open_dispute: bool = False
     has_decided_dispute: bool = False
+    # Whether the viewer reviews in the calibration session this review belongs to.
+    viewer_in_session: bool = False
+    # Whether the viewer submitted a review of the same action (a double review, once done).
+    viewer_reviewed: bool = False
 
 
 def _missing(role: str, doing: str) -> Answer:
@@ -152,16 +156,20 @@ def may_review(person: Person, facts: AssignmentFacts) -> Answer:
 
 def may_see_review(person: Person, facts: ReviewFacts) -> Answer:
     """Its reviewer, leads and auditors; the people who decided the action and supervisors who
-    see its queue (the action's page shows them). A viewer reviewing the same action blind, or
-    taking part in a calibration not yet revealed, sees only their own."""
+    see its queue (the action's page shows them); another reviewer of the action once they
+    submitted their own. A viewer reviewing the same action blind, or
+    taking part in a calibration not yet revealed, sees only their own; once it is revealed,
+    everybody in the session sees every score."""
     if person.user_id == facts.reviewer_id:
         return ALLOWED
     hidden = Answer(NotFound("No such review.", code=Code.REVIEW_NOT_FOUND))
     if facts.kind == "calibration" and not facts.session_revealed:
         return ALLOWED if (person.is_superuser or person.holds(Role.QA_LEAD)) else hidden
+    if facts.kind == "calibration" and facts.viewer_in_session:
+        return ALLOWED
     if facts.viewer_reviewing:
         return hidden
-    if may_read_all_qa(person) or person.user_id in facts.decider_ids:
+    if facts.viewer_reviewed or may_read_all_qa(person) or person.user_id in facts.decider_ids:
         return ALLOWED
     if person.holds(Role.SUPERVISOR) and may_see_queue(person, facts.queue):
         return ALLOWED

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_GET, require_POST
 
-from approvals import presenters, services
+from approvals import presenters, rulebook, services
 from approvals.views.common import (
     decision_input,
     edited_params,
@@ -30,7 +33,25 @@ def _queue_render(request, viewer, template: str) -> HttpResponse:
         return render(request, template, context, status=exc.status_code)
 
 
+def _qa_elsewhere(view):
+    """People the rulebook lets use QA but not the queue find their work at `/qa/` (by path:
+    approvals does not know the QA app); anyone else refused the queue still gets the 403."""
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except PermissionDenied:
+            person = presenters.viewer_for(request.user)
+            if not rulebook.may_use_dashboard(person) and rulebook.may_use_qa(person):
+                return redirect("/qa/")
+            raise
+
+    return wrapped
+
+
 @require_GET
+@_qa_elsewhere
 @supervisor_required
 def queue(request, viewer):
     return _queue_render(request, viewer, "approvals/queue.html")
