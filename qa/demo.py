@@ -7,17 +7,15 @@ afterwards, so a lead's changes to the plan survive restarts.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from approvals.services import supervisor_create
-from audit.events import Verb
-from audit.services import Actor, audit_record
-from config import clock
+from audit.services import Actor
 from people.roles import Role
 from qa.models import Period, SamplingPlan, Scorecard
+from qa.services.plans import plan_save, scorecard_save
 
 DEMO_SCORECARD = {
     "slug": "resolution-quality",
@@ -80,36 +78,18 @@ def demo_qa_ensure(*, password: str) -> tuple[DemoQaLogin, ...]:
 
 
 def demo_plan_ensure(*, reviewers) -> SamplingPlan:
-    """The demo scorecard and plan, each created (and audited) only when missing; the plan's
-    first week is the current one."""
+    """The demo scorecard and plan, each saved (and audited) only when missing, through the
+    services leads use; the plan starts with the week in progress."""
     actor = Actor.system("load_demo")
     with transaction.atomic(durable=True):
-        scorecard = Scorecard.objects.filter(slug=DEMO_SCORECARD["slug"]).first()
-        if scorecard is None:
-            scorecard = Scorecard.objects.create(**DEMO_SCORECARD)
-            audit_record(
-                actor=actor,
-                verb=Verb.QA_SCORECARD_SAVED,
-                object_type="qa_scorecard",
-                object_id=scorecard.slug,
-                data=DEMO_SCORECARD,
-            )
+        if not Scorecard.objects.filter(slug=DEMO_SCORECARD["slug"]).exists():
+            scorecard_save(**DEMO_SCORECARD, actor=actor)
         plan = SamplingPlan.objects.filter(slug=DEMO_PLAN["slug"]).first()
         if plan is None:
-            today = clock.now().astimezone(UTC).date()
-            monday = datetime.combine(today - timedelta(days=today.weekday()), time(), tzinfo=UTC)
-            plan = SamplingPlan.objects.create(scorecard=scorecard, starts_at=monday, **DEMO_PLAN)
-            plan.reviewers.set(reviewers)
-            audit_record(
+            plan = plan_save(
+                **DEMO_PLAN,
+                scorecard_slug=DEMO_SCORECARD["slug"],
+                reviewer_usernames=[user.get_username() for user in reviewers],
                 actor=actor,
-                verb=Verb.QA_PLAN_SAVED,
-                object_type="qa_plan",
-                object_id=plan.slug,
-                data={
-                    **DEMO_PLAN,
-                    "scorecard": scorecard.slug,
-                    "starts_at": monday.isoformat(),
-                    "reviewers": sorted(user.get_username() for user in reviewers),
-                },
             )
     return plan

@@ -26,8 +26,8 @@ from django.db.models import (
 )
 from django.db.models.functions import TruncWeek
 
-from qa.models import Assignment, Dispute, OutcomeReport, Verdict
-from qa.resolutions import EXECUTED_STATUSES, resolutions
+from qa.models import OutcomeReport
+from qa.resolutions import EXECUTED_STATUSES, counted_reviews, resolutions
 
 # How each grouping reads its key from an action, a counted review and an outcome report. The
 # reviewer groups only reviews: an action has no one reviewer.
@@ -52,17 +52,6 @@ class Percentile(Aggregate):
 
     def __init__(self, expression, *, fraction: float, **extra):
         super().__init__(expression, fraction=float(fraction), **extra)
-
-
-def counted_reviews() -> QuerySet[Assignment]:
-    """The assignments whose current review counts: sample and second reviews, submitted (not
-    calibration), each annotated `right`: judged right, or its dispute was overturned."""
-    overturned = Dispute.objects.filter(review=OuterRef("review"), state=Dispute.State.OVERTURNED)
-    return Assignment.objects.filter(
-        kind__in=(Assignment.Kind.SAMPLE, Assignment.Kind.DOUBLE),
-        state=Assignment.State.SUBMITTED,
-        review__isnull=False,
-    ).annotate(right=Q(review__verdict=Verdict.RIGHT) | Exists(overturned))
 
 
 def with_evidence(qs: QuerySet, *, reviewer: str | None = None) -> QuerySet:

@@ -41,6 +41,7 @@ class Cell:
     figure: Figure | None  # None: not counted for this group
     text: str
     href: str
+    key: str = ""  # the column's key, as the CSV names it
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def _cells(cards: Scorecards, columns, *, week: date | None, group: str | None):
             figure = figure.get(column.currency, Figure(0, 0, 0))
         href = drill_href(column.metric.key, week=week, weeks=weeks, group_by=cards.group_by,
                           group=group) if figure is not None else ""  # fmt: skip
-        yield Cell(figure, figure_text(column.metric, figure, column.currency), href)
+        text = figure_text(column.metric, figure, column.currency)
+        yield Cell(figure, text, href, column.csv_key)
 
 
 def tables_of(cards: Scorecards) -> dict[str, Table]:

@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 
 from approvals.models import Action, Decision, DecisionKind, Status
 from escalations.models import Escalation
-from qa.models import OutcomeReport
+from qa.models import Assignment, Dispute, OutcomeReport, Verdict
 
 RUBBER_STAMP_SECONDS = 3
 
@@ -107,3 +107,15 @@ def involved_user_ids(action_id) -> frozenset[int]:
     for acknowledged, resolved in handlers:
         ids.update(i for i in (acknowledged, resolved) if i is not None)
     return frozenset(ids)
+
+
+def counted_reviews() -> QuerySet:
+    """The assignments whose current review counts towards QA's figures: sample and second
+    reviews, submitted (calibration sessions are practice), each annotated `right`: judged right,
+    or its dispute was overturned (the decision stands)."""
+    overturned = Dispute.objects.filter(review=OuterRef("review"), state=Dispute.State.OVERTURNED)
+    return Assignment.objects.filter(
+        kind__in=(Assignment.Kind.SAMPLE, Assignment.Kind.DOUBLE),
+        state=Assignment.State.SUBMITTED,
+        review__isnull=False,
+    ).annotate(right=Q(review__verdict=Verdict.RIGHT) | Exists(overturned))

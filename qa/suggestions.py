@@ -37,8 +37,8 @@ from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet, Sum
 from config import clock
 from policies.models import Mode, PolicyVersion, Rule
 from policies.money import exponent, format_money
-from qa.models import Assignment, Dispute, OutcomeReport, Verdict
-from qa.resolutions import EXECUTED_STATUSES, resolutions
+from qa.models import OutcomeReport
+from qa.resolutions import EXECUTED_STATUSES, counted_reviews, resolutions
 
 DEFAULT_DAYS = 30
 MIN_ACTIONS = 20
@@ -46,7 +46,6 @@ MIN_REVIEWED = 3
 APPROVED_PERCENT = 95
 LEAK_PERCENT = 5
 EXAMPLES = 20
-COUNTED_KINDS = (Assignment.Kind.SAMPLE, Assignment.Kind.DOUBLE)
 
 # Parsed strictly: the whole condition is one comparison of the amount with a whole number.
 _GATE_BOUND = re.compile(r"\s*params\.amount\s*(>=|>)\s*(\d{1,15})\s*")
@@ -118,18 +117,10 @@ def suggestion_get(*, key: str, since: datetime, until: datetime) -> Suggestion 
 def with_judgements(qs: QuerySet) -> QuerySet:
     """`qs` (of actions) with `reviewed` (a review counts), `judged_wrong` (a counted review
     says the decision was wrong) and `charged_back` (outcome feedback reports a chargeback)."""
-    counted = Assignment.objects.filter(
-        action=OuterRef("pk"),
-        kind__in=COUNTED_KINDS,
-        state=Assignment.State.SUBMITTED,
-        review__isnull=False,
-    )
-    overturned = Exists(
-        Dispute.objects.filter(review=OuterRef("review"), state=Dispute.State.OVERTURNED)
-    )
+    counted = counted_reviews().filter(action=OuterRef("pk"))
     return qs.annotate(
         reviewed=Exists(counted),
-        judged_wrong=Exists(counted.exclude(review__verdict=Verdict.RIGHT).exclude(overturned)),
+        judged_wrong=Exists(counted.filter(right=False)),
         charged_back=Exists(OutcomeReport.objects.filter(action=OuterRef("pk"), chargeback=True)),
     )
 
