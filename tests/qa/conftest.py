@@ -102,4 +102,28 @@ def resolution(demo, agent):
     return make
 
 
+@pytest.fixture
+def history(resolution, make_agent, agent, make_supervisor, make_qa_person, scorecard):
+    """The hand-built weeks of actions, reviews and outcomes the scorecard tests count
+    (`tests.qa.scorecard_history`), with the clock frozen at its `AT`."""
+    from tests.clock import frozen
+    from tests.qa.scorecard_history import AT, build
+
+    with frozen(AT):
+        yield build(resolution=resolution, make_agent=make_agent, agent=agent,
+                    make_supervisor=make_supervisor, make_qa_person=make_qa_person,
+                    scorecard=scorecard)  # fmt: skip
+
+
+@pytest.fixture
+def people(make_supervisor, make_qa_person):
+    """alice (supervisor), qa (QA reviewer), lead (QA lead) and pat (policy admin)."""
+    return {
+        "alice": make_supervisor("alice"),
+        "qa": make_qa_person("qa"),
+        "lead": make_qa_person("lead", role="qa_lead"),
+        "admin": make_supervisor("pat", role="policy_admin", queues=()),
+    }
+
+
 __all__ = ["DecisionKind"]

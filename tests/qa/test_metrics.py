@@ -9,15 +9,7 @@ from config.errors import Code, InvalidInput
 from qa import metrics
 from qa.metrics import Figure
 from tests.clock import frozen
-from tests.qa.scorecard_history import AT, PREVIOUS_WEEK, WEEK, build
-
-
-@pytest.fixture
-def history(resolution, make_agent, agent, make_supervisor, make_qa_person, scorecard):
-    with frozen(AT):
-        yield build(resolution=resolution, make_agent=make_agent, agent=agent,
-                    make_supervisor=make_supervisor, make_qa_person=make_qa_person,
-                    scorecard=scorecard)  # fmt: skip
+from tests.qa.scorecard_history import AT, PREVIOUS_WEEK, WEEK
 
 
 def test_the_weeks_figures_overall(history):

@@ -6,18 +6,9 @@ import pytest
 from rest_framework.test import APIClient
 
 from qa import metrics
-from tests.clock import frozen
-from tests.qa.scorecard_history import AT, WEEK, build
+from tests.qa.scorecard_history import WEEK
 
 API = "/api/v1/qa/metrics/"
-
-
-@pytest.fixture
-def history(resolution, make_agent, agent, make_supervisor, make_qa_person, scorecard):
-    with frozen(AT):
-        yield build(resolution=resolution, make_agent=make_agent, agent=agent,
-                    make_supervisor=make_supervisor, make_qa_person=make_qa_person,
-                    scorecard=scorecard)  # fmt: skip
 
 
 def signed_in(user) -> APIClient:

@@ -11,19 +11,10 @@ import pytest
 from django.test import Client
 
 from qa import metrics
-from tests.clock import frozen
-from tests.qa.scorecard_history import AT, WEEK, build
+from tests.qa.scorecard_history import WEEK
 
 PAGE = "/qa/scorecards/"
 DRILL = "/qa/scorecards/actions/"
-
-
-@pytest.fixture
-def history(resolution, make_agent, agent, make_supervisor, make_qa_person, scorecard):
-    with frozen(AT):
-        yield build(resolution=resolution, make_agent=make_agent, agent=agent,
-                    make_supervisor=make_supervisor, make_qa_person=make_qa_person,
-                    scorecard=scorecard)  # fmt: skip
 
 
 def signed_in(user) -> Client:

@@ -13,7 +13,6 @@ from approvals.rulebook import Answer, Person
 from config import clock
 from config.errors import Code, Forbidden
 from policies.models import PolicyVersion
-from tests.clock import frozen
 from tests.qa.evidence import GATE, gated_refunds, rejected_refund, review
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -21,21 +20,7 @@ RAISE_KEY = f"raise:{GATE}:8000"
 TEXT = f"rule {GATE} gated 20 refunds up to 90.00 USD"
 BUTTON = "Open as draft and simulate"
 
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with frozen() as clock_:
-        yield clock_
-
-
-@pytest.fixture
-def people(make_supervisor, make_qa_person):
-    return {
-        "alice": make_supervisor("alice"),
-        "qa": make_qa_person("qa"),
-        "lead": make_qa_person("lead", role="qa_lead"),
-        "admin": make_supervisor("pat", role="policy_admin", queues=()),
-    }
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from policies.models import PolicyVersion
 from qa.models import Verdict
 from qa.services.suggestions import suggestion_draft
 from qa.suggestions import suggestions
-from tests.clock import frozen
 from tests.qa.evidence import (
     GATE,
     SMALL,
@@ -32,21 +31,7 @@ RAISE_KEY = f"raise:{GATE}:8000"
 DAY = timedelta(days=1)
 LEAK_KEY = "gate:support-bot:refund.issue"
 
-
-@pytest.fixture(autouse=True)
-def frozen_clock():
-    with frozen() as clock_:
-        yield clock_
-
-
-@pytest.fixture
-def people(make_supervisor, make_qa_person):
-    return {
-        "alice": make_supervisor("alice"),
-        "qa": make_qa_person("qa"),
-        "lead": make_qa_person("lead", role="qa_lead"),
-        "admin": make_supervisor("pat", role="policy_admin", queues=()),
-    }
+pytestmark = pytest.mark.usefixtures("frozen_clock")
 
 
 @pytest.fixture
