@@ -137,7 +137,7 @@ def test_process_env_points_the_procfile_at_the_services(tmp_path):
     assert env["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin"]
 
 
-def test_demo_logins_keep_the_supervisor_and_issue_a_new_working_key_each_start(db):
+def test_demo_logins_keep_the_supervisor_and_issue_a_new_working_key_each_start(demo):
     from django.contrib.auth import get_user_model
 
     from agents.services import agent_for_key
@@ -158,7 +158,7 @@ def test_demo_logins_keep_the_supervisor_and_issue_a_new_working_key_each_start(
     assert agent_for_key(raw_key=second.api_key).name == "support-bot"
 
 
-def test_demo_logins_do_not_print_a_password_someone_changed(db):
+def test_demo_logins_do_not_print_a_password_someone_changed(demo):
     from django.contrib.auth import get_user_model
 
     demo_logins.demo_logins_ensure()
@@ -169,7 +169,7 @@ def test_demo_logins_do_not_print_a_password_someone_changed(db):
     assert demo_logins.demo_logins_ensure().password is None
 
 
-def test_demo_logins_give_each_demo_tier_one_handler_in_its_group(db):
+def test_demo_logins_give_each_demo_tier_one_handler_in_its_group(demo):
     from django.contrib.auth import get_user_model
 
     demo_logins.demo_logins_ensure()
@@ -207,7 +207,7 @@ def test_the_banner_prints_the_handler_logins_right_below_the_supervisor_login()
     assert lines[at + 3].startswith("  Agent key     cs_key")
 
 
-def test_demo_logins_give_qa_its_reviewers_lead_and_auditor(db):
+def test_demo_logins_give_qa_its_reviewers_lead_and_auditor(demo):
     from django.contrib.auth import get_user_model
 
     demo_logins.demo_logins_ensure()
