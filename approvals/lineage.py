@@ -37,6 +37,7 @@ WORDS: Mapping[Verb, str] = {
     Verb.ACTION_CLAIMED: "claimed it for review",
     Verb.ACTION_CLAIM_TAKEN_OVER: "took over the review",
     Verb.ACTION_RELEASED: "released the review",
+    Verb.ACTION_OUTCOME_REPORTED: "reported what happened afterwards",
     Verb.ACTION_ROLLBACK_REQUESTED: "asked to roll it back",
     Verb.ACTION_ROLLED_BACK: "rolled it back",
     Verb.ACTION_ROLLBACK_FAILED: "failed to roll it back",
