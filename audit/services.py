@@ -12,16 +12,13 @@ from django.db import connection, transaction
 from audit.events import Verb
 from audit.models import ActorKind, AuditEvent
 from config import clock
+from config.redaction import REDACTED, redact  # noqa: F401 (REDACTED: callers compare with it)
 
 GENESIS_HASH = "0" * 64
-# Any key whose name contains one of these is stored as "[redacted]", at any depth. Names are
-# compared lower-cased with "-", "." and spaces read as "_", so `X-Api-Key` is `x_api_key`.
-SENSITIVE_KEY_PARTS = (
-    "password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "cookie",
-    "private_key", "card_number", "cardnumber", "cvv", "cvc", "ssn",
-)  # fmt: skip
-_SEPARATORS = str.maketrans({"-": "_", ".": "_", " ": "_"})
-REDACTED = "[redacted]"
+# What an event keeps of its data: sensitive keys' values replaced, and card numbers (Luhn-checked),
+# email addresses and phone numbers in any text masked (`config.redaction`, shared with callbacks
+# and the logs). Params an action type marks `x-sensitive` are masked by the caller, which knows
+# the schema (`approvals.services.kernel.params_on_record`).
 # One constant key for pg_advisory_xact_lock: chain appends are serialized across all processes.
 _CHAIN_LOCK_KEY = 0x0C0A5161
 
@@ -42,19 +39,6 @@ class Actor:
     @classmethod
     def system(cls, name: str = "countersign") -> Actor:
         return cls(ActorKind.SYSTEM, name)
-
-
-def is_sensitive(key: Any) -> bool:
-    name = str(key).lower().translate(_SEPARATORS)
-    return any(part in name for part in SENSITIVE_KEY_PARTS)
-
-
-def redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: REDACTED if is_sensitive(k) else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 def compute_hash(event: AuditEvent) -> str:
