@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +13,7 @@ from django.db import connection, transaction
 from audit.events import Verb
 from audit.models import ActorKind, AuditEvent
 from config import clock
-from config.redaction import REDACTED, redact  # noqa: F401 (REDACTED: callers compare with it)
+from config.redaction import REDACTED, redact, redact_keys  # noqa: F401 (REDACTED: re-exported)
 
 GENESIS_HASH = "0" * 64
 # What an event keeps of its data: sensitive keys' values replaced, and card numbers (Luhn-checked),
@@ -66,15 +67,22 @@ def audit_record(
     object_id: Any,
     data: dict[str, Any] | None = None,
     request_id: str = "",
+    verbatim: Iterable[str] = (),
 ) -> AuditEvent:
-    """Append one event to the chain. Must run inside the transaction of the change it records."""
+    """Append one event to the chain. Must run inside the transaction of the change it records.
+
+    `verbatim` names top-level keys of `data` whose text is kept as written (sensitive key names
+    are still redacted): who people are and where messages go, which the log must show, not data
+    about customers (a username or a notification address that is an email address)."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
     last = AuditEvent.objects.order_by("-seq").only("seq", "hash").first()
     # Round-trip through JSON so the hash is computed over exactly what the database stores.
-    clean = json.loads(json.dumps(redact(data or {}), default=str))
+    kept = {key: value for key, value in (data or {}).items() if key in verbatim}
+    masked = redact({key: value for key, value in (data or {}).items() if key not in verbatim})
+    clean = json.loads(json.dumps({**masked, **redact_keys(kept)}, default=str))
     event = AuditEvent(
         seq=(last.seq + 1) if last else 1,
         occurred_at=clock.now(),

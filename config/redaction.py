@@ -102,6 +102,15 @@ def mask_text(text: str) -> str:
     return PHONE.sub(_mask_phone, text)
 
 
+def redact_keys(value: Any) -> Any:
+    """`value` with the values of sensitive keys replaced, at any depth; text kept as written."""
+    if isinstance(value, dict):
+        return {k: REDACTED if is_sensitive_key(k) else redact_keys(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_keys(v) for v in value]
+    return value
+
+
 def redact(value: Any) -> Any:
     """`value` with the values of sensitive keys replaced and free text masked, at any depth."""
     if isinstance(value, dict):

@@ -42,3 +42,20 @@ def test_the_chain_verifies_over_what_was_kept():
     recorded(note="mail ada@example.com")
 
     assert audit_verify_chain().ok
+
+
+def test_keys_the_caller_names_verbatim_keep_their_text_but_not_their_secrets():
+    with transaction.atomic():
+        event = audit_record(
+            actor=Actor.system("test"), verb=Verb.SUBSCRIPTION_SAVED, object_type="subscription",
+            object_id=1, data={"where": "ops@example.com", "note": "ops@example.com",
+                               "user": {"name": "ada@example.com", "token": "t0k"}},
+            verbatim=("where", "user"),
+        )  # fmt: skip
+
+    data = AuditEvent.objects.get(pk=event.pk).data
+    assert data == {
+        "where": "ops@example.com",
+        "note": "[email]",
+        "user": {"name": "ada@example.com", "token": "[redacted]"},
+    }
