@@ -32,6 +32,7 @@ from config.outbound import (
     post_signed,
     where,
 )
+from config.redaction import marked_values, mask_by_schema, mask_values, redact
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ def _enqueue(delivery_id: int) -> None:
 
 
 def _payload(action: Action, event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """What the agent is told, as it is kept (the delivery row) and sent: the params the action
+    type marks `x-sensitive` masked, and card numbers, emails and phones in any text; the agent
+    reads the action itself (`GET /api/v1/actions/{id}/`) for the params whole."""
+    schema = action.action_type.params_schema
     payload: dict[str, Any] = {
         "event": event,
         "action_id": str(action.pk),
@@ -95,13 +100,13 @@ def _payload(action: Action, event: str, data: dict[str, Any]) -> dict[str, Any]
         payload["decision"] = {
             "reason_code": data.get("reason_code") or None,
             "edited": action.final_params is not None,
-            "params": action.effective_params,
+            "params": mask_by_schema(schema, action.effective_params),
         }
     if event in RESULT_EVENTS:
         payload["result"] = data.get("result", action.result)
     if event in ERROR_EVENTS:
         payload["error"] = data.get("error", action.error)
-    return payload
+    return mask_values(redact(payload), marked_values(schema, action.params, action.final_params))
 
 
 def schedule(action: Action, *, event: str, data: dict[str, Any] | None = None):

@@ -27,6 +27,9 @@ _CUSTOMER_ID = {"type": "string", "pattern": "^[A-Z]{2,5}-[0-9]{1,12}$"}
 _REASON = {"type": "string", "minLength": 1, "maxLength": 500}
 _MONEY = {"type": "integer", "minimum": 1, "maximum": 10**12}
 _CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$"}
+# What identifies where a customer lives is kept for the executor only: audit events and callbacks
+# mask it (`x-sensitive`, see config.redaction). The city and the country stay readable.
+_STREET = {"type": "string", "maxLength": 200, "x-sensitive": "address"}
 _HOUR, _DAY = 3600, 24 * 3600
 
 
@@ -71,10 +74,14 @@ ACTION_TYPES = [
                 "order_id": _ORDER_ID,
                 "address": _obj(
                     {
-                        "line1": {"type": "string", "minLength": 1, "maxLength": 200},
-                        "line2": {"type": "string", "maxLength": 200},
+                        "line1": {**_STREET, "minLength": 1},
+                        "line2": _STREET,
                         "city": {"type": "string", "minLength": 1, "maxLength": 100},
-                        "postal_code": {"type": "string", "maxLength": 20},
+                        "postal_code": {
+                            "type": "string",
+                            "maxLength": 20,
+                            "x-sensitive": "address",
+                        },
                         "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
                     },
                     ["line1", "city"],

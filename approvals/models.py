@@ -1,9 +1,18 @@
 """Actions agents submit, the human decisions on them, the reason-code catalog and the queues."""
 
+import hashlib
+import json
 import uuid
 
 from django.conf import settings
 from django.db import models
+
+
+def params_digest(params) -> str:
+    """The SHA-256 of `params` as canonical JSON (sorted keys, no spaces, UTF-8): what an approval
+    is bound to, so execution can tell the params it runs from the ones a person approved."""
+    canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 class Status(models.TextChoices):
@@ -241,6 +250,10 @@ class Action(models.Model):
     def effective_params(self) -> dict:
         return self.final_params if self.final_params is not None else self.params
 
+    @property
+    def effective_params_hash(self) -> str:
+        return params_digest(self.effective_params)
+
     def claim_holder_id(self, now) -> int | None:
         """The id of the person whose claim is live at `now`, or None."""
         if self.claimed_by_id and self.claim_expires_at and self.claim_expires_at > now:
@@ -261,7 +274,11 @@ class Decision(models.Model):
         ReasonCode, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     note = models.TextField(blank=True)
+    # What the decider saw: the action's version, and the hash (`params_digest`) of the params
+    # that would execute (an edit's: the params it sets). An approval counts only for the params
+    # whose hash it holds, and execution refuses params no counted approval holds.
     action_version = models.PositiveIntegerField()
+    params_hash = models.CharField(max_length=64, blank=True)
     # When the decider opened (claimed) the action they decided, if they held its claim: QA counts
     # decisions made within seconds of opening as rubber stamps.
     opened_at = models.DateTimeField(null=True, blank=True)

@@ -12,7 +12,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     # Adopted (approved, or pending when the policy wants a second person) or dismissed.
     S.RECOMMENDED: frozenset({S.APPROVED, S.PENDING, S.DISMISSED}),
     S.DRAFTED: frozenset({S.APPROVED, S.PENDING, S.DISMISSED}),
-    S.APPROVED: frozenset({S.EXECUTING}),
+    # Failed without starting: its params are not the ones approved (execution fails closed).
+    S.APPROVED: frozenset({S.EXECUTING, S.FAILED}),
     S.EXECUTING: frozenset({S.SUCCEEDED, S.FAILED, S.NEEDS_RECONCILIATION}),
     # Only a person leaves it: they found out what the target did (see `action_reconcile`).
     S.NEEDS_RECONCILIATION: frozenset({S.SUCCEEDED, S.FAILED}),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,16 +13,13 @@ from django.db import connection, transaction
 from audit.events import Verb
 from audit.models import ActorKind, AuditEvent
 from config import clock
+from config.redaction import REDACTED, redact, redact_keys  # noqa: F401 (REDACTED: re-exported)
 
 GENESIS_HASH = "0" * 64
-# Any key whose name contains one of these is stored as "[redacted]", at any depth. Names are
-# compared lower-cased with "-", "." and spaces read as "_", so `X-Api-Key` is `x_api_key`.
-SENSITIVE_KEY_PARTS = (
-    "password", "passwd", "secret", "token", "api_key", "apikey", "authorization", "cookie",
-    "private_key", "card_number", "cardnumber", "cvv", "cvc", "ssn",
-)  # fmt: skip
-_SEPARATORS = str.maketrans({"-": "_", ".": "_", " ": "_"})
-REDACTED = "[redacted]"
+# What an event keeps of its data: sensitive keys' values replaced, and card numbers (Luhn-checked),
+# email addresses and phone numbers in any text masked (`config.redaction`, shared with callbacks
+# and the logs). Params an action type marks `x-sensitive` are masked by the caller, which knows
+# the schema (`approvals.services.kernel.params_on_record`).
 # One constant key for pg_advisory_xact_lock: chain appends are serialized across all processes.
 _CHAIN_LOCK_KEY = 0x0C0A5161
 
@@ -42,19 +40,6 @@ class Actor:
     @classmethod
     def system(cls, name: str = "countersign") -> Actor:
         return cls(ActorKind.SYSTEM, name)
-
-
-def is_sensitive(key: Any) -> bool:
-    name = str(key).lower().translate(_SEPARATORS)
-    return any(part in name for part in SENSITIVE_KEY_PARTS)
-
-
-def redact(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: REDACTED if is_sensitive(k) else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 def compute_hash(event: AuditEvent) -> str:
@@ -82,15 +67,22 @@ def audit_record(
     object_id: Any,
     data: dict[str, Any] | None = None,
     request_id: str = "",
+    verbatim: Iterable[str] = (),
 ) -> AuditEvent:
-    """Append one event to the chain. Must run inside the transaction of the change it records."""
+    """Append one event to the chain. Must run inside the transaction of the change it records.
+
+    `verbatim` names top-level keys of `data` whose text is kept as written (sensitive key names
+    are still redacted): who people are and where messages go, which the log must show, not data
+    about customers (a username or a notification address that is an email address)."""
     if not connection.in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
     last = AuditEvent.objects.order_by("-seq").only("seq", "hash").first()
     # Round-trip through JSON so the hash is computed over exactly what the database stores.
-    clean = json.loads(json.dumps(redact(data or {}), default=str))
+    kept = {key: value for key, value in (data or {}).items() if key in verbatim}
+    masked = redact({key: value for key, value in (data or {}).items() if key not in verbatim})
+    clean = json.loads(json.dumps({**masked, **redact_keys(kept)}, default=str))
     event = AuditEvent(
         seq=(last.seq + 1) if last else 1,
         occurred_at=clock.now(),

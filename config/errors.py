@@ -150,6 +150,7 @@ class Code(StrEnum):
     EXECUTION_FAILED = "execution_failed", 422
     EXECUTOR_CRASHED = "executor_crashed", 422
     NO_EXECUTOR = "no_executor", 422
+    PARAMS_NOT_APPROVED = "params_not_approved", 422
     OUTCOME_UNKNOWN = "outcome_unknown", 422
     TARGET_REFUSED = "target_refused", 422
     TARGET_UNAVAILABLE = "target_unavailable", 422

@@ -241,6 +241,7 @@ def _record(message: _Message, attempt: int, error: str | None, permanent: bool)
                     "action_id": message.payload.get("action_id"),
                     "case_id": message.payload.get("case_id"),
                 },
+                verbatim=("where",),
             )
             logger.warning(
                 "notification %s (%s by %s) failed for good after %s attempts: %s",

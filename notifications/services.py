@@ -294,6 +294,7 @@ def subscription_save(
                 "is_active": subscription.is_active,
             },
             request_id=request_id,
+            verbatim=("where",),
         )
     return subscription
 

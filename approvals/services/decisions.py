@@ -55,6 +55,7 @@ def action_approve(
             "note": note,
             "approvals": approvals,
             "required": action.approvals_required,
+            "params_hash": action.effective_params_hash,
         }
         actor = Actor.user(by.pk)
         if approvals < action.approvals_required or not fresh_eyes:

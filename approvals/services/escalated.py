@@ -25,6 +25,7 @@ from approvals.services.kernel import (
     execute_on_commit,
     lock_to_decide,
     move,
+    params_on_record,
     reason_code_for,
     record_decision,
     set_listing_fields,
@@ -35,7 +36,7 @@ from approvals.transitions import check_transition
 from audit.events import Verb
 from audit.services import Actor
 from config import clock
-from config.errors import Code, Forbidden, InvalidInput
+from config.errors import Code, Conflict, Forbidden, InvalidInput
 from policies.models import Mode
 from policies.validation import validate_params
 
@@ -111,10 +112,10 @@ def escalated_action_approve(
             schema=action.action_type.params_schema,
             params=params,
         )
-        record_decision(action, by=by, kind=DecisionKind.EDIT, reason=edit_reason, note=note)
         before = action.effective_params
-        action.final_params = params
+        action.final_params = params  # first: the edit is bound to the params it sets
         set_listing_fields(action, params)
+        record_decision(action, by=by, kind=DecisionKind.EDIT, reason=edit_reason, note=note)
     _, authority = policy_decision(
         agent_name=action.agent.name,
         action_type=action.action_type.key,
@@ -130,17 +131,18 @@ def escalated_action_approve(
     approve_reason = None if edited else reason_code_for(
         reason_code, kind=DecisionKind.APPROVE, required=False
     )  # fmt: skip
-    record_decision(action, by=by, kind=DecisionKind.APPROVE, reason=approve_reason, note=note)
+    _record_handler_approval(action, by=by, edited=edited, reason=approve_reason, note=note)
     required = authority.approvals_required if authority.mode == Mode.EXECUTE_GATED else 1
     data: dict[str, Any] = {
         "by_handler": True,
         "reason_code": reason_code,
         "note": note,
+        "params_hash": action.effective_params_hash,
         "authority": {"mode": authority.mode, "rule": authority.rule_name,
                       "approvals_required": required},
     }  # fmt: skip
     if edited:
-        data.update(before=before, after=params)
+        data.update(before=params_on_record(action, before), after=params_on_record(action, params))
     approvals, _ = approval_count(action)
     if approvals < required:
         action.approvals_required = required
@@ -158,6 +160,20 @@ def escalated_action_approve(
              request_id=request_id)  # fmt: skip
         execute_on_commit(action)
     return {"action_status": action.status, "edited": edited}
+
+
+def _record_handler_approval(action: Action, *, by, edited: bool, reason, note: str) -> None:
+    """The handler's approval, counted once: one who approved the action before (while it was
+    pending, or before it failed) gives no second approval. Their edit counts as it; their earlier
+    approval counts if it was for these very params; for other params they cannot approve again."""
+    earlier = action.decisions.filter(kind__in=rulebook.APPROVAL_KINDS, by=by).first()
+    if earlier is None:
+        record_decision(action, by=by, kind=DecisionKind.APPROVE, reason=reason, note=note)
+    elif not edited and earlier.params_hash != action.effective_params_hash:
+        raise Conflict(
+            "You already approved other params of this action; someone else must approve these.",
+            code=Code.ALREADY_APPROVED,
+        )
 
 
 def escalated_action_reject(

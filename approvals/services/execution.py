@@ -32,6 +32,7 @@ from approvals.services.kernel import (
     reason_code_for,
     record_decision,
     save_and_record,
+    unapproved_params_reason,
 )
 from audit.events import Verb
 from audit.services import Actor, audit_record
@@ -85,6 +86,22 @@ def _fail_and_escalate(action: Action, *, error: dict[str, Any], actor: Actor) -
     _open_case(action, handoff.Source.FAILURE, actor=actor, reason=reason)
 
 
+def _refuse_unapproved(action: Action, *, reason: str, actor: Actor) -> None:
+    """Fail closed: params that no counted approval was given for never reach the executor. Not
+    retried and not escalated: the action's row no longer says what people approved, so nobody
+    should act on it before finding out why (the audit trail has every approved version)."""
+    logger.error("refused to execute %s: %s", action.pk, reason)
+    action.error = {
+        "code": Code.PARAMS_NOT_APPROVED.value,
+        "message": f"Refused to execute: {reason}.",
+        "details": {"params_hash": action.effective_params_hash},
+    }
+    action.finished_at = clock.now()
+    _release_lease(action)
+    move(action, Status.FAILED, actor=actor, verb=Verb.ACTION_FAILED,
+         data={"error": {**action.error, "transient": False}})  # fmt: skip
+
+
 def _open_case(action: Action, source: handoff.Source, *, actor: Actor, reason: str) -> None:
     """A person must look at what execution could not finish: a case in the rule's tier."""
     handoff.desk().open_case(
@@ -121,6 +138,10 @@ def _execution_lease_take(*, action_id: Any, task_id: str) -> _Lease | None:
                 _fail_and_escalate(action, error=error, actor=worker)
                 return None
         elif action.status != Status.APPROVED:
+            return None
+        reason = unapproved_params_reason(action)
+        if reason:
+            _refuse_unapproved(action, reason=reason, actor=worker)
             return None
         action.attempts += 1
         owner = _lease_owner(task_id, action.attempts)

@@ -30,6 +30,7 @@ from audit.events import Verb
 from audit.services import Actor, audit_record
 from config import clock
 from config.errors import Code, Conflict, InvalidInput, NotFound
+from config.redaction import marked_values, mask_by_schema, mask_values
 from execution import executor_for
 from policies.money import money_in
 
@@ -146,7 +147,7 @@ def move(action: Action, target: Status, *, actor: Actor, verb: Verb, data=None,
         verb=verb,
         object_type="action",
         object_id=action.pk,
-        data={"from": before, "to": str(target), **(data or {})},
+        data=on_record(action, {"from": before, "to": str(target), **(data or {})}),
         request_id=request_id,
     )
     push_on_commit(action, previous_status=before)
@@ -159,8 +160,8 @@ def save_and_record(action: Action, *, actor: Actor, verb: Verb, data=None, requ
     action.version += 1
     action.save()
     audit_record(
-        actor=actor, verb=verb, object_type="action", object_id=action.pk, data=data or {},
-        request_id=request_id,
+        actor=actor, verb=verb, object_type="action", object_id=action.pk,
+        data=on_record(action, data or {}), request_id=request_id,
     )  # fmt: skip
     push_on_commit(action)
 
@@ -203,10 +204,13 @@ def reason_code_for(code: str | None, *, kind: DecisionKind, required: bool) -> 
 def record_decision(
     action: Action, *, by, kind: DecisionKind, reason: ReasonCode | None = None, note: str = ""
 ) -> Decision:
+    """One decision on `action` as it stands now: bound to its version and to the hash of the
+    params that would execute (so an edit sets `final_params` before it records itself)."""
     opened_at = action.claimed_at if by is not None and action.claimed_by_id == by.pk else None
     return Decision.objects.create(
         action=action, kind=kind, by=by, reason_code=reason, note=note,
-        action_version=action.version, opened_at=opened_at,
+        action_version=action.version, params_hash=action.effective_params_hash,
+        opened_at=opened_at,
     )  # fmt: skip
 
 
@@ -229,6 +233,20 @@ def escalation_tier_of(action: Action) -> str:
     return action.rule.escalation_tier if action.rule_id else ""
 
 
+def params_on_record(action: Action, params: Any) -> Any:
+    """`params` as audit events and callbacks keep them: what the action type's schema marks
+    `x-sensitive` masked. The action's row keeps them whole: its executor needs them."""
+    return mask_by_schema(action.action_type.params_schema, params)
+
+
+def on_record(action: Action, data: Any, *params: Any) -> Any:
+    """An audit event's `data` with the values the action type marks `x-sensitive` in its params
+    (and in `params`, e.g. the ones an edit replaced) masked wherever they appear: an executor's
+    result echoing them, a note quoting them."""
+    schema = action.action_type.params_schema
+    return mask_values(data, marked_values(schema, action.params, action.final_params, *params))
+
+
 def set_listing_fields(action: Action, params: dict[str, Any]) -> None:
     """The columns the queue lists, sorts and searches by, from validated params."""
     action.amount, action.currency = money_in(params)
@@ -236,31 +254,59 @@ def set_listing_fields(action: Action, params: dict[str, Any]) -> None:
 
 
 def approval_count(action: Action) -> tuple[int, bool]:
-    """How many approvals count towards `approvals_required`, and whether fresh eyes saw the params.
+    """How many people approved the params that would execute now, and whether fresh eyes did.
 
-    Four eyes over edits: approvals given before the latest edit were for other params and no
-    longer count, except the latest editor's own (editing is approving with changes). And an edited
-    action also needs an approval, given after the latest edit, from someone who edited none of it:
-    nobody gets an action approved on edits of their own alone. Without edits, every approval counts
-    and the second condition holds.
+    An approval counts once per person, and only for the exact params it saw: its `params_hash`
+    must be the hash of the action's effective params, and it must come after the latest edit.
+    Editing is approving with changes, so the latest edit counts as its editor's approval when
+    they approved the action at all. And an edited action also needs an approval, given after
+    the latest edit, from someone who edited none of it: nobody gets an action approved on edits
+    of their own alone. Without edits the second condition holds.
     """
     decisions = list(
         action.decisions.filter(kind__in=[*rulebook.APPROVAL_KINDS, DecisionKind.EDIT]).order_by(
             "created_at", "id"
         )
     )
+    current = action.effective_params_hash
     edits = [d for d in decisions if d.kind == DecisionKind.EDIT]
     approvals = [d for d in decisions if d.kind in rulebook.APPROVAL_KINDS]
-    if not edits:
-        return len({d.by_id for d in approvals}), True
-    latest = edits[-1]
-    editors = {d.by_id for d in edits}
+    latest = edits[-1] if edits else None
     counted = {
         d.by_id
         for d in approvals
-        if d.action_version > latest.action_version or d.by_id == latest.by_id
+        if d.params_hash == current and (latest is None or d.action_version > latest.action_version)
     }
-    return len(counted), bool(counted - editors)
+    if latest is None:
+        return len(counted), True
+    if latest.params_hash == current and any(d.by_id == latest.by_id for d in approvals):
+        counted.add(latest.by_id)
+    return len(counted), bool(counted - {d.by_id for d in edits})
+
+
+def unapproved_params_reason(action: Action) -> str:
+    """Why the params about to execute lack the approvals they need; "" when they have them.
+
+    An action the policy let execute at submission runs the agent's params, which nobody edits.
+    Any other needs as many approvals bound to the hash of its effective params as it required
+    (at least one): params changed after the approvals (by a write that bypassed the services)
+    hold none of them.
+    """
+    approved_by_people = action.decisions.filter(
+        kind__in=[*rulebook.APPROVAL_KINDS, DecisionKind.EDIT]
+    ).exists()
+    if action.approvals_required == 0 and not approved_by_people:
+        if action.final_params is None:
+            return ""
+        return "its params were changed, and nobody approved the change"
+    approvals, _ = approval_count(action)
+    needed = max(action.approvals_required, 1)
+    if approvals < needed:
+        return (
+            f"{approvals} of the {needed} approval(s) it needs were given for the params about "
+            "to execute: they changed after they were approved"
+        )
+    return ""
 
 
 def check_irreversible_confirmed(action: Action, confirmed: bool) -> None:

@@ -67,6 +67,7 @@ def queue_members_add(*, user, queue_names: Sequence[str], actor: Actor) -> list
                 object_type="queue",
                 object_id=queue.pk,
                 data={"queue": queue.name, "user": user.get_username()},
+                verbatim=("user",),
             )
     return [q.name for q in joined]
 
@@ -111,5 +112,6 @@ def supervisor_create(
                 "queues": [q.name for q in queue_objs],
                 **({"teams": list(teams)} if teams else {}),
             },
+            verbatim=("username",),
         )
     return user

@@ -24,6 +24,8 @@ from approvals.services.kernel import (
     lock_for,
     lock_to_decide,
     move,
+    on_record,
+    params_on_record,
     push_on_commit,
     reason_code_for,
     record_decision,
@@ -87,18 +89,21 @@ def action_edit(
         before = action.effective_params
         previous_queue = action.queue
         data: dict[str, Any] = {
-            "before": before, "after": params, "reason_code": reason_code, "note": note,
+            "before": params_on_record(action, before), "after": params_on_record(action, params),
+            "reason_code": reason_code, "note": note,
         }  # fmt: skip
         if action.status == Status.PENDING:
             data["authority"] = _edit_pending(action, person=person, params=params)
+        # Before the decisions: they are bound to the params that would now execute.
+        action.final_params = params
+        set_listing_fields(action, params)
         record_decision(action, by=by, kind=DecisionKind.EDIT, reason=reason, note=note)
         if action.status == Status.PENDING:
             if not action.decisions.filter(kind__in=rulebook.APPROVAL_KINDS, by=by).exists():
                 record_decision(action, by=by, kind=DecisionKind.APPROVE)
             data["approvals"], _ = approval_count(action)
             data["required"] = action.approvals_required
-        action.final_params = params
-        set_listing_fields(action, params)
+        data["params_hash"] = action.effective_params_hash
         action.version += 1
         action.save()
         audit_record(
@@ -106,7 +111,7 @@ def action_edit(
             verb=Verb.ACTION_EDITED,
             object_type="action",
             object_id=action.pk,
-            data=data,
+            data=on_record(action, data, before),
             request_id=request_id,
         )
         push_on_commit(action, previous_queue=previous_queue)
@@ -189,7 +194,8 @@ def action_adopt(
         data = {
             "reason_code": reason_code,
             "note": note,
-            "params": action.effective_params,
+            "params": params_on_record(action, action.effective_params),
+            "params_hash": action.effective_params_hash,
             "authority": {
                 "mode": authority.mode,
                 "rule": authority.rule_name,

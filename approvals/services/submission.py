@@ -16,7 +16,12 @@ from approvals import handoff
 from approvals.breakers import breaker_apply, breaker_open_trips_of
 from approvals.models import AWAITING_STATUSES, Action, Priority, Queue, Status
 from approvals.selectors import policy_decision
-from approvals.services.kernel import execute_on_commit, push_on_commit, set_listing_fields
+from approvals.services.kernel import (
+    execute_on_commit,
+    params_on_record,
+    push_on_commit,
+    set_listing_fields,
+)
 from approvals.transitions import check_transition
 from audit.events import Verb
 from audit.services import Actor, audit_record
@@ -201,7 +206,7 @@ def _create_decided_action(
         object_id=action.pk,
         data={
             "action_type": action_type.key,
-            "params": params,
+            "params": params_on_record(action, params),
             "status": target,
             "decision": decision.as_dict(),
         },
