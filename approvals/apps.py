@@ -13,7 +13,9 @@ class ApprovalsConfig(AppConfig):
         # action type whether the sandbox registered first or not: see execution.registry.
         connectors.register_configured()
         # Policies replay past actions without importing approvals: approvals lends the reader.
-        simulation.set_history_source(selectors.actions_for_replay)
+        simulation.set_history_source(
+            selectors.actions_for_replay, count=selectors.actions_for_replay_count
+        )
         # Slack messages offer the reason codes of kind `reject`, which notifications cannot read.
         slack.set_reject_reasons(
             lambda: [(c.code, c.label) for c in selectors.reason_codes(kind="reject")]

@@ -30,6 +30,7 @@ from approvals.realtime.publish import (
     queue_group,
 )
 from approvals.realtime.subscriber import subscriber
+from config.limits import ws_frame_too_large
 
 RowKey = tuple[str, int, str]  # (action id, version, updated_at)
 
@@ -87,6 +88,8 @@ rows = RowCache()
 CLOSE_FORBIDDEN = 4403
 # The feed could not be joined (Redis unreachable): the page retries and resyncs.
 CLOSE_UNAVAILABLE = 4013
+# A client sent a frame over WS_MAX_MESSAGE_BYTES (pages only send pings): policy violation.
+CLOSE_TOO_LARGE = 1008
 
 
 async def _fill_in_row(event: dict) -> dict:
@@ -143,10 +146,13 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
     async def decode_json(cls, text_data):
         try:
             return json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None  # a garbled frame is ignored, not a reason to drop the connection
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
+        if ws_frame_too_large(text_data, bytes_data):
+            await self.close(code=CLOSE_TOO_LARGE)
+            return
         if text_data is not None:
             await super().receive(text_data=text_data, **kwargs)
 

@@ -386,6 +386,11 @@ def actions_for_replay(*, since: datetime, until: datetime) -> Iterator[PastActi
     return map(PastAction._make, rows)
 
 
+def actions_for_replay_count(*, since: datetime, until: datetime) -> int:
+    """How many actions `actions_for_replay` yields for the window (the simulation's progress)."""
+    return Action.objects.filter(created_at__gte=since, created_at__lt=until).count()
+
+
 def usernames_by_id(*, user_ids: Iterable[Any]) -> dict[str, str]:
     """{str(user id): username} for the audit log's user actors, in one query."""
     ids = sorted({int(i) for i in user_ids if str(i).isdigit()})

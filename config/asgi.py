@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through Django, websockets through Channels (session auth, origins)."""
+"""ASGI entry point: HTTP through Django (API bodies capped first), websockets through Channels
+(session auth, origins)."""
 
 import os
 
@@ -12,11 +13,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from approvals.routing import websocket_urlpatterns as dashboard_routes  # noqa: E402
+from config.limits import AsgiBodyLimit  # noqa: E402
 from escalations.routing import websocket_urlpatterns as workspace_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": AsgiBodyLimit(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter([*dashboard_routes, *workspace_routes]))
         ),

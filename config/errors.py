@@ -25,6 +25,7 @@ class Code(StrEnum):
     BAD_REQUEST = "bad_request", 400
     INVALID_INPUT = "invalid_input", 400
     MALFORMED_JSON = "malformed_json", 400
+    JSON_TOO_DEEP = "json_too_deep", 400
     BATCH_TOO_LARGE = "batch_too_large", 400
     CALLBACK_URL_REFUSED = "callback_url_refused", 400
     CONFIRMATION_REQUIRED = "confirmation_required", 400
@@ -101,6 +102,7 @@ class Code(StrEnum):
     POLICY_VERSION_NOT_FOUND = "policy_version_not_found", 404
     REASON_CODE_NOT_FOUND = "reason_code_not_found", 404
     RULE_NOT_FOUND = "rule_not_found", 404
+    SIMULATION_NOT_FOUND = "simulation_not_found", 404
     # 405: wrong method
     METHOD_NOT_ALLOWED = "method_not_allowed", 405
     # 406: not acceptable
@@ -134,6 +136,8 @@ class Code(StrEnum):
     OUTCOME_ALREADY_REPORTED = "outcome_already_reported", 409
     NOT_RESOLVED = "not_resolved", 409
     SCORECARD_IN_USE = "scorecard_in_use", 409
+    # 413: too large
+    BODY_TOO_LARGE = "body_too_large", 413
     # 415: unsupported media type
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type", 415
     # 422: refused by the backend or an execution

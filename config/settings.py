@@ -43,6 +43,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.limits.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -157,7 +158,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.BoundedJSONParser"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -165,6 +166,20 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["agents.throttling.ApiRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api": env.str("API_RATE_LIMIT", default="600/min")},
 }
+
+# Bounds on input (see the README's "Limits"). An API body over the cap is answered 413 by the app
+# itself under WSGI and ASGI (config.limits); DRF parses from the stream, so Django's own
+# DATA_UPLOAD_MAX_MEMORY_SIZE never applies to it. The rest are answered 400.
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=64 * 1024)
+API_MAX_JSON_DEPTH = env.int("API_MAX_JSON_DEPTH", default=32)
+# In an agent's params and context: each string (and key), each array, the context as a whole.
+API_MAX_STRING_CHARS = env.int("API_MAX_STRING_CHARS", default=4000)
+API_MAX_LIST_ITEMS = env.int("API_MAX_LIST_ITEMS", default=100)
+API_MAX_CONTEXT_BYTES = env.int("API_MAX_CONTEXT_BYTES", default=16 * 1024)
+# A websocket frame from a browser over this closes the socket (1008); pages only send pings.
+WS_MAX_MESSAGE_BYTES = env.int("WS_MAX_MESSAGE_BYTES", default=4096)
+# A policy condition still running after this long stops and fails closed (see "Policies").
+CEL_TIME_BUDGET_MS = env.float("CEL_TIME_BUDGET_MS", default=100.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Countersign API",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import cel
+from django.conf import settings
 
 from policies.models import ActionType, Mode, PolicyVersion, Rule
 from policies.money import format_money
@@ -180,19 +183,57 @@ def render_explanation(template: str, values: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(replace, template)
 
 
+# The clock of the time budget (tests replace it with one they move).
+monotonic = time.perf_counter
+# What a variable reads as once a condition is out of time: CEL has no overload for it, so the
+# evaluation fails at its next step instead of running on.
+_OUT_OF_TIME = cel.OptionalValue.none()
+
+
+class ConditionOutOfTime(Exception):
+    """A condition still running when its time budget (CEL_TIME_BUDGET_MS) ran out."""
+
+
 class _Activation:
     """The CEL context of one decision, filled only with the variables a condition uses.
 
     Converting a variable to CEL costs more than evaluating most conditions, so each is converted
     once per decision, and `derived` (database reads) is computed only if a condition needs it.
+
+    Each evaluation has a time budget. CEL runs in Rust holding the GIL, so it cannot be
+    interrupted from outside; but it asks the context's resolver before reading any variable
+    (each round of a comprehension that reads one), and past the deadline the resolver hands back
+    a value no operation accepts, which ends the evaluation with an error. Whatever an evaluation
+    returns after its deadline is discarded: the condition ran out of time.
     """
 
-    __slots__ = ("_added", "_context", "_sources")
+    __slots__ = ("_added", "_context", "_deadline", "_sources")
 
     def __init__(self, sources: dict[str, Any]) -> None:
         self._context = cel.Context()
         self._added: set[str] = set()
         self._sources = sources
+        self._deadline = math.inf
+        self._context.set_variable_resolver(self._resolve)
+
+    def _resolve(self, name: str) -> Any:
+        return _OUT_OF_TIME if monotonic() > self._deadline else None
+
+    def evaluate(self, compiled: _CompiledRule) -> Any:
+        context = self.for_rule(compiled)  # reading `derived` is not the condition's time
+        budget = settings.CEL_TIME_BUDGET_MS
+        self._deadline = monotonic() + budget / 1000
+        try:
+            result = compiled.program.execute(context)
+        except Exception:
+            if monotonic() > self._deadline:
+                raise ConditionOutOfTime(f"ran past its budget of {budget:g} ms") from None
+            raise
+        finally:
+            deadline, self._deadline = self._deadline, math.inf
+        if monotonic() > deadline:
+            raise ConditionOutOfTime(f"ran past its budget of {budget:g} ms")
+        return result
 
     def for_rule(self, compiled: _CompiledRule) -> cel.Context:
         for name in compiled.variables:
@@ -234,11 +275,12 @@ def decide(
             matched, mode, template = rule, rule.mode, rule.explanation
             break
         try:
-            hit = compiled.program.execute(activation.for_rule(compiled))
+            hit = activation.evaluate(compiled)
         except Exception as exc:
             error = f"rule `{rule.name}` could not be evaluated ({type(exc).__name__}: {exc})"
             # Failing closed means at least a human, never less than the rule itself would give:
-            # a rule that forbids or escalates keeps doing so when its condition breaks.
+            # a rule that forbids or escalates keeps doing so when its condition breaks, or when
+            # it runs out of time (ConditionOutOfTime): a permissive rule is held for a human.
             matched, mode = rule, stricter(rule.mode, Mode.EXECUTE_GATED)
             break
         if hit is True:

@@ -64,12 +64,83 @@ def _condition_problem(exc: ConditionError) -> RuleProblem:
     )
 
 
+# CEL's comprehension macros: each iterates over a list (or a map's keys) that agents may supply.
+COMPREHENSIONS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_STRING_START = re.compile(r"(?:[rR][bB]?|[bB][rR]?)?(\"\"\"|'''|\"|')")
+
+
+def _line_column(source: str, at: int) -> str:
+    line = source.count("\n", 0, at) + 1
+    return f"{line}:{at - (source.rfind(chr(10), 0, at) + 1) + 1}"
+
+
+def _string_end(source: str, at: int, quote: str, raw: bool) -> int:
+    """Where the string literal whose body starts at `at` ends (just past its closing quote)."""
+    while at < len(source):
+        if source.startswith(quote, at):
+            return at + len(quote)
+        at += 2 if source[at] == "\\" and not raw else 1
+    return at
+
+
+def nested_comprehension(source: str) -> str:
+    """The line:column of a comprehension macro inside another one's arguments, or "".
+
+    `xs.all(x, ys.exists(y, ...))` costs len(xs) * len(ys) evaluations, and each level of nesting
+    multiplies again; one after another (`xs.filter(...).all(...)`) costs their sum, so only
+    nesting is refused. A scan of the tokens is enough: strings and comments are skipped, and
+    each open parenthesis remembers whether it opened a macro's arguments."""
+    opened: list[bool] = []  # per open parenthesis: does it hold a macro's arguments?
+    at = 0
+    while at < len(source):
+        string = _STRING_START.match(source, at)
+        if string and (at == 0 or not (source[at - 1].isalnum() or source[at - 1] == "_")):
+            raw = "r" in string[0].lower().rstrip("\"'")
+            at = _string_end(source, string.end(), string[1], raw)
+            continue
+        if source.startswith("//", at):
+            end = source.find("\n", at)
+            at = len(source) if end < 0 else end
+            continue
+        ident = _IDENT.match(source, at)
+        if ident:
+            after = ident.end()
+            while after < len(source) and source[after] in " \t\r\n":
+                after += 1
+            if ident[0] in COMPREHENSIONS and source.startswith("(", after):
+                if any(opened):
+                    return _line_column(source, at)
+                opened.append(True)
+                at = after + 1
+            else:
+                at = ident.end()
+            continue
+        if source[at] in "([{":
+            opened.append(False)
+        elif source[at] in ")]}" and opened:
+            opened.pop()
+        at += 1
+    return ""
+
+
 def condition_problem(condition: str) -> RuleProblem | None:
-    """Why a CEL condition does not compile, with the position, or None when it compiles."""
+    """Why a CEL condition is refused, with the position, or None when it may be saved: it
+    does not compile, or it nests comprehension macros (`all`, `exists`, `exists_one`, `map`,
+    `filter`) over lists agents supply, whose cost multiplies with each level."""
     try:
         compile_condition(condition)
     except ConditionError as exc:
         return _condition_problem(exc)
+    position = nested_comprehension(condition)
+    if position:
+        line, _, column = position.partition(":")
+        message = (
+            f"condition nests a comprehension (all, exists, exists_one, map, filter) inside "
+            f"another at line {line}, column {column}: their cost multiplies; test the lists "
+            "one after the other, or compute the value as a derived value"
+        )
+        return RuleProblem("condition", message, position, message)
     return None
 
 

@@ -14,6 +14,9 @@ these replays as `uncertain` so nobody mistakes them for real changes.
 
 Policies do not import the app that keeps actions: that app (approvals) lends its reader of past
 actions with `set_history_source` when it gets ready, and the reader yields `PastAction` records.
+
+The pages run a simulation in a Celery worker and follow its `progress` (`simulation_runs`); the
+`policy simulate` command runs it in place.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ from policies.selectors import policy_compile, policy_rules
 
 MAX_DAYS = 366
 EXAMPLES = 20
+# How many replays between two reports of progress.
+PROGRESS_EVERY = 200
 
 
 class PastAction(NamedTuple):
@@ -56,13 +61,18 @@ class PastAction(NamedTuple):
 # `source(since=..., until=...)`: the actions submitted in [since, until), oldest first (by
 # created_at, then id), streamed so that memory stays flat however many there are.
 HistorySource = Callable[..., Iterable[PastAction]]
+# `count(since=..., until=...)`: how many actions the source yields for the window.
+HistoryCount = Callable[..., int]
 _history_source: HistorySource | None = None
+_history_count: HistoryCount | None = None
+# `progress(done, total)`: replays done so far of `total` (None when the source cannot count).
+Progress = Callable[[int, int | None], None]
 
 
-def set_history_source(source: HistorySource) -> None:
-    """Say where past actions come from (the app that keeps them calls this when ready)."""
-    global _history_source
-    _history_source = source
+def set_history_source(source: HistorySource, *, count: HistoryCount | None = None) -> None:
+    """Say where past actions come from, and how to count them (for progress), when ready."""
+    global _history_source, _history_count
+    _history_source, _history_count = source, count
 
 
 def _past_actions(*, since: datetime, until: datetime) -> Iterable[PastAction]:
@@ -226,10 +236,24 @@ def _rule_label(rule: RuleFigures) -> str:
     return f"#{rule.position} {rule.name}"
 
 
-def simulate(*, version: PolicyVersion, days: int, now: datetime | None = None) -> SimulationReport:
-    """Decide every action of the last `days` days again with `version` and count what changes."""
+def days_check(days: Any) -> int:
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= MAX_DAYS:
         raise InvalidInput(f"days is a whole number from 1 to {MAX_DAYS}.", code=Code.INVALID_DAYS)
+    return days
+
+
+def simulate(
+    *,
+    version: PolicyVersion,
+    days: int,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> SimulationReport:
+    """Decide every action of the last `days` days again with `version` and count what changes.
+
+    `progress(done, total)` is called at the start, every PROGRESS_EVERY replays and at the end.
+    """
+    days_check(days)
     until = now or clock.now()
     since = until - timedelta(days=days)
     policy = policy_compile(version=version)
@@ -243,8 +267,15 @@ def simulate(*, version: PolicyVersion, days: int, now: datetime | None = None) 
     }
     shifts: dict[tuple[str, str, str], Shift] = {}
 
+    total = _history_count(since=since, until=until) if progress and _history_count else None
+    if progress:
+        progress(0, total)
     for past in _past_actions(since=since, until=until):
         _replay(report, policy, types, modes, rules, shifts, past)
+        if progress and report.replayed % PROGRESS_EVERY == 0:
+            progress(report.replayed, total)
+    if progress:
+        progress(report.replayed, total)
 
     report.modes = [m for m in modes.values() if m.before.actions or m.after.actions]
     report.rules = sorted(

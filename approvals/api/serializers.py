@@ -6,6 +6,7 @@ from rest_framework import serializers
 from approvals.callbacks import CallbackUrlRefused, callback_url_check
 from approvals.models import Action, ReasonCode
 from config import clock
+from config.limits import agent_json_problem, context_size_problem
 
 
 class StrictSerializer(serializers.Serializer):
@@ -37,10 +38,15 @@ def _storable_text(value) -> bool:
 
 
 class JSONObjectField(serializers.JSONField):
+    """A JSON object within the caps on agent input (string lengths, list sizes: config.limits)."""
+
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         if not isinstance(value, dict):
             raise serializers.ValidationError("Must be a JSON object.")
+        problem = agent_json_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         if not _storable_text(value):
             raise serializers.ValidationError(
                 "Text must not contain NUL characters or unpaired surrogates."
@@ -48,10 +54,21 @@ class JSONObjectField(serializers.JSONField):
         return value
 
 
+class ContextField(JSONObjectField):
+    """The agent's context: kept with the action and its audit event, so its size is capped."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        problem = context_size_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return value
+
+
 class PolicyCheckInput(StrictSerializer):
     action_type = serializers.CharField(max_length=64)
     params = JSONObjectField()
-    context = JSONObjectField(required=False, default=dict)
+    context = ContextField(required=False, default=dict)
     intent = serializers.ChoiceField(
         choices=["execute", "recommend", "draft"], required=False, default="execute"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -16,6 +17,7 @@ from audit.models import AuditEvent
 from audit.services import Actor
 from policies import services
 from policies.models import PolicyVersion, Rule
+from policies.simulation_runs import simulation_run_execute
 
 pytestmark = pytest.mark.django_db
 
@@ -81,7 +83,8 @@ def test_an_htmx_call_without_a_session_sends_the_whole_page_to_login(client, de
         ("get", "/policies/"),
         ("get", "/policies/v1/"),
         ("get", "/policies/v1/diff/"),
-        ("get", "/policies/v1/simulate/?days=7"),
+        ("post", "/policies/v1/simulate/"),
+        ("get", "/policies/v1/simulations/0123abcd/"),
         ("get", "/policies/v1/export/"),
         ("post", "/policies/drafts/"),
         ("post", "/policies/v1/activate/"),
@@ -322,7 +325,9 @@ def test_a_draft_is_compared_with_the_active_version_and_that_with_the_one_befor
     assert '<td class="old"><del>1</del></td><td class="new"><ins>2</ins>' in active_page
 
 
-def test_the_simulation_panel_shows_what_the_draft_would_change(browser, admin, agent, draft):
+def test_the_simulation_panel_shows_what_the_draft_would_change(
+    browser, admin, agent, draft, simulations_inline
+):
     for amount in (3000, 4000):
         action = action_submit(
             agent=agent.agent,
@@ -336,7 +341,9 @@ def test_the_simulation_panel_shows_what_the_draft_would_change(browser, admin, 
         spec={**small.spec(), "mode": "execute_gated"},
     )  # fmt: skip
 
-    response = browser.get(f"/policies/v{draft.number}/simulate/?days=7", **HTMX)
+    post(browser, f"/policies/v{draft.number}/simulate/", {"days": "7"})
+    (run_id,) = simulations_inline
+    response = browser.get(f"/policies/v{draft.number}/simulations/{run_id}/", **HTMX)
 
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="simulation"')
@@ -344,11 +351,39 @@ def test_the_simulation_panel_shows_what_the_draft_would_change(browser, admin, 
     assert f"v{draft.number} would have gated 2 more refund.issue in the last 7 day(s)" in html
 
 
-def test_a_bad_number_of_days_is_refused_in_the_flash_area(browser, draft):
-    response = browser.get(f"/policies/v{draft.number}/simulate/?days=9999", **HTMX)
+def test_a_bad_number_of_days_is_refused_in_the_flash_area(browser, draft, simulations_inline):
+    response = post(browser, f"/policies/v{draft.number}/simulate/", {"days": "9999"})
 
     assert response.status_code == 400
     assert response["HX-Retarget"] == "#flash"
+    assert simulations_inline == []
+
+
+def test_a_started_simulation_shows_its_progress_and_polls_until_its_report(browser, draft):
+    # Arrange: no worker takes the run
+    with mock.patch("policies.simulation_runs.current_app"):
+        started = post(browser, f"/policies/v{draft.number}/simulate/", {"days": "7"})
+    run_url = re.search(r'hx-get="(/policies/v\d+/simulations/\w+/)"', started.content.decode())[1]
+
+    # Act
+    waiting = browser.get(run_url, **HTMX).content.decode()
+    simulation_run_execute(run_id=run_url.rstrip("/").rsplit("/", 1)[1])
+    finished = browser.get(run_url, **HTMX).content.decode()
+
+    # Assert
+    assert 'id="simulation-progress"' in waiting and 'hx-trigger="every 1s"' in waiting
+    assert "Waiting for a worker" in waiting
+    assert finished.lstrip().startswith('<div id="simulation"')
+    assert "hx-trigger" not in finished
+
+
+def test_a_simulation_of_another_version_or_one_that_expired_is_not_found(browser, draft):
+    with mock.patch("policies.simulation_runs.current_app"):
+        started = post(browser, f"/policies/v{draft.number}/simulate/", {"days": "7"})
+    run_id = re.search(r"/simulations/(\w+)/", started.content.decode())[1]
+
+    assert browser.get(f"/policies/v1/simulations/{run_id}/", **HTMX).status_code == 404
+    assert browser.get(f"/policies/v{draft.number}/simulations/feed/", **HTMX).status_code == 404
 
 
 # ------------------------------------------------------------------------------------- end to end

@@ -4,6 +4,7 @@ the one rulebook question that decides who may edit policy."""
 from __future__ import annotations
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 from django.test import Client
@@ -137,9 +138,12 @@ def test_the_button_opens_a_draft_and_its_page_simulates_the_same_window(evidenc
     assert response.status_code == 302
     assert response["Location"] == f"/policies/v{draft.number}/?simulate=30"
     page = client.get(response["Location"]).content.decode()
-    assert f'hx-get="/policies/v{draft.number}/simulate/?days=30" hx-trigger="load"' in page
-    simulated = client.get(f"/policies/v{draft.number}/simulate/?days=30", **HTMX)
-    assert simulated.status_code == 200 and 'id="simulation"' in simulated.content.decode()
+    assert f'hx-post="/policies/v{draft.number}/simulate/" hx-trigger="load"' in page
+    assert '<input type="hidden" name="days" value="30">' in page
+    with mock.patch("policies.simulation_runs.current_app") as app:
+        simulated = post(client, f"/policies/v{draft.number}/simulate/", {"days": "30"}, **HTMX)
+    assert simulated.status_code == 200 and 'id="simulation-progress"' in simulated.content.decode()
+    assert app.send_task.call_args.kwargs["kwargs"]["run_id"] in simulated.content.decode()
 
 
 def test_the_button_from_htmx_redirects_the_browser(evidence, people):
