@@ -90,6 +90,9 @@ if DB_POOL_MAX_SIZE > 0:
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The role the app connects as when migrations run as the tables' owner (see README, "Audit"):
+# audit migration 0004 gives it SELECT and INSERT on the audit log and nothing else there.
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="countersign_app")
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default=None)
 if not DATABASES["default"]["TEST"]["NAME"]:
     del DATABASES["default"]["TEST"]["NAME"]
