@@ -59,7 +59,7 @@ def redact(value: Any) -> Any:
 
 
 # The fields a hash covers, in the order `audit_verify_chain` reads them.
-_HASHED = ("seq", "occurred_at", "actor_kind", "actor_id", "verb", "object_type", "object_id",
+HASHED_FIELDS = ("seq", "occurred_at", "actor_kind", "actor_id", "verb", "object_type", "object_id",
            "data", "request_id", "prev_hash")  # fmt: skip
 _dumps = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), default=str, check_circular=False
@@ -67,11 +67,12 @@ _dumps = json.JSONEncoder(
 _sha256 = hashlib.sha256
 
 
-def _hash_of(seq, occurred_at, actor_kind, actor_id, verb, object_type, object_id, data,
+def hash_of(seq, occurred_at, actor_kind, actor_id, verb, object_type, object_id, data,
              request_id, prev_hash) -> str:  # fmt: skip
     payload = {
         "seq": seq,
-        "occurred_at": occurred_at.isoformat(),
+        # An evidence pack holds the time as the ISO string the hash covered.
+        "occurred_at": occurred_at if isinstance(occurred_at, str) else occurred_at.isoformat(),
         "actor_kind": actor_kind,
         "actor_id": actor_id,
         "verb": verb,
@@ -85,7 +86,7 @@ def _hash_of(seq, occurred_at, actor_kind, actor_id, verb, object_type, object_i
 
 
 def compute_hash(event: AuditEvent) -> str:
-    return _hash_of(*(getattr(event, name) for name in _HASHED))
+    return hash_of(*(getattr(event, name) for name in HASHED_FIELDS))
 
 
 def audit_record(
@@ -135,7 +136,11 @@ class ChainReport:
 
 
 def audit_verify_chain(
-    *, batch_size: int = 5000, since_seq: int = 1, checkpoints: Mapping[int, str] | None = None
+    *,
+    batch_size: int = 5000,
+    since_seq: int = 1,
+    until_seq: int | None = None,
+    checkpoints: Mapping[int, str] | None = None,
 ) -> ChainReport:
     """Recompute every hash in order from `since_seq`; report the first event that does not fit
     the chain or whose hash differs from the signed checkpoint (`checkpoints`: seq -> hash) at
@@ -144,14 +149,14 @@ def audit_verify_chain(
     checkpoints = checkpoints or {}
     expected_prev = GENESIS_HASH if since_seq == 1 else None
     expected_seq, checked, last_hash = since_seq, 0, ""
-    for row in _chain_rows(since_seq, batch_size):
+    for row in _chain_rows(since_seq, until_seq, batch_size):
         seq, prev_hash, stored = row[0], row[9], row[10]
         if seq != expected_seq:
             problem = "missing event (gap in sequence)"
             return ChainReport(False, checked, expected_seq, problem, expected_seq - 1)
         if expected_prev is not None and prev_hash != expected_prev:
             return ChainReport(False, checked, seq, "previous hash does not match", seq)
-        if _hash_of(*row[:10]) != stored:
+        if hash_of(*row[:10]) != stored:
             return ChainReport(False, checked, seq, "content does not match its hash", seq)
         if seq in checkpoints and checkpoints[seq] != stored:
             problem = "rewritten: its hash differs from the signed checkpoint at this seq"
@@ -160,17 +165,18 @@ def audit_verify_chain(
     return ChainReport(True, checked, last_seq=expected_seq - 1, last_hash=last_hash)
 
 
-def _chain_rows(since_seq: int, batch_size: int):
-    """The hashed fields and the hash of every event from `since_seq`, in order, as plain tuples
-    from a server-side cursor: the ORM's per-row converters cost more than the hashing."""
-    columns = ", ".join(_HASHED)
+def _chain_rows(since_seq: int, until_seq: int | None, batch_size: int):
+    """The hashed fields and the hash of every event from `since_seq` to `until_seq`, in order,
+    as plain tuples from a server-side cursor: the ORM's converters cost more than the hashing."""
+    columns = ", ".join(HASHED_FIELDS)
     with transaction.atomic(), connection.cursor() as django_cursor:
         cursor = django_cursor.connection.cursor(name="audit_verify_chain")
         cursor.itersize = batch_size
         try:
             cursor.execute(
-                f"SELECT {columns}, hash FROM audit_auditevent WHERE seq >= %s ORDER BY seq",  # noqa: S608 (constant columns)
-                [since_seq],
+                f"SELECT {columns}, hash FROM audit_auditevent "  # noqa: S608 (constant columns)
+                "WHERE seq >= %s AND seq <= %s ORDER BY seq",
+                [since_seq, until_seq if until_seq is not None else 2**63 - 1],
             )
             loads = json.loads
             for row in cursor:
