@@ -174,9 +174,7 @@ class TestWhoGetsIt:
 
         assert evidence(client, decided)[0] == 200
 
-    def test_a_person_of_another_queue_is_told_it_does_not_exist(
-        self, decided, make_supervisor
-    ):
+    def test_a_person_of_another_queue_is_told_it_does_not_exist(self, decided, make_supervisor):
         from rest_framework.test import APIClient
 
         client = APIClient()
