@@ -23,9 +23,10 @@ RUN uv sync --frozen --no-dev --no-cache
 COPY . .
 
 # Static files are collected into the image (WhiteNoise serves them from var/staticfiles);
-# var/beat holds Celery beat's schedule, on a volume in docker-compose.yml.
+# var/beat holds Celery beat's schedule and var/audit-checkpoints the audit log's signed
+# checkpoints, each on a volume in docker-compose.yml.
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0 \
-    && mkdir -p var/beat \
+    && mkdir -p var/beat var/audit-checkpoints \
     && chown -R countersign:countersign var
 
 USER countersign

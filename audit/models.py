@@ -1,6 +1,13 @@
 """The append-only, hash-chained audit log."""
 
+import pgtrigger
 from django.db import models
+
+# Raised by the append-only guard; the app's database role is refused before it by its privileges.
+APPEND_ONLY_REFUSAL = """
+    RAISE EXCEPTION 'audit_auditevent is append-only: % refused', TG_OP
+        USING ERRCODE = 'insufficient_privilege';
+"""
 
 
 class ActorKind(models.TextChoices):
@@ -9,6 +16,18 @@ class ActorKind(models.TextChoices):
     SYSTEM = "system", "System"
 
 
+@pgtrigger.register(
+    # One statement-level trigger: TRUNCATE fires no row triggers, and a refused UPDATE or DELETE
+    # is refused whether it matches rows or not. The test suite's flush, which truncates every
+    # table between transactional tests, passes it with `pgtrigger.ignore` (tests/conftest.py).
+    pgtrigger.Trigger(
+        name="audit_append_only",
+        level=pgtrigger.Statement,
+        when=pgtrigger.Before,
+        operation=pgtrigger.Update | pgtrigger.Delete | pgtrigger.Truncate,
+        func=APPEND_ONLY_REFUSAL,
+    )
+)
 class AuditEvent(models.Model):
     # The sequence number is assigned under a lock, so the chain has no gaps and no forks.
     seq = models.BigIntegerField(primary_key=True)

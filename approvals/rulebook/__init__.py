@@ -21,6 +21,7 @@ from approvals.rulebook.cases import (
     may_use_escalations,
 )
 from approvals.rulebook.clients import affordances, dashboard_grants
+from approvals.rulebook.evidence import may_get_evidence
 from approvals.rulebook.policies import may_edit_policy
 from approvals.rulebook.qa import (
     SCORECARD_ROLES,
@@ -115,6 +116,7 @@ __all__ = [
     "may_edit",
     "may_edit_policy",
     "may_escalate",
+    "may_get_evidence",
     "may_lead_qa",
     "may_read_all_qa",
     "may_reassign_case",

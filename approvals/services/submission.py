@@ -207,6 +207,8 @@ def _create_decided_action(
         data={
             "action_type": action_type.key,
             "params": params_on_record(action, params),
+            # What the agent said about the request, as it said it (redacted like everything).
+            "context": context,
             "status": target,
             "decision": decision.as_dict(),
         },

@@ -120,9 +120,11 @@ class TestAppendOnly:
             "UPDATE audit_auditevent SET data = '{}'::jsonb WHERE seq = 1",
             "DELETE FROM audit_auditevent WHERE seq = 1",
             "DELETE FROM audit_auditevent",
+            "TRUNCATE audit_auditevent",
+            "TRUNCATE audit_auditevent RESTART IDENTITY CASCADE",
         ],
     )
-    def test_the_database_refuses_updates_and_deletes(self, sql):
+    def test_the_database_refuses_updates_deletes_and_truncates_even_to_its_owner(self, sql):
         record(2)
 
         with (
