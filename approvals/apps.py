@@ -6,6 +6,7 @@ class ApprovalsConfig(AppConfig):
 
     def ready(self) -> None:
         from approvals import connectors, selectors
+        from approvals.realtime import person_sockets
         from notifications import slack
         from policies import simulation
 
@@ -20,3 +21,5 @@ class ApprovalsConfig(AppConfig):
         slack.set_reject_reasons(
             lambda: [(c.code, c.label) for c in selectors.reason_codes(kind="reject")]
         )
+        # A person's sockets close when they sign out or their roles or queues change.
+        person_sockets.connect()

@@ -26,7 +26,9 @@ from approvals.realtime.publish import (
     ALL_QUEUES_GROUP,
     BREAKER_CHANGED,
     DASHBOARD_GROUP,
+    PERSON_SOCKETS_CLOSE,
     group_seqs,
+    person_group,
     queue_group,
 )
 from approvals.realtime.subscriber import subscriber
@@ -90,6 +92,8 @@ CLOSE_FORBIDDEN = 4403
 CLOSE_UNAVAILABLE = 4013
 # A client sent a frame over WS_MAX_MESSAGE_BYTES (pages only send pings): policy violation.
 CLOSE_TOO_LARGE = 1008
+# The person signed out or their roles changed: the page reloads (to sign in, or with new rights).
+CLOSE_PERSON_CHANGED = 4401
 
 
 async def _fill_in_row(event: dict) -> dict:
@@ -114,9 +118,10 @@ feed = Feed(subscriber, prepare=_fill_in_row)
 class FeedConsumer(AsyncJsonWebsocketConsumer):
     """A socket fed by the process's feed (`realtime.feed`): it joins groups, says hello with each
     numbered group's current sequence number, answers pings, and is closed when it falls too far
-    behind or the feed loses its subscription (the page reconnects and resyncs). Subclasses decide
-    who may connect and which groups they join (`join_feed`), and turn events into frames
-    (`feed_event`). The dashboard and the escalation workspace are two."""
+    behind or the feed loses its subscription (the page reconnects and resyncs), and when its
+    person signs out or their roles change (every socket joins its person's group). Subclasses
+    decide who may connect and which groups they join (`join_feed`), and turn events into frames
+    (`page_event`). The dashboard and the escalation workspace are two."""
 
     # No channel-layer channel per socket: pushes come from the process's feed.
     channel_layer_alias = None
@@ -124,8 +129,10 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
     outbox: Outbox | None = None
 
     async def join_feed(self, groups: tuple[str, ...], numbered: list[str]) -> None:
-        """Join `groups`, accept, and say hello with the sequence numbers of `numbered`."""
+        """Join `groups` and the person's own, accept, and say hello with the sequence numbers of
+        `numbered`."""
         self.outbox = Outbox(self._send_frame, self._too_slow)
+        groups = (*groups, person_group(self.scope["user"].pk))
         try:
             await feed.join(self, groups)
         except ConnectionError:
@@ -174,6 +181,18 @@ class FeedConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=CLOSE_FEED_LOST)
 
     def feed_event(self, event: dict, frames: EventFrames) -> None:
+        if event.get("type") == PERSON_SOCKETS_CLOSE:
+            asyncio.get_running_loop().create_task(self._close_for_person())
+        else:
+            self.page_event(event, frames)
+
+    async def _close_for_person(self) -> None:
+        feed.leave(self, self.groups_joined)
+        if self.outbox is not None:
+            self.outbox.close()
+        await self.close(code=CLOSE_PERSON_CHANGED)
+
+    def page_event(self, event: dict, frames: EventFrames) -> None:
         raise NotImplementedError
 
 
@@ -205,7 +224,7 @@ class DashboardConsumer(FeedConsumer):
             queue_groups = sorted({queue_group(name) for name in viewer.queues})
         await self.join_feed((DASHBOARD_GROUP, *queue_groups), queue_groups)
 
-    def feed_event(self, event: dict, frames: EventFrames) -> None:
+    def page_event(self, event: dict, frames: EventFrames) -> None:
         if event.get("type") == BREAKER_CHANGED:
             asyncio.get_running_loop().create_task(self._send_banner())
         elif event.get("type") == ACTION_CHANGED:

@@ -14,13 +14,16 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from approvals.routing import websocket_urlpatterns as dashboard_routes  # noqa: E402
 from config.limits import AsgiBodyLimit  # noqa: E402
+from config.socket_guard import SocketSignInGuard  # noqa: E402
 from escalations.routing import websocket_urlpatterns as workspace_routes  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": AsgiBodyLimit(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter([*dashboard_routes, *workspace_routes]))
+            AuthMiddlewareStack(
+                SocketSignInGuard(URLRouter([*dashboard_routes, *workspace_routes]))
+            )
         ),
     }
 )

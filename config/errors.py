@@ -84,6 +84,7 @@ class Code(StrEnum):
     POLICY_REFUSES = "policy_refuses", 403
     REPLAYED_REQUEST = "replayed_request", 403
     TAKEOVER_NEEDS_SENIOR = "takeover_needs_senior", 403
+    SECOND_FACTOR_REQUIRED = "second_factor_required", 403
     OWN_RESOLUTION = "own_resolution", 403
     # 404: not found
     ACTION_NOT_FOUND = "action_not_found", 404

@@ -1,32 +1,25 @@
-"""Sign-in with a limit on failed attempts per client address (password guessing)."""
+"""Sign-in pages: the lockout answer django-axes gives once failed sign-ins pass the limit.
 
-from django.conf import settings
-from django.contrib.auth import views as auth_views
+django-axes counts failures per username and per client address (`config.client_address`), on
+our sign-in page and the admin's alike; see AXES_* in the settings.
+"""
+
+from axes.helpers import get_cool_off
+from django.contrib.auth.forms import AuthenticationForm
 from django.shortcuts import render
 
-from agents.throttling import rate_limit_exceeded, rate_limit_hit
 
-
-def _ident(request) -> str:
-    # Behind the proxy, uvicorn/gunicorn put the real client address in REMOTE_ADDR.
-    return f"login:{request.META.get('REMOTE_ADDR', '')}"
-
-
-class LoginView(auth_views.LoginView):
-    def post(self, request, *args, **kwargs):
-        # Checked before the password is: a locked-out address learns nothing more.
-        wait = rate_limit_exceeded(ident=_ident(request), rate=settings.LOGIN_FAILURE_LIMIT)
-        if wait:
-            response = render(
-                request,
-                "registration/login.html",
-                {"form": self.get_form(), "locked_out_seconds": wait},
-                status=429,
-            )
-            response["Retry-After"] = str(wait)
-            return response
-        return super().post(request, *args, **kwargs)
-
-    def form_invalid(self, form):
-        rate_limit_hit(ident=_ident(self.request), rate=settings.LOGIN_FAILURE_LIMIT)
-        return super().form_invalid(form)
+def locked_out(request, response=None, credentials=None):
+    """The sign-in page, refused with 429 and when to try again; the password was not checked."""
+    cool_off = get_cool_off(request)
+    seconds = int(cool_off.total_seconds()) if cool_off else 0
+    locked = render(
+        request,
+        "registration/login.html",
+        {"form": AuthenticationForm(request), "locked_out_seconds": seconds or None,
+         "locked_out": True},
+        status=429,
+    )  # fmt: skip
+    if seconds:
+        locked["Retry-After"] = str(seconds)
+    return locked

@@ -1,9 +1,11 @@
 """Countersign settings: everything comes from the environment, with safe defaults for local use."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 from config.errors import codes_table
 
@@ -13,9 +15,18 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-# The local default key is only good for a laptop; `check --deploy` (production profile) refuses it.
-SECRET_KEY = env.str("SECRET_KEY", default="countersign-insecure-local-key-change-me-in-production")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+PRODUCTION = env.bool("PRODUCTION", default=False)
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "testserver")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=list(LOCAL_HOSTS))
+# The built-in key is for local use only: not PRODUCTION and served under loopback names only.
+# Anything else (a production profile, a host name people reach) refuses to start without a key.
+LOCAL_SECRET_KEY = "countersign-insecure-local-key-change-me-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default=LOCAL_SECRET_KEY)
+if SECRET_KEY == LOCAL_SECRET_KEY and (PRODUCTION or not set(ALLOWED_HOSTS) <= set(LOCAL_HOSTS)):
+    raise ImproperlyConfigured(
+        "Set SECRET_KEY: the built-in key is for local use only (not PRODUCTION, and ALLOWED_HOSTS "
+        f"among {', '.join(LOCAL_HOSTS)})."
+    )
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -25,6 +36,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -45,14 +59,22 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.limits.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    # Signs out a session past its lifetime or idle too long, then holds people who must prove a
+    # second factor on the enrolment or verification page until they have.
+    "config.sessions.SessionLifetimeMiddleware",
+    "config.two_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -133,10 +155,35 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
-# Failed sign-ins allowed per client address per window; the next attempt gets 429.
-LOGIN_FAILURE_LIMIT = env.str("LOGIN_FAILURE_LIMIT", default="10/min")
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# Sign-in (see the README's "Sign-in"). django-axes counts failed sign-ins, on our pages and the
+# admin's alike, per username (whatever the address) and per client address (whatever the
+# username); past the limit both are refused with 429 until the lockout ends.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_MAX_FAILURES", default=10)
+AXES_COOLOFF_TIME = timedelta(seconds=env.int("LOGIN_LOCKOUT_SECONDS", default=900))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.login.locked_out"
+AXES_CLIENT_IP_CALLABLE = "config.client_address.client_address"
+AXES_USERNAME_FORM_FIELD = "username"
+# The client's address comes from the proxies we run, never from what a client says: with
+# TRUSTED_PROXY_COUNT = 0 it is REMOTE_ADDR; with N, the Nth address from the right of
+# TRUSTED_PROXY_HEADER, the one our outermost proxy saw (nginx appends it; anything to its left
+# was written by the client).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_PROXY_HEADER = env.str("TRUSTED_PROXY_HEADER", default="X-Forwarded-For")
+# A session ends SESSION_MAX_SECONDS after sign-in, or after SESSION_IDLE_SECONDS without a request.
+SESSION_MAX_SECONDS = env.int("SESSION_MAX_SECONDS", default=8 * 3600)
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+SESSION_COOKIE_AGE = SESSION_MAX_SECONDS
+# TOTP (django-otp): the issuer authenticator apps show next to the code.
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Countersign")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -379,10 +426,21 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Countersign <counter
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-PRODUCTION = env.bool("PRODUCTION", default=False)
+# Scripts, styles, images, fonts and connections from our own origin only: no inline script,
+# style or handler anywhere (htmx is told not to inject its indicator styles, see base.html),
+# and no page of ours may be framed.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 if PRODUCTION:
-    if SECRET_KEY.startswith("countersign-insecure"):
-        raise ImproperlyConfigured("Set SECRET_KEY: the built-in key is for local use only.")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
@@ -398,4 +456,6 @@ LOGGING = {
     "filters": {"redact": {"()": "config.redaction.RedactingFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # django-axes tells of every sign-in at INFO; failures past the limit (lockouts) are warnings.
+    "loggers": {"axes": {"level": env.str("AXES_LOG_LEVEL", default="WARNING")}},
 }

@@ -42,7 +42,7 @@ class WorkspaceConsumer(FeedConsumer):
             groups = sorted(tier_group(key) for key in access.handled_keys)
         await self.join_feed(tuple(groups), groups)
 
-    def feed_event(self, event: dict, frames: EventFrames) -> None:
+    def page_event(self, event: dict, frames: EventFrames) -> None:
         if event.get("type") == CASE_CHANGED:
             frame = self._case_frame(event, frames)
             if frame:

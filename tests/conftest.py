@@ -311,14 +311,36 @@ def _audit_truncate_allowed():
     import pgtrigger
 
     return pgtrigger.ignore("audit.AuditEvent:audit_append_only")
+def _login_with_second_factor(original):
+    """A test client's `force_login` is a complete sign-in: someone whose role needs a second
+    factor gets an authenticator app and the session counts as verified with it, as after the
+    verification page. Tests of two-factor sign-in itself sign in through the pages."""
+
+    def _login(self, user, backend=None):
+        from django_otp import DEVICE_ID_SESSION_KEY
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from people.two_factor import second_factor_required
+
+        original(self, user, backend)
+        if second_factor_required(user):
+            device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+            device = device or TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+    return _login
 
 
 def pytest_configure(config) -> None:
     from django.test import TransactionTestCase
+    from django.test.client import ClientMixin
 
     TransactionTestCase._fixture_teardown = _flush_retrying_a_deadlock(
         TransactionTestCase._fixture_teardown
     )
+    ClientMixin._login = _login_with_second_factor(ClientMixin._login)
 
 
 def in_a_thread(fn):

@@ -35,12 +35,20 @@ ACTION_CHANNEL_PREFIX = "countersign:action:"
 # The event types dashboards receive.
 ACTION_CHANGED = "action.changed"
 BREAKER_CHANGED = "breaker.changed"
+# To one person's sockets (`person_group`): they signed out or their roles changed, so every socket
+# they hold closes; the page reloads, to the sign-in page or with their new rights.
+PERSON_SOCKETS_CLOSE = "person.sockets_close"
 
 
 @functools.lru_cache(maxsize=1024)
 def queue_group(queue: str) -> str:
     """The dashboard group of a queue, from its name as actions hold it ("" is the default)."""
     return f"queue.{slugify(queue or Queue.DEFAULT_NAME)[:80]}"
+
+
+def person_group(user_id: Any) -> str:
+    """The group every live socket of one person joins, whatever page it serves."""
+    return f"person.{user_id}"
 
 
 def action_channel(action_id: Any) -> str:
@@ -83,6 +91,15 @@ def feed_pattern() -> str:
 def group_send(group: str, message: dict[str, Any]) -> None:
     """Publish one event to the dashboards of `group`, in every server process."""
     _redis_client().publish(feed_channel(group), json.dumps({**message, "group": group}))
+
+
+def publish_person_sockets_close(*, user_id: int) -> None:
+    """Close every live socket of this person, in every server process (best effort: a socket
+    that misses it still reads nothing new once its session is gone, at its next reconnect)."""
+    try:
+        group_send(person_group(user_id), {"type": PERSON_SOCKETS_CLOSE})
+    except redis.RedisError:
+        logger.exception("could not close the sockets of person %s", user_id)
 
 
 def _seq_key(group: str) -> str:

@@ -5,7 +5,6 @@ Its endpoints answer the page's own partials (`approvals/action.html#...`), neve
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
 from django.http import Http404, HttpResponse
@@ -63,17 +62,18 @@ def _refusal(exc: ApplicationError) -> tuple[str, str]:
 @require_GET
 @supervisor_required
 def action_page(request, viewer, action_id):
+    """The page only reads: its script claims the action with a POST once it has loaded
+    (`claim_on_open`), so a link from another site can open the page but never lock the action."""
     action = _page_action(viewer, request, action_id)
-    if pages.should_claim_on_open(action, viewer):
-        with contextlib.suppress(ApplicationError):  # taken a moment ago: the page shows by whom
-            services.action_claim(
-                action_id=action.pk, by=request.user, request_id=request_id(request)
-            )
-        action = _page_action(viewer, request, action_id)
     page = pages.action_page(action, viewer)
     if request.GET.get("edit") and page.panel.can_edit:  # the queue page's `e` key comes here
         page = dataclasses.replace(page, edit=params_form.edit_form(action))
-    return render(request, pages.PAGE_TEMPLATE, {"page": page, "viewer": viewer})
+    context = {
+        "page": page,
+        "viewer": viewer,
+        "claim_on_open": pages.should_claim_on_open(action, viewer),
+    }
+    return render(request, pages.PAGE_TEMPLATE, context)
 
 
 @require_GET

@@ -80,6 +80,12 @@
 
   async function heartbeat() {
     if (!claimedByMe()) return; // a tab in the background still holds the review it opened
+    await claim();
+  }
+
+  // Claim, or renew one's claim: a POST with the CSRF token, never the page's GET, so a link from
+  // another site can open the page but not lock the action.
+  async function claim() {
     const body = new FormData();
     body.append("csrfmiddlewaretoken", csrfToken());
     try {
@@ -131,6 +137,8 @@
   }
 
   function start() {
+    // Opening the page claims an action that waits for a person and is free (the server says so).
+    if (root.dataset.claimOnOpen === "1") claim();
     setInterval(heartbeat, HEARTBEAT_MS);
     window.countersignConnect({ onOpen: refreshPanel, onMessage: onMessage });
   }

@@ -6,6 +6,7 @@
 
   const PING_MS = 25000;
   const MAX_BACKOFF_MS = 30000;
+  const CLOSE_PERSON_CHANGED = 4401; // approvals.consumers.CLOSE_PERSON_CHANGED
   const LABELS = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…" };
 
   function setState(state) {
@@ -45,8 +46,14 @@
         }
         if (message && typeof message === "object") handlers.onMessage(message);
       });
-      socket.addEventListener("close", function () {
+      socket.addEventListener("close", function (event) {
         clearInterval(pingTimer);
+        // The person signed out (elsewhere too) or their roles changed: the server shows the
+        // sign-in page or the page with their new rights.
+        if (event.code === CLOSE_PERSON_CHANGED) {
+          window.location.reload();
+          return;
+        }
         setState("reconnecting");
         // Exponential backoff with jitter, so a restarted server is not hit by every tab at once.
         const delay = Math.min(MAX_BACKOFF_MS, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);

@@ -241,14 +241,58 @@ def test_the_page_reads_a_fixed_number_of_queries_whatever_the_history(
 # ------------------------------------------------------------------------------------- claims
 
 
-def test_opening_the_page_claims_the_action_and_the_heartbeat_renews_it(submit, alice, supervisor):
+def opened(client: Client, action) -> str:
+    """Open the page as a browser does: the GET, then its script's claim (a POST). The panel the
+    claim answered with."""
+    assert client.get(url(action)).status_code == 200
+    return post(client, url(action, "page/claim/")).content.decode()
+
+
+def test_opening_the_page_does_not_claim_the_action_its_script_does_with_a_post(
+    submit, alice, supervisor
+):
+    # Arrange
     action = submit(12000)
 
-    html = alice.get(url(action)).content.decode()
+    # Act
+    page = alice.get(url(action)).content.decode()
+    unclaimed = fresh(action)
+    panel = post(alice, url(action, "page/claim/")).content.decode()
+
+    # Assert: a GET (a link from anywhere) locks nothing; the page asks its script to claim
+    assert unclaimed.claimed_by is None
+    assert 'data-claim-on-open="1"' in page
+    assert fresh(action).claimed_by == supervisor
+    assert 'id="claim-mine"' in panel
+    assert 'data-claimed-by-me="1"' in panel
+
+
+def test_a_claim_without_the_csrf_token_is_refused(submit, alice):
+    action = submit(12000)
+    alice.get(url(action))
+
+    response = alice.post(url(action, "page/claim/"), **HTMX)
+
+    assert response.status_code == 403
+    assert fresh(action).claimed_by is None
+
+
+def test_the_page_does_not_ask_to_claim_what_someone_else_holds(
+    submit, supervisor, make_supervisor
+):
+    action = submit(12000)
+    services.action_claim(action_id=action.pk, by=supervisor)
+
+    page = browser_for(make_supervisor("bob")).get(url(action)).content.decode()
+
+    assert "data-claim-on-open" not in page
+
+
+def test_the_heartbeat_renews_ones_claim(submit, alice, supervisor):
+    action = submit(12000)
+    opened(alice, action)
     claimed = fresh(action)
     assert claimed.claimed_by == supervisor
-    assert 'id="claim-mine"' in html
-    assert 'data-claimed-by-me="1"' in html
 
     Action.objects.filter(pk=action.pk).update(
         claim_expires_at=timezone.now() + timedelta(seconds=20)
@@ -281,7 +325,7 @@ def test_someone_elses_claim_is_shown_and_hides_the_decisions(submit, supervisor
 
 def test_the_release_button_frees_the_action(submit, alice, supervisor):
     action = submit(12000)
-    alice.get(url(action))
+    opened(alice, action)
 
     response = post(alice, url(action, "page/release/"))
 
@@ -292,7 +336,7 @@ def test_the_release_button_frees_the_action(submit, alice, supervisor):
 
 def test_a_release_beacon_answers_no_content(submit, alice):
     action = submit(12000)
-    alice.get(url(action))
+    opened(alice, action)
 
     response = post(alice, url(action, "page/release/"), {"beacon": "1"}, htmx=False)
 
@@ -304,9 +348,10 @@ def test_the_beacon_of_a_page_left_for_the_same_action_keeps_the_new_pages_claim
     # The reviewer opens the action, then its edit form: the old page's beacon, sent on its way
     # out, arrives after the new page renewed the claim.
     action = submit(12000)
-    old_page = alice.get(url(action)).content.decode()
+    old_page = opened(alice, action)
     seen = re.search(r'data-claim-expires="([^"]+)"', old_page).group(1)
     alice.get(url(action) + "?edit=1")
+    post(alice, url(action, "page/claim/"))  # the new page's script claims it again
 
     response = post(
         alice, url(action, "page/release/"), {"beacon": "1", "claim_expires_at": seen}, htmx=False
@@ -318,7 +363,7 @@ def test_the_beacon_of_a_page_left_for_the_same_action_keeps_the_new_pages_claim
 
 def test_a_release_with_a_garbled_expiry_is_a_400(submit, alice):
     action = submit(12000)
-    alice.get(url(action))
+    opened(alice, action)
 
     response = post(
         alice,

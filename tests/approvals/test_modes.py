@@ -7,6 +7,7 @@ same kind of action and only the rule differs.
 from __future__ import annotations
 
 import pytest
+from django.http import HttpRequest
 from rest_framework.test import APIClient
 
 from approvals import services
@@ -86,7 +87,8 @@ def person(make_supervisor, username: str) -> APIClient:
     """A signed-in person's session client sending the CSRF token, as the dashboard does."""
     user = make_supervisor(username)
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username=username, password=SUPERVISOR_PASSWORD)
+    # django-axes, which counts failed sign-ins, needs the request it would count them for.
+    assert client.login(request=HttpRequest(), username=username, password=SUPERVISOR_PASSWORD)
     client.get("/accounts/login/")
     client.credentials(HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
     client.user = user

@@ -246,9 +246,16 @@ def run(*args) -> str:
     return out.getvalue()
 
 
-def test_create_supervisor_puts_the_person_in_the_named_queues_and_role(demo):
+@pytest.fixture
+def password_in_environment(monkeypatch):
+    monkeypatch.setenv("CREATE_SUPERVISOR_PASSWORD", "a-long-enough-pass")
+
+
+def test_create_supervisor_puts_the_person_in_the_named_queues_and_role(
+    demo, password_in_environment
+):
     out = run(
-        "create_supervisor", "carol", "--password", "a-long-enough-pass",
+        "create_supervisor", "carol",
         "--role", "senior_supervisor", "--queues", "Refunds, Account security",
     )  # fmt: skip
 
@@ -261,9 +268,11 @@ def test_create_supervisor_puts_the_person_in_the_named_queues_and_role(demo):
     ]
 
 
-def test_create_supervisor_refuses_an_unknown_queue_and_lists_the_known_ones(demo):
+def test_create_supervisor_refuses_an_unknown_queue_and_lists_the_known_ones(
+    demo, password_in_environment
+):
     with pytest.raises(CommandError) as refused:
-        run("create_supervisor", "dave", "--password", "a-long-enough-pass", "--queues", "Refundz")
+        run("create_supervisor", "dave", "--queues", "Refundz")
 
     message = str(refused.value)
     assert "Unknown queue(s): Refundz" in message
@@ -271,19 +280,46 @@ def test_create_supervisor_refuses_an_unknown_queue_and_lists_the_known_ones(dem
     assert not get_user_model().objects.filter(username="dave").exists()
 
 
-def test_create_supervisor_refuses_an_unknown_role(demo):
+def test_create_supervisor_refuses_an_unknown_role(demo, password_in_environment):
     with pytest.raises(CommandError, match="invalid choice: 'boss'"):
-        run("create_supervisor", "erin", "--password", "a-long-enough-pass", "--role", "boss")
+        run("create_supervisor", "erin", "--role", "boss")
 
     assert not get_user_model().objects.filter(username="erin").exists()
 
 
-def test_create_supervisor_without_queues_creates_a_person_who_sees_no_action(demo):
-    out = run("create_supervisor", "fred", "--password", "a-long-enough-pass")
+def test_create_supervisor_without_queues_creates_a_person_who_sees_no_action(
+    demo, password_in_environment
+):
+    out = run("create_supervisor", "fred")
 
     fred = get_user_model().objects.get(username="fred")
     assert "in no queue yet" in out
     assert not fred.approval_queues.exists()
+
+
+def test_create_supervisor_asks_for_the_password_in_a_terminal(demo, monkeypatch):
+    monkeypatch.delenv("CREATE_SUPERVISOR_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: True)
+    monkeypatch.setattr("getpass.getpass", lambda prompt: "a-long-enough-pass")
+
+    run("create_supervisor", "gina")
+
+    assert get_user_model().objects.get(username="gina").check_password("a-long-enough-pass")
+
+
+def test_create_supervisor_takes_no_password_on_the_command_line(demo, password_in_environment):
+    with pytest.raises(CommandError, match="unrecognized arguments: --password"):
+        run("create_supervisor", "hank", "--password", "on-the-command-line")
+
+    assert not get_user_model().objects.filter(username="hank").exists()
+
+
+def test_create_supervisor_without_a_terminal_or_the_variable_refuses(demo, monkeypatch):
+    monkeypatch.delenv("CREATE_SUPERVISOR_PASSWORD", raising=False)
+    monkeypatch.setattr("sys.stdin.isatty", lambda: False)
+
+    with pytest.raises(CommandError, match="Set CREATE_SUPERVISOR_PASSWORD"):
+        run("create_supervisor", "ivy")
 
 
 def test_load_demo_creates_the_demo_queues_once(db):

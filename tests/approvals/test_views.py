@@ -170,8 +170,9 @@ def test_the_queue_page_makes_the_same_number_of_queries_for_5_and_30_actions(
     assert with_thirty == with_five
     # Two more than before queues (the viewer's queues, the pending count per queue), two more
     # for the filter menus (action types, agents), and the escalation tiers (the rows' escalate
-    # menus, and whether the viewer reaches the escalation workspace).
-    assert with_five <= 15
+    # menus, and whether the viewer reaches the escalation workspace), and the viewer's roles for
+    # sign-in (whether they must prove a second factor).
+    assert with_five <= 16
 
 
 # ------------------------------------------------------------------------------------- deciding
