@@ -311,6 +311,8 @@ def _audit_truncate_allowed():
     import pgtrigger
 
     return pgtrigger.ignore("audit.AuditEvent:audit_append_only")
+
+
 def _login_with_second_factor(original):
     """A test client's `force_login` is a complete sign-in: someone whose role needs a second
     factor gets an authenticator app and the session counts as verified with it, as after the
