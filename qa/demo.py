@@ -39,7 +39,7 @@ DEMO_PLAN = {
     "size_count": 50,
     "scope": {"action_types": ["refund.issue"]},
     "strata": [
-        {"name": "executed without a person", "where": {"decided_by": "none"}, "min_percent": 50}
+        {"name": "unattended", "where": {"decided_by": "none"}, "min_percent": 50}
     ],
     "inclusions": {
         "rollbacks": True,
