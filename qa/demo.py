@@ -38,9 +38,7 @@ DEMO_PLAN = {
     "period": Period.WEEKLY.value,
     "size_count": 50,
     "scope": {"action_types": ["refund.issue"]},
-    "strata": [
-        {"name": "unattended", "where": {"decided_by": "none"}, "min_percent": 50}
-    ],
+    "strata": [{"name": "unattended", "where": {"decided_by": "none"}, "min_percent": 50}],
     "inclusions": {
         "rollbacks": True,
         "unattended_above": {"amount": 20000, "currency": "USD"},
