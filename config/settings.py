@@ -92,6 +92,8 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # The top bar's links ask the rulebook (see config.nav).
+            "libraries": {"countersign_nav": "config.nav"},
         },
     },
 ]

@@ -58,20 +58,6 @@ def decision_for(
     return action_type_obj, decision
 
 
-POLICY_ADMIN_ROLE = "policy_admin"
-
-
-def user_may_edit_policy(*, user) -> bool:
-    """Superusers and members of the policy_admin group; remembered on the user for a request."""
-    if user is None or not user.is_authenticated:
-        return False
-    cached = getattr(user, "_may_edit_policy", None)
-    if cached is None:
-        cached = user.is_superuser or user.groups.filter(name=POLICY_ADMIN_ROLE).exists()
-        user._may_edit_policy = cached
-    return cached
-
-
 def action_types() -> list[ActionType]:
     return list(ActionType.objects.order_by("key"))
 

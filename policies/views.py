@@ -44,7 +44,7 @@ def _policy_admin_required(view):
             return redirect_to_login(request.get_full_path())
         allowed = rulebook.may_edit_policy(rulebook.person_of(request.user))
         if not allowed:
-            raise PermissionDenied(allowed.error.message)
+            raise PermissionDenied(allowed.error)
         return view(request, *args, **kwargs)
 
     return wrapped

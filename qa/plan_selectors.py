@@ -63,6 +63,12 @@ class ItemRow:
     def assigned(self) -> bool:
         return any(a.state != Assignment.State.REMOVED for a in self.assignments)
 
+    @property
+    def review_assignment(self) -> Assignment | None:
+        """The item's review page (its first assignment not removed), which leads and auditors
+        read; None while nobody has it."""
+        return next((a for a in self.assignments if a.state != Assignment.State.REMOVED), None)
+
 
 def sample_get(*, sample_id: Any) -> Sample | None:
     try:

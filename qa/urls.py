@@ -28,6 +28,11 @@ urlpatterns = [
     path("plans/<slug:slug>/", plans.plan_edit, name="plan"),
     path("samples/<int:sample_id>/", plans.sample, name="sample"),
     path(
+        "samples/<int:sample_id>/items/<int:item_id>/assign/",
+        plans.item_assign,
+        name="item-assign",
+    ),
+    path(
         "samples/<int:sample_id>/assignments/<int:assignment_id>/reassign/",
         plans.assignment_reassign,
         name="assignment-reassign",

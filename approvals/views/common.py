@@ -11,7 +11,7 @@ from django.urls import reverse
 from django_htmx.http import HttpResponseClientRedirect
 
 from approvals import presenters, rulebook
-from config.errors import Code, InvalidInput
+from config.errors import Code, Forbidden, InvalidInput
 from config.http import request_id
 
 
@@ -26,7 +26,10 @@ def supervisor_required(view):
             return redirect_to_login(request.get_full_path())
         viewer = presenters.viewer_for(request.user)
         if not rulebook.may_use_dashboard(viewer):
-            raise PermissionDenied("The queue is for supervisors.")
+            raise PermissionDenied(Forbidden(
+                "The queue is for supervisors.", code=Code.MISSING_ROLE,
+                details={"roles": sorted(rulebook.DASHBOARD_ROLES)},
+            ))  # fmt: skip
         return view(request, viewer, *args, **kwargs)
 
     return wrapped

@@ -1,16 +1,11 @@
-"""Template helpers for the policy pages and the top bar's link to them."""
+"""Template helpers for the policy pages (the top bar's link to them asks the rulebook, in
+config.nav)."""
 
 from django import template
 
 from policies import business_hours
-from policies.selectors import user_may_edit_policy
 
 register = template.Library()
-
-
-@register.filter
-def may_edit_policy(user) -> bool:
-    return user_may_edit_policy(user=user)
 
 
 _DASH = "\u2013"  # an en dash, for ranges

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -12,6 +12,7 @@ from approvals import rulebook
 from approvals.api.views import IsHuman
 from config.errors import Code, Forbidden, InvalidInput
 from qa import metrics
+from qa.api.schema import NOT_FOR_AGENTS, SIGNED_OUT, refusals
 
 PERIODS = ("week",)
 
@@ -102,17 +103,22 @@ class MetricsView(APIView):
         ],
         responses={
             200: MetricsOutput,
-            400: OpenApiResponse(
-                description="`invalid_period`, `invalid_group_by` or `invalid_input` (weeks)."
+            **refusals(
+                r400="`invalid_period`, `invalid_group_by` or `invalid_input` (weeks).",
+                r401=SIGNED_OUT,
+                r403="`missing_role`: not a person the rulebook lets read scorecards (the roles "
+                f"that may are in `details.roles`); {NOT_FOR_AGENTS}.",
             ),
-            403: OpenApiResponse(description="Not a person the rulebook lets read scorecards."),
         },
         summary="Scorecard figures per week, overall and per group (people who read scorecards)",
     )
     def get(self, request):
         if not rulebook.may_see_scorecards(rulebook.person_of(request.user)):
-            raise Forbidden("The scorecards are for QA reviewers and leads, auditors, policy "
-                            "admins and senior supervisors.", code=Code.FORBIDDEN)  # fmt: skip
+            raise Forbidden(
+                "The scorecards are for QA reviewers and leads, auditors, policy admins and "
+                "senior supervisors.",
+                code=Code.MISSING_ROLE, details={"roles": sorted(rulebook.SCORECARD_ROLES)},
+            )  # fmt: skip
         period = request.query_params.get("period", "week")
         if period not in PERIODS:
             raise InvalidInput(

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from approvals.api.views import IsAgent
 from config.http import request_id
+from qa.api.schema import refusals
 from qa.services.outcomes import NOTE_LIMIT, RECONTACT_DAYS_LIMIT, outcome_report, report_data
 
 
@@ -49,11 +50,13 @@ class OutcomeReportView(APIView):
         responses={
             201: OutcomeOutput,
             200: OpenApiResponse(OutcomeOutput, description="A replay of the same body."),
-            400: OpenApiResponse(description="`invalid_feedback`, with every wrong field."),
-            404: OpenApiResponse(description="`action_not_found`: unknown or another agent's."),
-            409: OpenApiResponse(
-                description="`not_resolved`, or `outcome_already_reported` with another body "
-                "(the existing report in the details)."
+            **refusals(
+                r400="`invalid_feedback`, with every wrong field; `malformed_json`.",
+                r401="`unauthenticated`: no API key, or an unknown one.",
+                r403="`forbidden`: a person's session (this endpoint is for agents).",
+                r404="`action_not_found`: unknown or another agent's.",
+                r409="`not_resolved`, or `outcome_already_reported` with another body (the "
+                "existing report in the details).",
             ),
         },
         summary="Report what happened after one of your resolved actions (agents)",

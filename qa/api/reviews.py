@@ -17,7 +17,9 @@ from approvals.api.serializers import JSONObjectField, StrictSerializer
 from approvals.api.views import IsHuman
 from config.errors import Code, Forbidden, NotFound
 from config.http import request_id
+from people.roles import Role
 from qa import selectors
+from qa.api.schema import NOT_FOR_AGENTS, SIGNED_OUT, refusals
 from qa.models import Assignment, Review
 from qa.services.reviews import NOTE_LIMIT, ROOT_CAUSE_LIMIT, review_submit
 
@@ -107,14 +109,23 @@ class AssignmentListView(APIView):
     permission_classes = [IsAuthenticated, IsHuman]
 
     @extend_schema(
-        parameters=[AssignmentQuery], responses=AssignmentList,
+        parameters=[AssignmentQuery],
+        responses={200: AssignmentList, **refusals(
+            r400="`invalid_input`: an unknown query parameter or state.",
+            r401=SIGNED_OUT,
+            r403=f"`missing_role`: not a QA reviewer, lead or auditor; `forbidden`: another "
+            f"reviewer's assignments without being a lead or auditor, or {NOT_FOR_AGENTS}.",
+            r404="`not_found`: no such reviewer.",
+        )},
         summary="Your QA assignments, open first (leads and auditors: anyone's, ?reviewer=)",
     )  # fmt: skip
     def get(self, request):
         person = rulebook.person_of(request.user)
         if not rulebook.may_use_qa(person):
-            raise Forbidden("QA is for QA reviewers, QA leads and auditors.",
-                            code=Code.MISSING_ROLE, details={"role": "qa_reviewer"})  # fmt: skip
+            raise Forbidden(
+                "QA is for QA reviewers, QA leads and auditors.", code=Code.MISSING_ROLE,
+                details={"roles": [Role.QA_REVIEWER, Role.QA_LEAD, Role.AUDITOR]},
+            )  # fmt: skip
         query = AssignmentQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         reviewer_id = request.user.pk
@@ -141,7 +152,18 @@ class ReviewCreateView(APIView):
     permission_classes = [IsAuthenticated, IsHuman]
 
     @extend_schema(
-        request=ReviewInput, responses={201: ReviewOutput},
+        request=ReviewInput,
+        responses={201: ReviewOutput, **refusals(
+            r400="`invalid_input` or `malformed_json`: the body (every wrong field in "
+            "`details.fields`); `invalid_review`: scores, verdict, root causes or the note "
+            "(an amendment needs one) do not fit the scorecard.",
+            r401=SIGNED_OUT,
+            r403=f"`forbidden`: someone else's assignment, or {NOT_FOR_AGENTS}; "
+            "`missing_role`: no longer a QA reviewer; `own_resolution`, `own_request`: you "
+            "took part in the resolution or operate its agent.",
+            r404="`assignment_not_found`: no such assignment, or not one you may see.",
+            r409="`assignment_closed`: removed, or its calibration session was revealed.",
+        )},
         summary="Review your assignment on its scorecard; again to amend it (a new version, "
         "with a note saying why)",
     )  # fmt: skip
@@ -157,7 +179,14 @@ class ReviewCreateView(APIView):
 class ReviewDetailView(APIView):
     permission_classes = [IsAuthenticated, IsHuman]
 
-    @extend_schema(responses=ReviewOutput, summary="One review, if the rulebook lets you see it")
+    @extend_schema(
+        responses={200: ReviewOutput, **refusals(
+            r401=SIGNED_OUT, r403=f"{NOT_FOR_AGENTS}.",
+            r404="`review_not_found`: no such review, or one you may not see (reviews are "
+            "blind while you review the same action).",
+        )},
+        summary="One review, if the rulebook lets you see it",
+    )  # fmt: skip
     def get(self, request, review_id):
         review = selectors.review_get(review_id=review_id)
         person = rulebook.person_of(request.user)

@@ -51,7 +51,9 @@ def _pick(rng: random.Random, eligible: list, load: dict[int, int]):
     return rng.choice([u for u in eligible if load[u.pk] == fewest])
 
 
-def _create(item: SampleItem, reviewer, kind: str, *, scorecard_id, actor: Actor, now):
+def _create(
+    item: SampleItem, reviewer, kind: str, *, scorecard_id, actor: Actor, now, request_id=""
+):
     assignment = Assignment.objects.create(
         action_id=item.action_id, reviewer=reviewer, item=item, scorecard_id=scorecard_id,
         kind=kind, assigned_at=now,
@@ -61,6 +63,7 @@ def _create(item: SampleItem, reviewer, kind: str, *, scorecard_id, actor: Actor
         object_id=assignment.pk,
         data={"action_id": item.action_id, "reviewer": reviewer.get_username(), "kind": kind,
               "sample_id": item.sample_id, "reason": item.reason},
+        request_id=request_id,
     )  # fmt: skip
     return assignment
 
@@ -155,6 +158,17 @@ def _close(assignment: Assignment, reason: str) -> None:
     assignment.save(update_fields=["state", "removed_reason"])
 
 
+def _target(to_username: Any):
+    username = str(to_username or "").strip()[:150]
+    target = get_user_model().objects.filter(username=username, is_active=True).first()
+    if target is None:
+        raise InvalidInput(
+            f"No active account {username!r}.", code=Code.INVALID_INPUT,
+            details={"field": "to_username"},
+        )  # fmt: skip
+    return target
+
+
 def assignment_reassign(
     *, assignment_id: Any, to_username: str, reason: str, by, request_id: str = ""
 ) -> Assignment:
@@ -163,16 +177,7 @@ def assignment_reassign(
     reason = _reason(reason, "Reassigning")
     with transaction.atomic(durable=True):
         old = _lock_open(assignment_id, by)
-        target = (
-            get_user_model()
-            .objects.filter(username=str(to_username or "")[:150], is_active=True)
-            .first()
-        )
-        if target is None:
-            raise InvalidInput(
-                f"No active account {to_username!r}.", code=Code.INVALID_INPUT,
-                details={"field": "to_username"},
-            )  # fmt: skip
+        target = _target(to_username)
         if target.pk == old.reviewer_id:
             raise InvalidInput(
                 f"{target.get_username()} has this assignment already.",
@@ -222,3 +227,48 @@ def assignment_remove(*, assignment_id: Any, reason: str, by, request_id: str = 
                   "reviewer": assignment.reviewer.get_username(), "reason": reason},
         )  # fmt: skip
     return assignment
+
+
+def item_assign(*, item_id: Any, to_username: str, by, request_id: str = "") -> Assignment:
+    """A lead gives a sampled item nobody has (no eligible reviewer when it was drawn, or its
+    assignment was removed) to a reviewer the rulebook lets review it."""
+    with transaction.atomic(durable=True):
+        rulebook.enforce(rulebook.may_lead_qa(rulebook.person_of(by)))
+        try:
+            item = (
+                SampleItem.objects.select_for_update(of=("self",))
+                .select_related("action", "sample__plan")
+                .get(pk=int(item_id))
+            )
+        except (SampleItem.DoesNotExist, TypeError, ValueError, OverflowError):
+            raise NotFound("No such sample item.", code=Code.NOT_FOUND) from None
+        taken = (
+            item.assignments.filter(kind=Assignment.Kind.SAMPLE)
+            .exclude(state=Assignment.State.REMOVED)
+            .select_related("reviewer")
+            .order_by("id")
+            .first()
+        )
+        if taken is not None:
+            raise Conflict(
+                f"{taken.reviewer.get_username()} has this item already ({taken.state}): "
+                "reassign that assignment instead.",
+                code=Code.CONFLICT, details={"assignment_id": taken.pk, "state": taken.state},
+            )  # fmt: skip
+        target = _target(to_username)
+        facts = _facts(item, target.pk, involved_user_ids(item.action_id), Assignment.Kind.SAMPLE)
+        rulebook.enforce(rulebook.may_be_assigned(rulebook.person_of(target), facts))
+        has_it = item.assignments.filter(reviewer=target).exclude(state=Assignment.State.REMOVED)
+        if has_it.exists():
+            raise Conflict(
+                f"{target.get_username()} reviews this item already, as its second reviewer: "
+                "pick someone else.",
+                code=Code.CONFLICT, details={"field": "to_username"},
+            )  # fmt: skip
+        # The scorecard the item was drawn with, even if the plan has moved on since.
+        earlier = item.assignments.order_by("id").values_list("scorecard_id", flat=True).first()
+        return _create(
+            item, target, Assignment.Kind.SAMPLE,
+            scorecard_id=earlier or item.sample.plan.scorecard_id,
+            actor=Actor.user(by.pk), now=clock.now(), request_id=request_id,
+        )  # fmt: skip

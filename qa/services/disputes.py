@@ -30,15 +30,17 @@ def _text(value: Any, *, what: str, code: Code) -> str:
 
 def dispute_raise(*, review_id: Any, by, reason: str, request_id: str = "") -> Dispute:
     """Dispute the current review of an action one decided, once, with a reason."""
-    reason = _text(reason, what="why you dispute this review", code=Code.REASON_REQUIRED)
     with transaction.atomic(durable=True):
         review = selectors.review_get(review_id=review_id)
         # The review row never changes; locking it serializes two disputes of it.
         Review.objects.select_for_update().filter(pk=review.pk).first()
         person = rulebook.person_of(by)
         facts = selectors.review_facts(review, person)
+        # Who may dispute is answered before what they typed: a review one may not see stays
+        # unknown (404), whatever the reason says.
         rulebook.enforce(rulebook.may_see_review(person, facts))
         rulebook.enforce(rulebook.may_dispute(person, facts))
+        reason = _text(reason, what="why you dispute this review", code=Code.REASON_REQUIRED)
         dispute = Dispute.objects.create(
             review=review, raised_by=by, reason=reason, created_at=clock.now()
         )
@@ -57,6 +59,9 @@ def dispute_decide(
 ) -> Dispute:
     """Uphold the review (it stands) or overturn it (the decision counts as right), with a note;
     by a QA lead who neither wrote the review nor raised the dispute."""
+    person = rulebook.person_of(by)
+    # Someone who may not decide disputes is told so, whatever they typed.
+    rulebook.enforce(rulebook.may_lead_qa(person))
     if outcome not in OUTCOMES:
         raise InvalidInput("Decide a dispute as upheld or overturned.", code=Code.INVALID_INPUT,
                            details={"outcome": str(outcome)[:32]})  # fmt: skip
@@ -70,7 +75,6 @@ def dispute_decide(
         )
         if dispute is None:
             raise NotFound("No such dispute.", code=Code.DISPUTE_NOT_FOUND)
-        person = rulebook.person_of(by)
         rulebook.enforce(rulebook.may_decide_dispute(
             person, reviewer_id=dispute.review.reviewer_id, raised_by_id=dispute.raised_by_id
         ))  # fmt: skip

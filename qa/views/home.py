@@ -12,6 +12,8 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from approvals import rulebook
+from config.errors import Code, Forbidden
+from people.roles import Role
 from qa import selectors
 from qa.models import Assignment
 
@@ -27,7 +29,10 @@ def qa_required(view):
             return redirect_to_login(request.get_full_path())
         person = rulebook.person_of(request.user)
         if not rulebook.may_use_qa(person):
-            raise PermissionDenied("QA is for QA reviewers, QA leads and auditors.")
+            raise PermissionDenied(Forbidden(
+                "QA is for QA reviewers, QA leads and auditors.", code=Code.MISSING_ROLE,
+                details={"roles": [Role.QA_REVIEWER, Role.QA_LEAD, Role.AUDITOR]},
+            ))  # fmt: skip
         return view(request, person, *args, **kwargs)
 
     return wrapped

@@ -20,8 +20,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from approvals import rulebook
-from config.errors import ApplicationError, Code, InvalidInput
+from config.errors import ApplicationError, Code, Forbidden, InvalidInput
 from config.http import request_id
+from people.roles import Role
 from qa import plan_selectors as selectors
 from qa.models import Period
 from qa.services import assignments, plans
@@ -39,8 +40,12 @@ FLAGS = (
 JSON_LIMIT = 20_000
 
 
-def qa_lead_pages(view):
-    """Pages for QA leads, read by auditors; anyone else gets the "not for this account" page."""
+def qa_lead_pages(view=None, *, leads_only: bool = False):
+    """Pages for QA leads, read by auditors; anyone else gets the "not for this account" page.
+    What changes something (every POST, and `leads_only` pages such as a new plan's form) is for
+    leads only: an auditor is refused before any form is read."""
+    if view is None:
+        return functools.partial(qa_lead_pages, leads_only=leads_only)
 
     @functools.wraps(view)
     def wrapped(request, *args, **kwargs):
@@ -48,12 +53,15 @@ def qa_lead_pages(view):
             return redirect_to_login(request.get_full_path())
         person = rulebook.person_of(request.user)
         if not rulebook.may_read_all_qa(person):
-            raise PermissionDenied(
+            raise PermissionDenied(Forbidden(
                 "Sampling plans, samples and scorecards are run by QA leads and read by "
-                "auditors. QA reviewers find their assignments on the QA inbox."
-            )
-        may_lead = bool(rulebook.may_lead_qa(person))
-        return view(request, {"may_lead": may_lead, "qa_nav": True}, *args, **kwargs)
+                "auditors. QA reviewers find their assignments on the QA inbox.",
+                code=Code.MISSING_ROLE, details={"roles": [Role.QA_LEAD, Role.AUDITOR]},
+            ))  # fmt: skip
+        led = rulebook.may_lead_qa(person)
+        if not led and (leads_only or request.method != "GET"):
+            raise PermissionDenied(led.error)
+        return view(request, {"may_lead": bool(led), "viewer": person}, *args, **kwargs)
 
     return wrapped
 
@@ -236,7 +244,7 @@ def _save_plan(request, base, plan=None) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@qa_lead_pages
+@qa_lead_pages(leads_only=True)
 def plan_new(request, base):
     if request.method == "POST":
         return _save_plan(request, base)
@@ -258,10 +266,20 @@ def plan_edit(request, base, slug: str):
 # a sample
 
 
-def _sample_page(request, base, sample_id, *, error: ApplicationError | None = None):
+def _sample(sample_id):
     sample = selectors.sample_get(sample_id=sample_id)
     if sample is None:
         raise Http404("No such sample.")
+    return sample
+
+
+def _failed_form(post) -> dict[str, Any]:
+    target = post.get("target", "")[:12]
+    return {"form": post.get("form", "")[:16], "target": int(target) if target.isdigit() else None}
+
+
+def _sample_page(request, base, sample_id, *, error: ApplicationError | None = None):
+    sample = _sample(sample_id)
     items = selectors.sample_items(sample)
     context = {
         **base,
@@ -272,7 +290,10 @@ def _sample_page(request, base, sample_id, *, error: ApplicationError | None = N
         "unassigned": [row for row in items if not row.assigned],
         "reviewer_choices": selectors.reviewer_choices() if base["may_lead"] else [],
         "error": error,
-        "failed_assignment": request.POST.get("assignment_id", "") if error else "",
+        # The form that was refused (which kind, for which assignment or item), shown again
+        # with what was typed.
+        "failed": _failed_form(request.POST) if error else {},
+        "typed": {key: request.POST.get(key, "")[:300] for key in ("to_username", "reason")},
     }
     return render(request, SAMPLE_PAGE, context, status=error.status_code if error else 200)
 
@@ -285,11 +306,26 @@ def sample(request, base, sample_id: int):
 
 @require_POST
 @qa_lead_pages
+def item_assign(request, base, sample_id: int, item_id: int):
+    """A lead gives an item nobody has to a reviewer the rulebook lets review it."""
+    _sample(sample_id)
+    try:
+        assignments.item_assign(
+            item_id=item_id, to_username=request.POST.get("to_username", "")[:150],
+            by=request.user, request_id=request_id(request),
+        )  # fmt: skip
+    except ApplicationError as exc:
+        return _sample_page(request, base, sample_id, error=exc)
+    return redirect("qa:sample", sample_id=sample_id)
+
+
+@require_POST
+@qa_lead_pages
 def assignment_reassign(request, base, sample_id: int, assignment_id: int):
     try:
         assignments.assignment_reassign(
-            assignment_id=assignment_id, to_username=request.POST.get("to_username", ""),
-            reason=request.POST.get("reason", ""), by=request.user,
+            assignment_id=assignment_id, to_username=request.POST.get("to_username", "")[:150],
+            reason=request.POST.get("reason", "")[:1000], by=request.user,
             request_id=request_id(request),
         )  # fmt: skip
     except ApplicationError as exc:
@@ -302,7 +338,8 @@ def assignment_reassign(request, base, sample_id: int, assignment_id: int):
 def assignment_remove(request, base, sample_id: int, assignment_id: int):
     try:
         assignments.assignment_remove(
-            assignment_id=assignment_id, reason=request.POST.get("reason", ""), by=request.user,
+            assignment_id=assignment_id, reason=request.POST.get("reason", "")[:1000],
+            by=request.user,
             request_id=request_id(request),
         )  # fmt: skip
     except ApplicationError as exc:

@@ -10,9 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from approvals import rulebook
 from approvals.action_page import action_facts
@@ -182,7 +185,11 @@ def action_reviews(request, action_id):
 def dispute(request, action_id, review_id):
     """The person who decided the action disputes its review; answers with the fragment."""
     if not request.user.is_authenticated:
-        raise Http404("No such review.")
+        # Signed out (the session ended while the page was open): sign in, back to the action.
+        back = reverse("approvals:action", kwargs={"action_id": action_id})
+        if request.htmx:
+            return HttpResponseClientRedirect(f"{reverse('login')}?next={back}")
+        return redirect_to_login(back)
     try:
         dispute_raise(review_id=review_id, by=request.user,
                       reason=request.POST.get("reason", "")[: TEXT_LIMIT + 1],

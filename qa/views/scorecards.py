@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import HttpResponseClientRedirect
 
 from approvals import rulebook
-from config.errors import Code, InvalidInput
+from config.errors import Code, Forbidden, InvalidInput
 from policies.money import format_money
 from qa import metrics
 from qa import metrics_tables as tables
@@ -39,10 +39,11 @@ def scorecards_required(view):
                 return HttpResponseClientRedirect(f"{reverse('login')}?next=/qa/scorecards/")
             return redirect_to_login(request.get_full_path())
         if not rulebook.may_see_scorecards(rulebook.person_of(request.user)):
-            raise PermissionDenied(
+            raise PermissionDenied(Forbidden(
                 "The scorecards are for QA reviewers and leads, auditors, policy admins and "
-                "senior supervisors."
-            )
+                "senior supervisors.",
+                code=Code.MISSING_ROLE, details={"roles": sorted(rulebook.SCORECARD_ROLES)},
+            ))  # fmt: skip
         return view(request, *args, **kwargs)
 
     return wrapped

@@ -16,7 +16,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from approvals import rulebook
 from config import clock
-from config.errors import ApplicationError, Code, InvalidInput
+from config.errors import ApplicationError, Code, Forbidden, InvalidInput
 from config.http import request_id
 from policies.simulation import MAX_DAYS
 from qa.services.suggestions import suggestion_draft
@@ -48,7 +48,10 @@ def scorecard_readers_only(view):
             return redirect_to_login(request.get_full_path())
         person = rulebook.person_of(request.user)
         if not rulebook.may_see_scorecards(person):
-            raise PermissionDenied("QA's suggestions are for QA, auditors and policy admins.")
+            raise PermissionDenied(Forbidden(
+                "QA's suggestions are for QA, auditors, policy admins and senior supervisors.",
+                code=Code.MISSING_ROLE, details={"roles": sorted(rulebook.SCORECARD_ROLES)},
+            ))  # fmt: skip
         return view(request, person, *args, **kwargs)
 
     return wrapped

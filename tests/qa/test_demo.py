@@ -107,7 +107,36 @@ def test_loading_again_changes_nothing_and_keeps_a_leads_edits(loaded):
 def test_the_first_load_audits_the_scorecard_and_the_plan(loaded):
     # Assert
     card_event = AuditEvent.objects.get(verb="qa.scorecard_saved")
-    assert card_event.data["slug"] == "resolution-quality"
+    assert (card_event.data["slug"], card_event.actor_id) == ("resolution-quality", "load_demo")
     plan_event = AuditEvent.objects.get(verb="qa.plan_saved")
     assert plan_event.data["slug"] == "weekly-refunds"
     assert plan_event.data["reviewers"] == ["qa", "qa2"]
+
+
+def test_the_run_scripts_demo_logins_then_qa_draw_now_draw_the_demo_plans_empty_week(demo):
+    # Arrange: what `./run` does on a fresh database (load_demo is the `demo` fixture)
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from config.demo_logins import demo_logins_ensure
+    from qa.models import Sample
+
+    with frozen(THURSDAY):
+        logins = demo_logins_ensure()
+    out = StringIO()
+
+    # Act
+    with frozen(THURSDAY):
+        call_command("qa_draw", "--now", stdout=out)
+
+    # Assert
+    assert [q.username for q in logins.qa] == ["qa", "qa2", "qa-lead", "auditor"]
+    sample = Sample.objects.get()
+    assert (sample.plan.slug, sample.population, sample.items.count()) == ("weekly-refunds", 0, 0)
+    assert sample.explanation["drawn_early"] is True
+    assert out.getvalue() == (
+        "weekly-refunds: 2026-03-09 00:00..2026-03-12 15:30 (drawn early): nothing in the plan's "
+        f"scope resolved in this period, so its sample is empty (sample {sample.pk})\n"
+    )
+    assert AuditEvent.objects.filter(verb="qa.sample_drawn", object_id=str(sample.pk)).exists()

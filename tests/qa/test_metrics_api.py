@@ -88,6 +88,7 @@ def test_supervisors_agents_and_strangers_are_refused(history, agent):
     by_agent = agent.client().get(API)
     anonymous = APIClient().get(API)
 
-    assert (supervisor.status_code, supervisor.json()["error"]["code"]) == (403, "forbidden")
+    assert (supervisor.status_code, supervisor.json()["error"]["code"]) == (403, "missing_role")
+    assert "auditor" in supervisor.json()["error"]["details"]["roles"]
     assert by_agent.status_code == 403
     assert anonymous.status_code == 401

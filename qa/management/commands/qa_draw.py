@@ -29,6 +29,13 @@ class Command(BaseCommand):
         for drawn in run.drawn:
             early = " (drawn early)" if drawn.drawn_early else ""
             period = f"{drawn.period_start:%Y-%m-%d %H:%M}..{drawn.period_end:%Y-%m-%d %H:%M}"
+            if not drawn.population:
+                # An empty period is a normal answer (a fresh demo, a quiet week), not an error.
+                self.stdout.write(
+                    f"{drawn.plan}: {period}{early}: nothing in the plan's scope resolved in "
+                    f"this period, so its sample is empty (sample {drawn.sample_id})"
+                )
+                continue
             self.stdout.write(
                 f"{drawn.plan}: {period}{early}: population {drawn.population}, "
                 f"{drawn.items} items, {drawn.unassigned} unassigned (sample {drawn.sample_id})"
