@@ -270,14 +270,15 @@ def test_the_page_makes_a_fixed_number_of_queries_with_filters_and_a_cursor(
     cursor = actions_awaiting_page(queues=None, filters=QueueFilters(sort="priority")).next_cursor
     query = {"sort": "priority", "q": "ORD-10", "min": "1", "after": cursor}
 
-    # session, user, the person (roles and agents, queues), action types, agents, the page,
+    # session, user, whether they must prove a second factor (their roles), the person (roles and
+    # agents, queues), action types, agents, the page,
     # recent, decisions, orders, two for the counts per queue, breaker trips, reason codes,
     # escalation tiers (the top bar's links ask the rulebook about the person already read)
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         small = browser.get("/", query)
     for i in range(40):
         submit_refund(agent, order_id=f"ORD-{1001 + i % 15}")
-    with django_assert_num_queries(14):
+    with django_assert_num_queries(15):
         large = browser.get("/", query)
 
     assert len(ids_in(small.content.decode())) == 10
