@@ -1,6 +1,7 @@
 """Top-level URLs: the dashboard, the escalation workspace, the REST API and its schema, login,
 admin."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -24,8 +25,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("accounts/login/", LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("admin/", admin.site.urls),
 ]
+# Superusers only (config.admin); a deployment that manages people by commands switches it off.
+if settings.ADMIN_ENABLED:
+    urlpatterns.append(path("admin/", admin.site.urls))
 
 handler404 = "config.views.not_found"
 handler500 = "config.views.server_error"

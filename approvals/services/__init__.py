@@ -13,7 +13,12 @@ from approvals.services.decisions import action_approve, action_cancel, action_r
 from approvals.services.escalated import action_escalate
 from approvals.services.execution import RECONCILE_OUTCOMES, action_execute, action_reconcile
 from approvals.services.kernel import StaleVersion
-from approvals.services.people import queue_members_add, queues_ensure, supervisor_create
+from approvals.services.people import (
+    queue_members_add,
+    queues_ensure,
+    supervisor_create,
+    user_roles_record,
+)
 from approvals.services.proposals import action_adopt, action_dismiss, action_edit
 from approvals.services.reason_codes import reason_code_save, reason_code_set_active
 from approvals.services.rollback import (
@@ -70,4 +75,5 @@ __all__ = [
     "request_fingerprint",
     "subscription_set",
     "supervisor_create",
+    "user_roles_record",
 ]

@@ -3,6 +3,7 @@
 from django import template
 
 from policies import business_hours
+from policies.engine import reads_agent_assertions
 from policies.selectors import user_may_edit_policy
 
 register = template.Library()
@@ -11,6 +12,12 @@ register = template.Library()
 @register.filter
 def may_edit_policy(user) -> bool:
     return user_may_edit_policy(user=user)
+
+
+@register.filter
+def reads_agent_context(condition) -> bool:
+    """Whether a condition reads what the agent asserted (`context.*`): badged in the editor."""
+    return isinstance(condition, str) and reads_agent_assertions(condition)
 
 
 _DASH = "\u2013"  # an en dash, for ranges

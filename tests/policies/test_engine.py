@@ -70,19 +70,16 @@ class TestDemoRules:
         )
 
     def test_a_cancellation_after_a_failed_payment_escalates(self, demo):
-        decision = decide(
-            "order.cancel",
-            params={"order_id": "ORD-1003", "reason": "customer asked"},
-            context={"payment_failed": True},
-        )
+        decision = decide("order.cancel", params={"order_id": "ORD-1016", "reason": "asked"})
 
         assert (decision.mode, decision.escalation_tier) == (Mode.ESCALATE, "finance")
         assert decision.explanation == (
-            "cancelling ORD-1003 after a failed payment: escalated to finance"
+            "cancelling ORD-1016 after a failed payment: escalated to finance"
         )
 
-    @pytest.mark.parametrize("context", [{}, {"payment_failed": False}])
+    @pytest.mark.parametrize("context", [{}, {"payment_failed": False}, {"payment_failed": True}])
     def test_a_cancellation_without_a_failed_payment_gets_the_default(self, demo, context):
+        # What the agent says about the payment does not matter: the system of record decides.
         decision = decide(
             "order.cancel", params={"order_id": "ORD-1003", "reason": "asked"}, context=context
         )
