@@ -166,7 +166,11 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     # Per API key (agents) and per person (sessions), in Redis; empty API_RATE_LIMIT turns it off.
     "DEFAULT_THROTTLE_CLASSES": ["agents.throttling.ApiRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_RATE_LIMIT", default="600/min")},
+    # The policy dry run has a budget of its own on top (POLICY_CHECK_RATE_LIMIT, per agent key).
+    "DEFAULT_THROTTLE_RATES": {
+        "api": env.str("API_RATE_LIMIT", default="600/min"),
+        "policy_check": env.str("POLICY_CHECK_RATE_LIMIT", default="30/min"),
+    },
 }
 
 SPECTACULAR_SETTINGS = {

@@ -19,6 +19,7 @@ from approvals.services.people import (
     supervisor_create,
     user_roles_record,
 )
+from approvals.services.policy_check import policy_check
 from approvals.services.proposals import action_adopt, action_dismiss, action_edit
 from approvals.services.reason_codes import reason_code_save, reason_code_set_active
 from approvals.services.rollback import (
@@ -68,6 +69,7 @@ __all__ = [
     "actions_requeue_stalled",
     "breaker_reset",
     "breaker_save",
+    "policy_check",
     "queue_members_add",
     "queues_ensure",
     "reason_code_save",
