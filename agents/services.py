@@ -1,12 +1,15 @@
-"""Creating agents and issuing, checking and revoking their API keys."""
+"""Creating agents, naming the people who operate them, and issuing, checking and revoking their
+API keys."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from agents.models import Agent, ApiKey
@@ -117,3 +120,42 @@ def api_key_revoke(*, prefix: str, actor: Actor | None = None) -> bool:
             data={"prefix": prefix},
         )
     return True
+
+
+def agent_operators_change(
+    *, agent_name: str, add: Iterable[str] = (), remove: Iterable[str] = (), actor: Actor
+) -> list[str]:
+    """Add people to, and remove people from, the operators of an agent; the usernames of its
+    operators afterwards. Operators never review, decide, reconcile or reset breakers for the
+    agent they run (the rulebook), so who operates what is audited like a role."""
+    add, remove = sorted(set(add)), sorted(set(remove))
+    if set(add) & set(remove):
+        raise InvalidInput(
+            f"Add or remove, not both: {sorted(set(add) & set(remove))}.",
+            code=Code.INVALID_INPUT,
+        )
+    users = get_user_model().objects
+    with transaction.atomic(durable=True):
+        agent = Agent.objects.select_for_update().filter(name=agent_name).first()
+        if agent is None:
+            raise InvalidInput(f"No agent named {agent_name!r}.", code=Code.UNKNOWN_AGENT)
+        named = {u.get_username(): u for u in users.filter(username__in=[*add, *remove])}
+        missing = sorted((set(add) | set(remove)) - set(named))
+        if missing:
+            raise InvalidInput(f"No such person: {', '.join(missing)}.", code=Code.UNKNOWN_USER)
+        current = set(agent.operators.values_list("username", flat=True))
+        changes = [(u, Verb.AGENT_OPERATOR_ADDED) for u in add if u not in current]
+        changes += [(u, Verb.AGENT_OPERATOR_REMOVED) for u in remove if u in current]
+        for username, verb in changes:
+            if verb == Verb.AGENT_OPERATOR_ADDED:
+                agent.operators.add(named[username])
+            else:
+                agent.operators.remove(named[username])
+            audit_record(
+                actor=actor,
+                verb=verb,
+                object_type="agent",
+                object_id=agent.pk,
+                data={"agent": agent.name, "user_id": named[username].pk, "username": username},
+            )
+        return sorted(agent.operators.values_list("username", flat=True))

@@ -137,3 +137,18 @@ class ApiRateThrottle(BaseThrottle):
 
     def wait(self) -> int | None:
         return self._wait
+
+
+POLICY_CHECK_SCOPE = "policy_check"
+
+
+class PolicyCheckThrottle(ApiRateThrottle):
+    """The dry run's own budget (`POLICY_CHECK_RATE_LIMIT`, counted apart from the API's): an
+    agent probing the policy for what executes without a person runs out of checks quickly."""
+
+    def allow_request(self, request, view) -> bool:
+        ident = ident_for_request(request)
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(POLICY_CHECK_SCOPE) or ""
+        scoped = f"{POLICY_CHECK_SCOPE}:{ident}"
+        self._wait = rate_limit_hit(ident=scoped, rate=rate) if ident else None
+        return self._wait is None

@@ -28,6 +28,7 @@ from config.outbound import (
     OutboundUrlRefused,
     backoff_delay,
     derived_key,
+    outbound_target,
     outbound_url_check,
     post_signed,
     where,
@@ -158,14 +159,15 @@ def callback_deliver(*, delivery_id: Any) -> float | None:
 
     permanent = False
     try:
-        callback_url_check(url, resolve=True)
+        # Resolved and checked once: the POST connects to exactly the address checked here.
+        target = outbound_target(url)
     except CallbackUrlRefused as exc:
         error, permanent = exc.message, True
     except OSError as exc:
         error = str(exc)  # a resolver hiccup: worth another try
     else:
         error = post_signed(
-            url, secret=agent_signing_secret(agent_id), delivery_id=delivery_id, event=event,
+            target, secret=agent_signing_secret(agent_id), delivery_id=delivery_id, event=event,
             payload=payload, timeout=_setting("CALLBACK_TIMEOUT_SECONDS"),
         )  # fmt: skip
 

@@ -184,6 +184,7 @@ DEMO_RULES = [
         "mode": Mode.ESCALATE,
         "escalation_tier": "l1-lead",
         "queue": "Escalations",
+        "priority": "high",
         "explanation": (
             "refund {amount} > 500.00 limit for agent `{agent}`: escalated to the support leads"
         ),
@@ -209,7 +210,9 @@ DEMO_RULES = [
     {
         "name": "cancel-after-failed-payment-escalates",
         "action_type": "order.cancel",
-        "condition": "has(context.payment_failed) && context.payment_failed == true",
+        # The system of record says whether the payment failed (derived.*), not the agent
+        # (context.* is the agent's own word, and the policy editor badges conditions reading it).
+        "condition": "derived.order_payment_failed",
         "mode": Mode.ESCALATE,
         "escalation_tier": "finance",
         "queue": "Escalations",
@@ -223,6 +226,7 @@ DEMO_RULES = [
         "approvals_required": 2,
         "approver_role": "supervisor",
         "queue": "Account security",
+        "priority": "high",
         "explanation": (
             "credential resets always need a human: needs 2 approvals from different people"
         ),

@@ -100,6 +100,11 @@ def user_queue_names(*, user) -> frozenset[str] | None:
     return frozenset(names)
 
 
+def queue_names() -> frozenset[str]:
+    """The names of every queue there is."""
+    return frozenset(Queue.objects.order_by("name").values_list("name", flat=True))
+
+
 def _in_queues(qs: QuerySet[Action], queues: frozenset[str] | None) -> QuerySet[Action]:
     if queues is None:
         return qs
@@ -107,6 +112,16 @@ def _in_queues(qs: QuerySet[Action], queues: frozenset[str] | None) -> QuerySet[
     if Queue.DEFAULT_NAME in names:
         names.add("")
     return qs.filter(queue__in=sorted(names))
+
+
+def order_named_by_agent(*, order_id: str, agent_id: int) -> bool:
+    """Whether an action of this agent names the order (`params.order_id`)."""
+    return Action.objects.filter(agent_id=agent_id, order_ref=order_id).exists()
+
+
+def order_named_in_queues(*, order_id: str, queues: frozenset[str] | None) -> bool:
+    """Whether an action in these queues (None: every queue) names the order."""
+    return _in_queues(Action.objects.filter(order_ref=order_id), queues).exists()
 
 
 # Counting stops here per queue, so the page costs the same with a million pending actions.

@@ -61,7 +61,9 @@ class Code(StrEnum):
     REASON_REQUIRED = "reason_required", 400
     UNKNOWN_ACTION_TYPE = "unknown_action_type", 400
     UNKNOWN_AGENT = "unknown_agent", 400
+    UNKNOWN_USER = "unknown_user", 400
     UNKNOWN_QUEUE = "unknown_queue", 400
+    APPROVER_ROLE_NOT_DECIDING = "approver_role_not_deciding", 400
     UNKNOWN_REASON_CODE = "unknown_reason_code", 400
     UNKNOWN_ROLE = "unknown_role", 400
     WEAK_PASSWORD = "weak_password", 400
@@ -81,6 +83,7 @@ class Code(StrEnum):
     ACTION_BLOCKED = "action_blocked", 403
     MISSING_ROLE = "missing_role", 403
     OWN_REQUEST = "own_request", 403
+    SECOND_ADMIN_REQUIRED = "second_admin_required", 403
     POLICY_REFUSES = "policy_refuses", 403
     REPLAYED_REQUEST = "replayed_request", 403
     TAKEOVER_NEEDS_SENIOR = "takeover_needs_senior", 403
@@ -101,6 +104,7 @@ class Code(StrEnum):
     NOT_FOUND = "not_found", 404
     ORDER_NOT_FOUND = "order_not_found", 404
     POLICY_VERSION_NOT_FOUND = "policy_version_not_found", 404
+    PUBLICATION_REQUEST_NOT_FOUND = "publication_request_not_found", 404
     REASON_CODE_NOT_FOUND = "reason_code_not_found", 404
     RULE_NOT_FOUND = "rule_not_found", 404
     SIMULATION_NOT_FOUND = "simulation_not_found", 404
@@ -127,6 +131,8 @@ class Code(StrEnum):
     POLICY_VERSION_ALREADY_ACTIVE = "policy_version_already_active", 409
     POLICY_VERSION_DRAFT = "policy_version_draft", 409
     POLICY_VERSION_PUBLISHED = "policy_version_published", 409
+    PUBLICATION_ALREADY_REQUESTED = "publication_already_requested", 409
+    PUBLICATION_REQUEST_DECIDED = "publication_request_decided", 409
     ROLLBACK_WINDOW_CLOSED = "rollback_window_closed", 409
     STALE_VERSION = "stale_version", 409
     USER_EXISTS = "user_exists", 409

@@ -2,10 +2,14 @@
 HTTP connectors and notification webhooks share.
 
 A request is signed with HMAC-SHA256 over `"{timestamp}.{body}"` (`signed_headers`; receivers check
-it with `verify_signature`). A URL is checked before it is stored and again, resolved, before each
-request (`outbound_url_check`): http(s) only, and no loopback, private or link-local address unless
-private addresses are allowed (`CALLBACK_ALLOW_PRIVATE_ADDRESSES`; by default only outside
-production). Keys are derived from the deployment secret (`derived_key`), never stored.
+it with `verify_signature`). A URL is checked before it is stored (`outbound_url_check`) and again
+before each request (`outbound_target`): http(s) only, and no loopback, private or link-local
+address unless private addresses are allowed (`CALLBACK_ALLOW_PRIVATE_ADDRESSES`; by default only
+outside production). The host name is resolved once, for that check, and the request connects to
+the address that was checked (`post_json`): DNS that answers differently a moment later (DNS
+rebinding) cannot steer it elsewhere. TLS still verifies the certificate for the host name, sent
+as SNI and in the Host header. Each request has a total deadline and reads at most a few KiB of
+the answer. Keys are derived from the deployment secret (`derived_key`), never stored.
 
 A foundation of `config`: it imports no app (see .importlinter).
 """
@@ -20,9 +24,11 @@ import random
 import socket
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from django.conf import settings
 
@@ -35,6 +41,8 @@ DELIVERY_HEADER = "X-Countersign-Delivery"
 USER_AGENT = "Countersign/1"
 # How much of a receiver's refusal is kept in a delivery's error: enough to read, not a page.
 _ANSWER_LIMIT = 200
+# How much of an answer is read at most: a receiver streaming a large body holds no worker.
+READ_LIMIT = 4096
 
 
 # ---------------------------------------------------------------------------------------------
@@ -152,6 +160,35 @@ def outbound_url_check(url: str, *, resolve: bool = False, what: str = "callback
     return url
 
 
+@dataclass(frozen=True)
+class OutboundTarget:
+    """A URL and the one address, checked, that a request to it connects to."""
+
+    url: str
+    address: str
+
+
+def outbound_target(url: str, *, what: str = "callback URL") -> OutboundTarget:
+    """Check `url` as `outbound_url_check` does and resolve its host once: the address a request
+    then connects to, every address the name resolved to having passed the check. A resolver
+    failure is an `OSError` (worth another try); a refusal is `OutboundUrlRefused`."""
+    outbound_url_check(url, what=what)
+    parts = urlsplit(url)
+    host = parts.hostname.rstrip(".").lower()
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise OSError(f"could not resolve {host}: {exc}") from exc
+    addresses = [str(sockaddr[0]) for *_, sockaddr in infos]
+    if not addresses:
+        raise OSError(f"could not resolve {host}: no address")
+    if not _private_addresses_allowed():
+        for address in addresses:
+            _check_address(address, what)
+    return OutboundTarget(url=url, address=addresses[0])
+
+
 def where(url: str) -> str:
     """The URL without its query string (which may carry credentials), for errors and logs."""
     parts = urlsplit(url)
@@ -167,26 +204,116 @@ def json_body(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), sort_keys=True, default=str).encode()
 
 
-def post_json(url: str, body: bytes, *, headers: Mapping[str, str], timeout: float) -> str | None:
-    """One POST of a JSON `body`; None when the receiver took it (2xx), else why not (without the
-    URL, which may be a credential itself, as Slack's incoming webhooks are)."""
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the request's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream, backend: _PinnedBackend) -> None:
+        self._stream, self._backend = stream, backend
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, self._backend.remaining(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, self._backend.remaining(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> _DeadlineStream:
+        # server_hostname is the URL's host: SNI and certificate checks use the name, not the IP.
+        upgraded = self._stream.start_tls(
+            ssl_context, server_hostname, self._backend.remaining(timeout)
+        )
+        return _DeadlineStream(upgraded, self._backend)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    """Connects to one address checked beforehand, whatever host the request names, and cuts
+    every connect, read and write at a total deadline (a slow server trickling bytes included)."""
+
+    def __init__(self, address: str, deadline: float) -> None:
+        self._address, self._deadline = address, deadline
+        self._backend = httpcore.SyncBackend()
+
+    def remaining(self, timeout: float | None) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise httpcore.ReadTimeout("the request's total deadline passed")
+        return left if timeout is None else min(timeout, left)
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        stream = self._backend.connect_tcp(
+            self._address, port, self.remaining(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream, self)
+
+    def connect_unix_socket(self, path, timeout=None, socket_options=None):
+        raise httpcore.ConnectError("outbound requests go over TCP only")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class PinnedTransport(httpx.HTTPTransport):
+    """An httpx transport that connects to `address` only, within `deadline_seconds` in all."""
+
+    def __init__(self, address: str, *, deadline_seconds: float) -> None:
+        super().__init__(retries=0)
+        # httpx takes no network backend, so its connection pool is replaced by one that has ours.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=1,
+            network_backend=_PinnedBackend(address, time.monotonic() + deadline_seconds),
+        )
+
+
+def _capped_text(response: httpx.Response) -> str:
+    """At most READ_LIMIT bytes of the answer, decoded; the rest is never read."""
+    kept = b""
+    for chunk in response.iter_raw():
+        kept += chunk
+        if len(kept) >= READ_LIMIT:
+            break
+    return kept[:READ_LIMIT].decode(response.encoding or "utf-8", errors="replace")
+
+
+def post_json(
+    target: OutboundTarget, body: bytes, *, headers: Mapping[str, str], timeout: float
+) -> str | None:
+    """One POST of a JSON `body` to the checked address of `target`, over within `timeout`
+    seconds in all; None when the receiver took it (2xx), else why not (without the URL, which
+    may be a credential itself, as Slack's incoming webhooks are)."""
+    transport = PinnedTransport(target.address, deadline_seconds=timeout)
     try:
         # Redirects are not followed: a redirect could lead past the address check.
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.post(
-                url,
+        with (
+            httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client,
+            client.stream(
+                "POST",
+                target.url,
                 content=body,
                 headers={"Content-Type": "application/json", "User-Agent": USER_AGENT, **headers},
-            )
+            ) as response,
+        ):
+            if response.is_success:
+                return None
+            answer = _capped_text(response)
     except httpx.HTTPError as exc:
         return f"{type(exc).__name__}: {exc}"
-    if response.is_success:
-        return None
-    return f"HTTP {response.status_code}: {response.text[:_ANSWER_LIMIT]}"
+    return f"HTTP {response.status_code}: {answer[:_ANSWER_LIMIT]}"
 
 
 def post_signed(
-    url: str, *, secret: str, delivery_id: Any, event: str, payload: Any, timeout: float
+    target: OutboundTarget,
+    *,
+    secret: str,
+    delivery_id: Any,
+    event: str,
+    payload: Any,
+    timeout: float,
 ) -> str | None:
     """One signed POST of `payload` as a delivery of `event` (the delivery id is the same on every
     retry, so receivers can drop duplicates); None when the receiver took it, else why not."""
@@ -196,4 +323,4 @@ def post_signed(
         DELIVERY_HEADER: str(delivery_id),
         **signed_headers(secret, body),
     }
-    return post_json(url, body, headers=headers, timeout=timeout)
+    return post_json(target, body, headers=headers, timeout=timeout)

@@ -30,7 +30,8 @@ if SECRET_KEY == LOCAL_SECRET_KEY and (PRODUCTION or not set(ALLOWED_HOSTS) <= s
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # Django's admin for superusers only (config.admin); ADMIN_ENABLED=false removes its URL.
+    "config.admin.CountersignAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -55,6 +56,8 @@ INSTALLED_APPS = [
     "escalations",
     "qa",
 ]
+# Django's admin at /admin/ (superusers only); false removes the URL, e.g. on a public port.
+ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=True)
 
 MIDDLEWARE = [
     "config.limits.BodyLimitMiddleware",
@@ -216,7 +219,11 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
     # Per API key (agents) and per person (sessions), in Redis; empty API_RATE_LIMIT turns it off.
     "DEFAULT_THROTTLE_CLASSES": ["agents.throttling.ApiRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"api": env.str("API_RATE_LIMIT", default="600/min")},
+    # The policy dry run has a budget of its own on top (POLICY_CHECK_RATE_LIMIT, per agent key).
+    "DEFAULT_THROTTLE_RATES": {
+        "api": env.str("API_RATE_LIMIT", default="600/min"),
+        "policy_check": env.str("POLICY_CHECK_RATE_LIMIT", default="30/min"),
+    },
 }
 
 # Bounds on input (see the README's "Limits"). An API body over the cap is answered 413 by the app
@@ -278,6 +285,19 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("BROKER_VISIBILITY_TIMEOUT", default=300),
 }
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="countersign")
+# Calls out to other servers (agent callbacks, notification webhooks, Slack, email) wait on them,
+# so they have a queue of their own: a slow receiver can hold only outbound workers, never the
+# execution of approved actions. A worker started without -Q consumes both queues (both are
+# declared here); docker-compose runs a second worker for the outbound queue alone.
+CELERY_OUTBOUND_QUEUE = env.str(
+    "CELERY_OUTBOUND_QUEUE", default=f"{CELERY_TASK_DEFAULT_QUEUE}-outbound"
+)
+CELERY_TASK_QUEUES = {CELERY_TASK_DEFAULT_QUEUE: {}, CELERY_OUTBOUND_QUEUE: {}}
+CELERY_TASK_ROUTES = {
+    "approvals.tasks.deliver_callback": {"queue": CELERY_OUTBOUND_QUEUE},
+    "notifications.tasks.send_delivery": {"queue": CELERY_OUTBOUND_QUEUE},
+    "notifications.tasks.send_digests": {"queue": CELERY_OUTBOUND_QUEUE},
+}
 CELERY_BROKER_CONNECTION_RETRY = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker as long as it takes

@@ -1,6 +1,7 @@
 """Top-level URLs: the dashboard, the escalation workspace, the REST API and its schema, login,
 admin."""
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -31,8 +32,10 @@ urlpatterns = [
     path("accounts/two-factor/", two_factor.verify, name="two-factor-verify"),
     path("accounts/two-factor/setup/", two_factor.setup, name="two-factor-setup"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("admin/", admin.site.urls),
 ]
+# Superusers only (config.admin); a deployment that manages people by commands switches it off.
+if settings.ADMIN_ENABLED:
+    urlpatterns.append(path("admin/", admin.site.urls))
 
 handler403 = "config.views.permission_denied"
 handler404 = "config.views.not_found"

@@ -23,11 +23,12 @@ from audit.events import Verb
 from audit.services import Actor, audit_record
 from config import clock
 from config.outbound import (
+    OutboundTarget,
     OutboundUrlRefused,
     backoff_delay,
     derived_key,
     json_body,
-    outbound_url_check,
+    outbound_target,
     post_json,
     post_signed,
 )
@@ -118,9 +119,10 @@ def _send_email(message: _Message) -> str | None:
     return None
 
 
-def _checked_url(message: _Message) -> str:
+def _checked_url(message: _Message) -> OutboundTarget:
+    """The target URL, checked, with the one address the request will connect to."""
     try:
-        return outbound_url_check(message.target, resolve=True, what=f"{message.channel} URL")
+        return outbound_target(message.target, what=f"{message.channel} URL")
     except OutboundUrlRefused as exc:
         raise Undeliverable(exc.message) from exc
 

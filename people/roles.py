@@ -29,3 +29,7 @@ class Role(models.TextChoices):
         """The roles someone holds given their groups, with the roles those include."""
         groups = frozenset(groups)
         return groups | frozenset(r.value for r in cls if groups & cls.granting(r.value))
+
+
+# The roles that decide actions: the only ones a policy rule may name as its approver role.
+DECIDING_ROLES = frozenset({Role.SUPERVISOR.value, Role.SENIOR_SUPERVISOR.value})

@@ -57,6 +57,11 @@ DEFAULT_EXPLANATIONS = {
 }
 
 
+# What conditions read that the agent asserted itself (its own words, unchecked): the editor marks
+# such conditions, so a policy admin sees a rule an agent can steer by saying the right thing.
+AGENT_ASSERTED = frozenset({"context"})
+
+
 class ConditionError(ValueError):
     """A CEL condition that does not compile; `position` is where the parser stopped."""
 
@@ -73,6 +78,15 @@ def compile_condition(source: str) -> cel.Program:
         raise ConditionError(str(exc), f"{match[1]}:{match[2]}" if match else "") from exc
 
 
+def reads_agent_assertions(source: str) -> bool:
+    """Whether a condition reads `context.*`, which the agent states and nothing checks (False
+    for a condition that does not compile: the editor shows that error instead)."""
+    try:
+        return bool(AGENT_ASSERTED & set(compile_condition(source).variables()))
+    except ConditionError:
+        return False
+
+
 @dataclass(frozen=True)
 class Decision:
     mode: str
@@ -84,6 +98,8 @@ class Decision:
     approvals_required: int = 0
     approver_role: str = ""
     queue: str = ""
+    # How urgent the rule says its actions are: an agent's hint is kept only up to this.
+    priority: str = "normal"
     sla_seconds: int | None = None
     on_timeout: str = ""
     escalation_tier: str = ""
@@ -322,6 +338,7 @@ def decide(
         if mode in HUMAN_MODES
         else "",
         queue=(matched.queue if matched else "") or "",
+        priority=matched.priority if matched else "normal",
         sla_seconds=matched.sla_seconds if matched else None,
         on_timeout=matched.on_timeout if matched else "",
         escalation_tier=matched.escalation_tier if matched else "",

@@ -7,6 +7,7 @@ version's rules and to anything but the active flag of a published version (migr
 
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 
 
@@ -23,6 +24,17 @@ class Mode(models.TextChoices):
 # What the policy may say about params that no person's authority can override: such params can
 # be neither adopted nor approved with changes.
 UNOVERRIDABLE_MODES = frozenset({Mode.FORBIDDEN, Mode.READ_ONLY, Mode.ESCALATE})
+
+
+class Priority(models.TextChoices):
+    """How urgent a rule's actions are for their reviewers: the policy's word, not the agent's.
+
+    An agent may hint a priority (`context.priority`); it is kept only up to the rule's."""
+
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
 
 
 class OnTimeout(models.TextChoices):
@@ -98,7 +110,7 @@ class PolicyVersion(models.Model):
 # The fields of a rule that a policy admin writes, in the order they are shown and exported.
 RULE_SPEC_FIELDS = (
     "name", "action_type", "agents", "condition", "mode", "approvals_required", "approver_role",
-    "queue", "sla_seconds", "on_timeout", "escalation_tier", "explanation",
+    "queue", "priority", "sla_seconds", "on_timeout", "escalation_tier", "explanation",
 )  # fmt: skip
 
 
@@ -115,6 +127,7 @@ class Rule(models.Model):
     approvals_required = models.PositiveSmallIntegerField(default=1)
     approver_role = models.CharField(max_length=64, default="supervisor")
     queue = models.CharField(max_length=64, blank=True)
+    priority = models.CharField(max_length=8, choices=Priority.choices, default=Priority.NORMAL)
     sla_seconds = models.PositiveIntegerField(null=True, blank=True)
     on_timeout = models.CharField(
         max_length=16, choices=OnTimeout.choices, default=OnTimeout.EXPIRE
@@ -141,6 +154,62 @@ class Rule(models.Model):
     def spec(self) -> dict[str, Any]:
         """The rule as a policy admin wrote it: every spec field, in the export order."""
         return {field: getattr(self, field) for field in RULE_SPEC_FIELDS}
+
+
+class PublicationRequest(models.Model):
+    """One policy admin's request to publish a draft or to make a published version active again,
+    waiting for a second policy admin to confirm it (or for someone to withdraw it).
+
+    Publishing decides what agents may do without a person, so no one admin does it alone; the
+    database keeps the confirming admin from being the requesting one.
+    """
+
+    class Kind(models.TextChoices):
+        PUBLISH = "publish", "Publish"
+        ACTIVATE = "activate", "Activate"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for a second admin"
+        CONFIRMED = "confirmed", "Confirmed"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    # A discarded draft takes its requests with it; the audit chain keeps their story.
+    policy_version = models.ForeignKey(
+        PolicyVersion, on_delete=models.CASCADE, related_name="publication_requests"
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    # The publishing note, or the reason for an activation.
+    note = models.CharField(max_length=500, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy_version"],
+                condition=models.Q(state="pending"),
+                name="one_pending_publication_per_version",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(state="confirmed")
+                | (
+                    models.Q(decided_by__isnull=False)
+                    & ~models.Q(decided_by=models.F("requested_by"))
+                ),
+                name="publication_confirmed_by_a_second_admin",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} v{self.policy_version_id} ({self.state})"
 
 
 # The fields of a tier that a policy admin writes, in the order they are shown and exported.

@@ -6,21 +6,22 @@ The policy services, the editor's pages and the YAML import ask the same checks 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from config.errors import Code, InvalidInput
+from people.roles import DECIDING_ROLES
 from policies.engine import ConditionError, compile_condition
-from policies.models import RULE_SPEC_FIELDS, ActionType, Mode, OnTimeout
+from policies.models import RULE_SPEC_FIELDS, ActionType, Mode, OnTimeout, Priority
 from policies.tiers import unknown_tier_message
 
 RULE_FIELDS = set(RULE_SPEC_FIELDS)
 # What a rule spec that leaves a field out gets; a stored rule always has every field.
 RULE_DEFAULTS: dict[str, Any] = {
     "agents": [], "condition": "true", "approvals_required": 1, "approver_role": "supervisor",
-    "queue": "", "sla_seconds": None, "on_timeout": OnTimeout.EXPIRE.value, "escalation_tier": "",
-    "explanation": "",
+    "queue": "", "priority": Priority.NORMAL.value, "sla_seconds": None,
+    "on_timeout": OnTimeout.EXPIRE.value, "escalation_tier": "", "explanation": "",
 }  # fmt: skip
 
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
@@ -30,6 +31,40 @@ _TEXT_FIELDS = {
     "escalation_tier": 32, "explanation": 300,
 }  # fmt: skip
 _CEL_MESSAGE = re.compile(r"<input>:\d+:\d+: (.*)")
+
+# Where the queue names come from: queues live in approvals, above policies, so approvals lends
+# the reader at startup (see ApprovalsConfig.ready); without one, queues are not checked.
+_queue_source: Callable[[], Collection[str]] | None = None
+
+
+def set_queue_source(source: Callable[[], Collection[str]] | None) -> None:
+    global _queue_source
+    _queue_source = source
+
+
+def queue_names() -> frozenset[str] | None:
+    """The names of the queues there are, for checking the rules that name one (None: unknown)."""
+    return frozenset(_queue_source()) if _queue_source is not None else None
+
+
+def unknown_queue_message(queue: Any, queues: Collection[str] | None) -> str | None:
+    """Why a rule's queue names none of `queues` (no check without them), or None. Empty names
+    the default queue."""
+    if queues is None or not isinstance(queue, str) or not queue or queue in queues:
+        return None
+    known = ", ".join(sorted(queues)) or "none"
+    return f"queue {queue!r} is not a queue (queues: {known}; leave it empty for the default queue)"
+
+
+def approver_role_message(role: Any) -> str | None:
+    """Why a rule may not name `role` as its approver role, or None: only deciding roles decide
+    actions, so a rule naming `qa_reviewer` (or any other group) would let them approve."""
+    if isinstance(role, str) and role in DECIDING_ROLES:
+        return None
+    return (
+        f"approver_role {role!r} is not a role that decides actions; "
+        f"use one of {sorted(DECIDING_ROLES)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -144,10 +179,13 @@ def condition_problem(condition: str) -> RuleProblem | None:
     return None
 
 
-def rule_problems(spec: Any, *, tiers: Collection[str] | None = None) -> list[RuleProblem]:
+def rule_problems(
+    spec: Any, *, tiers: Collection[str] | None = None, queues: Collection[str] | None = None
+) -> list[RuleProblem]:
     """Everything wrong with one rule spec, at most one problem per field, in a fixed order.
 
-    With `tiers` (the tier keys that exist), a rule naming another escalation tier is a problem.
+    With `tiers` (the tier keys that exist), a rule naming another escalation tier is a problem;
+    with `queues` (the queue names that exist), so is a rule naming another queue.
     """
     if not isinstance(spec, dict):
         return [RuleProblem("", "is not an object")]
@@ -172,6 +210,16 @@ def rule_problems(spec: Any, *, tiers: Collection[str] | None = None) -> list[Ru
     if spec.get("mode") not in Mode.values:
         problems.append(
             RuleProblem("mode", f"has mode {spec.get('mode')!r}; expected one of {Mode.values}")
+        )
+    role_problem = approver_role_message(spec.get("approver_role", "supervisor"))
+    if role_problem:
+        problems.append(RuleProblem("approver_role", role_problem))
+    unknown_queue = unknown_queue_message(spec.get("queue"), queues)
+    if unknown_queue:
+        problems.append(RuleProblem("queue", unknown_queue))
+    if spec.get("priority", Priority.NORMAL) not in Priority.values:
+        problems.append(
+            RuleProblem("priority", f"has an unknown priority; one of {Priority.values}")
         )
     if spec.get("on_timeout", OnTimeout.EXPIRE) not in OnTimeout.values:
         problems.append(
@@ -201,16 +249,34 @@ def _rule_error(where: str, message: str) -> InvalidInput:
     return InvalidInput(f"{where} {message}", code=Code.INVALID_RULE, details={"where": where})
 
 
+def _first_problem_code(spec: dict[str, Any], first: RuleProblem, tiers, queues) -> Code:
+    if first.field == "escalation_tier" and first.message == unknown_tier_message(
+        spec.get("escalation_tier"), tiers
+    ):
+        return Code.UNKNOWN_TIER
+    if first.field == "queue" and first.message == unknown_queue_message(spec.get("queue"), queues):
+        return Code.UNKNOWN_QUEUE
+    if first.field == "approver_role":
+        return Code.APPROVER_ROLE_NOT_DECIDING
+    return Code.INVALID_RULE
+
+
 def _validate_rule(
-    index: int, spec: Any, *, where: str = "", tiers: Collection[str] | None = None
+    index: int,
+    spec: Any,
+    *,
+    where: str = "",
+    tiers: Collection[str] | None = None,
+    queues: Collection[str] | None = None,
 ) -> dict[str, Any]:
     """The spec if it is a valid rule; otherwise InvalidInput naming the first problem.
 
     `details["problems"]` lists every problem (field, message, position), so a form can show
     each one next to its field. With `tiers`, the escalation tier must be one of them (code
-    `unknown_tier` when that is the first problem).
+    `unknown_tier` when that is the first problem); with `queues`, the queue (`unknown_queue`).
+    An approver role that does not decide actions is `approver_role_not_deciding`.
     """
-    problems = rule_problems(spec, tiers=tiers)
+    problems = rule_problems(spec, tiers=tiers, queues=queues)
     if not problems:
         return spec
     where = where or f"rules[{index}]"
@@ -225,20 +291,19 @@ def _validate_rule(
                 **details,
             },
         )  # fmt: skip
-    unknown_tier = first.field == "escalation_tier" and first.message == unknown_tier_message(
-        spec.get("escalation_tier"), tiers
-    )
     raise InvalidInput(
         f"{where} {first.message}",
-        code=Code.UNKNOWN_TIER if unknown_tier else Code.INVALID_RULE,
+        code=_first_problem_code(spec, first, tiers, queues),
         details=details,
     )
 
 
-def _validate_rules(rules: Any, *, tiers: Collection[str] | None = None) -> list[dict[str, Any]]:
+def _validate_rules(
+    rules: Any, *, tiers: Collection[str] | None = None, queues: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     if not isinstance(rules, list):
         raise InvalidInput("rules is a list of rule objects", code=Code.INVALID_RULE)
-    specs = [_validate_rule(i, spec, tiers=tiers) for i, spec in enumerate(rules)]
+    specs = [_validate_rule(i, spec, tiers=tiers, queues=queues) for i, spec in enumerate(rules)]
     seen: set[str] = set()
     for i, spec in enumerate(specs):
         if spec["name"] in seen:
@@ -270,4 +335,5 @@ def _complete(spec: dict[str, Any]) -> dict[str, Any]:
     return {field: values[field] for field in RULE_SPEC_FIELDS} | {
         "mode": str(values["mode"]),
         "on_timeout": str(values["on_timeout"]),
+        "priority": str(values["priority"]),
     }

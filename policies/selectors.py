@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import Group
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 
 from config.errors import Code, InvalidInput, NotFound
+from policies import rule_checks
 from policies.diff import RulesDiff, diff_rules
 from policies.engine import CompiledPolicy, Decision, DerivedValues, compiled_policy, decide
-from policies.models import ActionType, PolicyVersion, Rule, Tier
+from policies.models import ActionType, PolicyVersion, PublicationRequest, Rule, Tier
 from policies.validation import validate_params
 
 
@@ -63,8 +64,15 @@ def action_types() -> list[ActionType]:
 
 
 def policy_versions() -> list[PolicyVersion]:
-    """Every version, newest first, each with `rule_count`."""
-    return list(PolicyVersion.objects.annotate(rule_count=Count("rules")).order_by("-number"))
+    """Every version, newest first, each with `rule_count` and `waiting` (a request to publish or
+    activate it waits for a second admin)."""
+    waiting = PublicationRequest.objects.filter(
+        policy_version=OuterRef("pk"), state=PublicationRequest.State.PENDING
+    )
+    versions = PolicyVersion.objects.annotate(
+        rule_count=Count("rules"), waiting=Exists(waiting)
+    ).order_by("-number")
+    return list(versions)
 
 
 def policy_version_get(*, number: int) -> PolicyVersion:
@@ -127,6 +135,21 @@ def tier_get(*, key: str) -> Tier | None:
 
 def default_tier() -> Tier | None:
     return Tier.objects.filter(is_default=True).order_by("key").first()
+
+
+def publication_waiting(*, version: PolicyVersion) -> PublicationRequest | None:
+    """The request to publish or activate `version` that waits for a second admin, if any."""
+    return (
+        version.publication_requests.filter(state=PublicationRequest.State.PENDING)
+        .select_related("requested_by")
+        .order_by("id")
+        .first()
+    )
+
+
+def queue_names() -> list[str]:
+    """The queues a rule may name (empty: the default queue), for the editor's list."""
+    return sorted(rule_checks.queue_names() or ())
 
 
 def group_names() -> list[str]:

@@ -15,11 +15,12 @@ from django.db import transaction
 from django.db.models import F, Max
 
 from audit.events import Verb
+from audit.models import ActorKind
 from audit.services import Actor, audit_record
 from config import clock
-from config.errors import Code, Conflict, InvalidInput, NotFound
+from config.errors import Code, Conflict, Forbidden, InvalidInput, NotFound
 from policies.locks import lock_policies
-from policies.models import RULE_SPEC_FIELDS, ActionType, PolicyVersion, Rule
+from policies.models import RULE_SPEC_FIELDS, ActionType, PolicyVersion, PublicationRequest, Rule
 from policies.rule_checks import (  # noqa: F401 (re-exported: pages and YAML ask them here)
     RULE_DEFAULTS,
     RULE_FIELDS,
@@ -30,6 +31,7 @@ from policies.rule_checks import (  # noqa: F401 (re-exported: pages and YAML as
     _validate_rules,
     condition_problem,
     default_mode_problems,
+    queue_names,
     rule_problems,
 )
 from policies.tiers import tier_keys, tiers_import
@@ -92,6 +94,34 @@ def _draft(number: Any) -> PolicyVersion:
             details={"version": version.number},
         )
     return version
+
+
+def _editable_draft(number: Any) -> PolicyVersion:
+    """A draft whose rules may change: not while a second admin is asked to publish it, so they
+    confirm exactly the rules they read (withdraw the request to edit again)."""
+    version = _draft(number)
+    waiting = version.publication_requests.filter(state=PublicationRequest.State.PENDING)
+    if waiting.exists():
+        raise Conflict(
+            f"Draft {version.number} is waiting for a second admin to publish it; withdraw the "
+            "request to change it.",
+            code=Code.PUBLICATION_ALREADY_REQUESTED,
+            details={"version": version.number},
+        )
+    return version
+
+
+def _system_only(actor: Actor, doing: str) -> None:
+    """Publishing or activating at once is for the system alone: a person asks a second policy
+    admin (policies.publication). The system here is the demo loader and `manage.py policy import
+    --publish`, run by whoever operates the deployment: they hold its database credentials and
+    could write any version anyway, so a second admin would guard nothing; their events are
+    recorded as the system's in the audit chain."""
+    if actor.kind != ActorKind.SYSTEM:
+        raise Forbidden(
+            f"{doing} needs a second policy admin: request it, and another admin confirms.",
+            code=Code.SECOND_ADMIN_REQUIRED,
+        )
 
 
 def _draft_rule(version: PolicyVersion, rule_id: Any) -> Rule:
@@ -172,7 +202,7 @@ def _publish(version: PolicyVersion, *, actor: Actor, note: str | None = None) -
     rules = [rule.spec() for rule in version.rules.order_by("position", "id")]
     # Rules are validated when saved; validate again so nothing written around the services
     # (the admin, a shell) is ever published unchecked, nor with a rule naming a tier that is gone.
-    _validate_rules(rules, tiers=tier_keys())
+    _validate_rules(rules, tiers=tier_keys(), queues=queue_names())
     if note is not None:
         version.note = note
     version.status = PolicyVersion.Status.PUBLISHED
@@ -215,7 +245,9 @@ def _apply_default_modes(default_modes: dict[str, str], *, actor: Actor) -> None
 
 
 def policy_publish(*, rules: list[dict[str, Any]], note: str = "", actor: Actor) -> PolicyVersion:
-    """Create a version from rule specs, publish it and make it the active one, all at once."""
+    """Create a version from rule specs, publish it and make it the active one, all at once (the
+    system only: see `_system_only`)."""
+    _system_only(actor, "Publishing a policy")
     specs = _validate_rules(rules)
     with transaction.atomic(durable=True):
         lock_policies()
@@ -259,8 +291,10 @@ def policy_import(
     `tiers` (the file's escalation tiers) are saved first, in the same transaction, so the rules
     may name them; a file without tiers names the tiers already there. Action type default modes
     are not versioned: they take effect when applied, so they are applied only together with
-    publishing (and refused without it).
+    publishing (and refused without it). Publishing at once is for the system alone.
     """
+    if publish:
+        _system_only(actor, "Publishing a policy")
     _validate_rules(rules)
     problems = default_mode_problems(default_modes or {})
     if problems:
@@ -275,7 +309,7 @@ def policy_import(
     with transaction.atomic(durable=True):
         lock_policies()
         tiers_import(specs=tiers or [], actor=actor)
-        specs = _validate_rules(rules, tiers=tier_keys())
+        specs = _validate_rules(rules, tiers=tier_keys(), queues=queue_names())
         version = _create_draft(note=note, specs=specs, based_on=None, actor=actor, source="import")
         if publish:
             _apply_default_modes(default_modes or {}, actor=actor)
@@ -289,8 +323,10 @@ def policy_rule_add(
     """Add a rule to a draft, at the end or at `position` (1 is first)."""
     with transaction.atomic(durable=True):
         lock_policies()
-        spec = _complete(_validate_rule(0, spec, where="rule", tiers=tier_keys()))
-        version = _draft(number)
+        spec = _complete(
+            _validate_rule(0, spec, where="rule", tiers=tier_keys(), queues=queue_names())
+        )
+        version = _editable_draft(number)
         _check_name_free(version, spec["name"])
         ids = _ordered_ids(version)
         rule = Rule.objects.create(policy_version=version, position=len(ids) + 1, **spec)
@@ -312,8 +348,10 @@ def policy_rule_update(*, number: int, rule_id: int, spec: dict[str, Any], actor
     """Replace a draft rule's fields with `spec` (fields left out take their defaults)."""
     with transaction.atomic(durable=True):
         lock_policies()
-        spec = _complete(_validate_rule(0, spec, where="rule", tiers=tier_keys()))
-        version = _draft(number)
+        spec = _complete(
+            _validate_rule(0, spec, where="rule", tiers=tier_keys(), queues=queue_names())
+        )
+        version = _editable_draft(number)
         rule = _draft_rule(version, rule_id)
         _check_name_free(version, spec["name"], except_id=rule.pk)
         before = rule.spec()
@@ -335,7 +373,7 @@ def policy_rule_update(*, number: int, rule_id: int, spec: dict[str, Any], actor
 def policy_rule_delete(*, number: int, rule_id: int, actor: Actor) -> None:
     with transaction.atomic(durable=True):
         lock_policies()
-        version = _draft(number)
+        version = _editable_draft(number)
         rule = _draft_rule(version, rule_id)
         spec, position = rule.spec(), rule.position
         rule.delete()
@@ -353,7 +391,7 @@ def policy_rule_move(*, number: int, rule_id: int, to_position: int, actor: Acto
     """Move a draft rule to `to_position` (clamped to the list); the others keep their order."""
     with transaction.atomic(durable=True):
         lock_policies()
-        version = _draft(number)
+        version = _editable_draft(number)
         rule = _draft_rule(version, rule_id)
         ids = _ordered_ids(version)
         before = ids.index(rule.pk) + 1
@@ -374,7 +412,9 @@ def policy_rule_move(*, number: int, rule_id: int, to_position: int, actor: Acto
 
 
 def policy_version_publish(*, number: int, actor: Actor, note: str | None = None) -> PolicyVersion:
-    """Freeze a draft and make it the active version; new submissions are decided by it."""
+    """Freeze a draft and make it the active version; new submissions are decided by it. The
+    system only: a person asks a second admin (policies.publication)."""
+    _system_only(actor, "Publishing a policy version")
     with transaction.atomic(durable=True):
         lock_policies()
         version = _draft(number)
@@ -383,7 +423,9 @@ def policy_version_publish(*, number: int, actor: Actor, note: str | None = None
 
 
 def policy_version_activate(*, number: int, actor: Actor, reason: str = "") -> PolicyVersion:
-    """Make a published version the active one again (a rollback, or a roll forward)."""
+    """Make a published version the active one again (a rollback, or a roll forward). The system
+    only: a person asks a second admin (policies.publication)."""
+    _system_only(actor, "Activating a policy version")
     with transaction.atomic(durable=True):
         lock_policies()
         version = _version(number)

@@ -25,6 +25,16 @@ urlpatterns = [
     path("v<int:number>/publish/", views.version_publish, name="publish"),
     path("v<int:number>/activate/", views.version_activate, name="activate"),
     path("v<int:number>/discard/", views.draft_discard, name="discard"),
+    path(
+        "v<int:number>/publication/<int:publication_id>/confirm/",
+        views.publication_confirm,
+        name="publication-confirm",
+    ),
+    path(
+        "v<int:number>/publication/<int:publication_id>/withdraw/",
+        views.publication_withdraw,
+        name="publication-withdraw",
+    ),
     path("v<int:number>/rules/new/", views.rule_form, name="rule-new"),
     path("v<int:number>/rules/add/", views.rule_add, name="rule-add"),
     path("v<int:number>/rules/<int:rule_id>/", views.rule_form, name="rule-edit"),

@@ -24,8 +24,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from approvals import rulebook
 from audit.services import Actor
 from config.errors import ApplicationError, Code, InvalidInput, NotFound
-from policies import selectors, services
-from policies.models import RULE_SPEC_FIELDS, Mode, OnTimeout, PolicyVersion
+from people.roles import DECIDING_ROLES
+from policies import publication, selectors, services
+from policies.models import RULE_SPEC_FIELDS, Mode, OnTimeout, PolicyVersion, Priority
 from policies.simulation import MAX_DAYS
 from policies.yaml_io import policy_to_yaml
 
@@ -97,8 +98,10 @@ def spec_from_form(data) -> dict[str, Any]:
         "condition": condition or "true",
         "mode": data.get("mode", ""),
         "approvals_required": _int_or_raw(data.get("approvals_required", "1")),
-        "approver_role": data.get("approver_role", "").strip(),
+        "approver_role": data.get("approver_role", "").strip()
+        or services.RULE_DEFAULTS["approver_role"],
         "queue": data.get("queue", "").strip(),
+        "priority": data.get("priority", Priority.NORMAL),
         "sla_seconds": _int_or_raw(sla) if sla else None,
         "on_timeout": data.get("on_timeout", OnTimeout.EXPIRE),
         "escalation_tier": data.get("escalation_tier", "").strip(),
@@ -133,6 +136,9 @@ def _form_context(
         "form_errors": [p for p in problems if not p["field"]],
         "modes": Mode.choices,
         "timeouts": OnTimeout.choices,
+        "priorities": Priority.choices,
+        "approver_roles": sorted(DECIDING_ROLES),
+        "queues": selectors.queue_names(),
         "action_types": selectors.action_types(),
         "tiers": known_tiers,
         "tier_keys": [tier.key for tier in known_tiers],
@@ -155,8 +161,20 @@ def _diff_context(version: PolicyVersion, against: int | None) -> dict[str, Any]
     return {"diff": diff, "against": against}
 
 
-def _page_context(version: PolicyVersion, **form: Any) -> dict[str, Any]:
+def _publication_context(request, version: PolicyVersion) -> dict[str, Any]:
+    """The request waiting for a second admin, if any, and whether this admin may confirm it."""
+    waiting = selectors.publication_waiting(version=version)
+    may_confirm = waiting is not None and bool(
+        rulebook.may_confirm_publication(
+            rulebook.person_of(request.user), requested_by_id=waiting.requested_by_id
+        )
+    )
+    return {"publication": waiting, "may_confirm_publication": may_confirm}
+
+
+def _page_context(request, version: PolicyVersion, **form: Any) -> dict[str, Any]:
     return {
+        **_publication_context(request, version),
         "version": version,
         "rules": selectors.policy_rules(version=version),
         "versions": selectors.policy_versions(),
@@ -172,7 +190,7 @@ def _workspace(request, version: PolicyVersion) -> HttpResponse:
     if not request.htmx:
         return redirect(_detail_url(version.number))
     version = _version_or_404(version.number)
-    response = render(request, f"{PAGE}#workspace", _page_context(version))
+    response = render(request, f"{PAGE}#workspace", _page_context(request, version))
     response["HX-Retarget"] = "#workspace"
     response["HX-Reswap"] = "outerHTML"
     return response
@@ -182,7 +200,7 @@ def _form_refused(request, version: PolicyVersion, exc: InvalidInput, **form: An
     if request.htmx:
         context = _form_context(version, error=exc, **form)
         return render(request, f"{PAGE}#rule-form", context, status=422)
-    return render(request, PAGE, _page_context(version, error=exc, **form), status=422)
+    return render(request, PAGE, _page_context(request, version, error=exc, **form), status=422)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,7 +227,7 @@ def version_detail(request, number: int):
         rule = version.rules.filter(pk=int(edit)).first()
         if rule is not None:
             form = {"spec": rule.spec(), "rule_id": rule.pk}
-    return render(request, PAGE, _page_context(version, **form))
+    return render(request, PAGE, _page_context(request, version, **form))
 
 
 @require_GET
@@ -234,7 +252,7 @@ def version_diff(request, number: int):
         return _flash_error(exc)
     template = f"{PAGE}#diff" if request.htmx else PAGE
     if not request.htmx:
-        context = _page_context(version) | context
+        context = _page_context(request, version) | context
     return render(request, template, context)
 
 
@@ -343,18 +361,19 @@ def condition_check(request):
     """Live feedback while typing a condition: the CEL error and where it is, or nothing."""
     condition = request.POST.get("condition", "").replace("\r\n", "\n").strip() or "true"
     problem = services.condition_problem(condition)
-    context = {"error": problem.as_dict() if problem else None}
+    context = {"error": problem.as_dict() if problem else None, "condition": condition}
     return render(request, f"{PAGE}#condition-error", context)
 
 
 @require_POST
 @_policy_admin_required
 def version_publish(request, number: int):
-    note = request.POST.get("note")
+    """Ask a second policy admin to publish this draft."""
     try:
-        services.policy_version_publish(
-            number=number, actor=_actor(request), note=note.strip() if note else None
-        )
+        publication.policy_publication_request(
+            number=number, kind="publish", by=request.user,
+            note=request.POST.get("note", "").strip()[:200],
+        )  # fmt: skip
     except ApplicationError as exc:
         return _flash_error(exc)
     return _go(request, _detail_url(number))
@@ -363,10 +382,32 @@ def version_publish(request, number: int):
 @require_POST
 @_policy_admin_required
 def version_activate(request, number: int):
+    """Ask a second policy admin to make this published version active again."""
     try:
-        services.policy_version_activate(
-            number=number, actor=_actor(request), reason=request.POST.get("reason", "")[:500]
-        )
+        publication.policy_publication_request(
+            number=number, kind="activate", by=request.user,
+            note=request.POST.get("reason", "")[:500],
+        )  # fmt: skip
+    except ApplicationError as exc:
+        return _flash_error(exc)
+    return _go(request, _detail_url(number))
+
+
+@require_POST
+@_policy_admin_required
+def publication_confirm(request, number: int, publication_id: int):
+    try:
+        publication.policy_publication_confirm(publication_id=publication_id, by=request.user)
+    except ApplicationError as exc:
+        return _flash_error(exc)
+    return _go(request, _detail_url(number))
+
+
+@require_POST
+@_policy_admin_required
+def publication_withdraw(request, number: int, publication_id: int):
+    try:
+        publication.policy_publication_withdraw(publication_id=publication_id, by=request.user)
     except ApplicationError as exc:
         return _flash_error(exc)
     return _go(request, _detail_url(number))

@@ -50,5 +50,5 @@ def simulation_progress(request, number: int, run_id: str):
         raise Http404("No such simulation for this version.")
     context = {"version": version, "run": run, "days": run.days}
     if not request.htmx:
-        return render(request, PAGE, _page_context(version) | context)
+        return render(request, PAGE, _page_context(request, version) | context)
     return render(request, f"{PAGE}#simulation-run", context)

@@ -1,4 +1,5 @@
-"""The sandbox API: read an order of the sandbox backend (agents with read access, people)."""
+"""The sandbox API: read an order of the sandbox backend, scoped to the caller's own actions (an
+agent) or queues (a person); the rulebook says who may (approvals.rulebook.orders)."""
 
 from __future__ import annotations
 
@@ -6,37 +7,41 @@ from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import Code, Forbidden, NotFound
-from people.roles import Role
+from approvals import rulebook, selectors
+from config.errors import Code, NotFound
 from sandbox.selectors import order_statement
 from sandbox.serializers import OrderOutput
 
 
-def _check_may_read(user) -> None:
+def _may_read(user, order_id: str) -> rulebook.Answer:
     if getattr(user, "is_agent", False):
-        if not user.agent.can_read_sandbox:
-            raise Forbidden(
-                f"Agent `{user.agent.name}` has no read access to the sandbox; an operator grants "
-                "it (create_agent --read-sandbox).",
-                code=Code.FORBIDDEN,
-            )
-        return
-    if not (user.is_superuser or user.groups.filter(name__in=Role.values).exists()):
-        raise Forbidden(
-            "Reading sandbox orders needs a Countersign role (supervisor, senior supervisor, "
-            "QA reviewer, policy admin or auditor).",
-            code=Code.FORBIDDEN,
-        )
+        agent = user.agent
+        return rulebook.may_agent_read_order(
+            agent_name=agent.name, can_read_sandbox=agent.can_read_sandbox, order_id=order_id,
+            named_by_own_action=agent.can_read_sandbox
+            and selectors.order_named_by_agent(order_id=order_id, agent_id=agent.pk),
+        )  # fmt: skip
+    person = rulebook.person_of(user)
+    return rulebook.may_read_order(
+        person, order_id=order_id,
+        named_in_their_queues=selectors.order_named_in_queues(
+            order_id=order_id, queues=person.queues
+        ),
+    )  # fmt: skip
 
 
 class OrderDetailView(APIView):
     @extend_schema(
         responses={200: OrderOutput, 403: None, 404: None},
-        summary="A sandbox order with its customer, ledger and totals",
+        summary="A sandbox order its caller's actions name, with its customer, ledger and totals",
+        description=(
+            "An agent reads the orders its own actions name; a person the orders named by "
+            "actions in the queues they work. Any other order reads as unknown (404)."
+        ),
         tags=["sandbox"],
     )
     def get(self, request, order_id: str):
-        _check_may_read(request.user)
+        rulebook.enforce(_may_read(request.user, order_id))
         order = order_statement(order_id=order_id)
         if order is None:
             raise NotFound(f"Order {order_id} does not exist.", code=Code.ORDER_NOT_FOUND)

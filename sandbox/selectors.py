@@ -6,7 +6,17 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, Subquery, Sum, Value
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from config import clock
@@ -17,6 +27,7 @@ DERIVED_NAMES = (
     "order_paid",
     "order_refunded",
     "order_status",
+    "order_payment_failed",
     "customer_tier",
     "customer_refunds_24h",
 )
@@ -54,8 +65,10 @@ def _recent_refunds(customer_ref: str, since: datetime) -> Coalesce:
 def derived_values(*, params: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """Figures from the system of record about an action's target, in one query.
 
-    For `params.order_id`: `order_paid` and `order_refunded` (minor units), `order_status`, and for
-    its customer `customer_tier` and `customer_refunds_24h` (refunds executed in the last 24 h).
+    For `params.order_id`: `order_paid` and `order_refunded` (minor units), `order_status`,
+    `order_payment_failed` (the order's status says so, or a payment failed and none succeeded:
+    what the system of record knows, not what an agent says), and for its customer
+    `customer_tier` and `customer_refunds_24h` (refunds executed in the last 24 h).
     For `params.customer_id` alone: the two customer figures. A target that does not exist
     leaves its names out, so a condition reading them fails closed, and `has(derived.x)` tests.
     """
@@ -76,8 +89,11 @@ def derived_values(*, params: Mapping[str, Any], now: datetime | None = None) ->
                     "order",
                 ),
                 recent=_recent_refunds("customer", since),
+                failed=Exists(
+                    Payment.objects.filter(order=OuterRef("pk"), status=Payment.Status.FAILED)
+                ),
             )
-            .values("paid", "refunded", "status", "recent", "customer__tier")
+            .values("paid", "refunded", "status", "recent", "failed", "customer__tier")
             .first()
         )
         if row is None:
@@ -86,6 +102,8 @@ def derived_values(*, params: Mapping[str, Any], now: datetime | None = None) ->
             "order_paid": row["paid"],
             "order_refunded": row["refunded"],
             "order_status": row["status"],
+            "order_payment_failed": row["status"] == Order.Status.PAYMENT_FAILED
+            or (row["failed"] and row["paid"] == 0),
             "customer_tier": row["customer__tier"],
             "customer_refunds_24h": row["recent"],
         }

@@ -354,7 +354,8 @@ def preference_restore(*, action_id: uuid.UUID) -> Customer:
 
 
 def demo_orders_ensure() -> int:
-    """ORD-1001..1010 paid 250.00 USD, ORD-1011..1015 paid 1,200.00 USD. Idempotent."""
+    """ORD-1001..1010 paid 250.00 USD, ORD-1011..1015 paid 1,200.00 USD, and ORD-1016 (80.00 USD,
+    customer CUS-006) whose payment failed. Idempotent."""
     created = 0
     with transaction.atomic():
         for n in range(1, 16):
@@ -375,4 +376,20 @@ def demo_orders_ensure() -> int:
             if was_created:
                 Payment.objects.create(order=order, amount=amount, currency="USD")
                 created += 1
+        # What the demo policy's failed-payment rule reads: derived.order_payment_failed.
+        order, was_created = Order.objects.get_or_create(
+            order_id="ORD-1016",
+            defaults={
+                "customer": Customer.objects.get(external_id="CUS-006"),
+                "currency": "USD",
+                "total_amount": 8000,
+                "status": Order.Status.PAYMENT_FAILED,
+                "shipping_address": {"line1": "6 Demo Street", "city": "Springfield"},
+            },
+        )
+        if was_created:
+            Payment.objects.create(
+                order=order, amount=8000, currency="USD", status=Payment.Status.FAILED
+            )
+            created += 1
     return created

@@ -128,6 +128,10 @@ class DecisionOutput(serializers.Serializer):
     queue = serializers.CharField(allow_blank=True)
 
 
+class PolicyCheckOutput(serializers.Serializer):
+    mode = serializers.CharField()
+
+
 class ApprovalOutput(serializers.Serializer):
     by = serializers.CharField()
     kind = serializers.CharField()

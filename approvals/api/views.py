@@ -10,6 +10,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agents.throttling import ApiRateThrottle, PolicyCheckThrottle
 from approvals import evidence, rulebook, selectors, services
 from approvals.api.serializers import (
     ActionOutput,
@@ -18,9 +19,9 @@ from approvals.api.serializers import (
     ApproveInput,
     ClaimInput,
     DecisionInput,
-    DecisionOutput,
     EditInput,
     PolicyCheckInput,
+    PolicyCheckOutput,
     ReasonCodeOutput,
     ReconcileInput,
 )
@@ -292,14 +293,18 @@ class ReasonCodeListView(APIView):
 
 
 class PolicyCheckView(APIView):
-    """Dry run: which mode would apply to this action. Nothing is recorded."""
+    """Dry run: which mode would apply to this action, and nothing more (not the rule, role or
+    queue, which would let an agent map the policy's thresholds). Each check is audited and they
+    have a rate limit of their own on top of the API's."""
 
     permission_classes = [IsAuthenticated, IsAgent]
+    throttle_classes = [ApiRateThrottle, PolicyCheckThrottle]
 
-    @extend_schema(request=PolicyCheckInput, responses=DecisionOutput)
+    @extend_schema(request=PolicyCheckInput, responses=PolicyCheckOutput)
     def post(self, request):
         payload = PolicyCheckInput(data=request.data)
         payload.is_valid(raise_exception=True)
-        data = payload.validated_data
-        _, decision = selectors.policy_decision(agent_name=request.user.agent.name, **data)
-        return Response(DecisionOutput(decision).data)
+        mode = services.policy_check(
+            agent=request.user.agent, **payload.validated_data, request_id=request_id(request)
+        )
+        return Response(PolicyCheckOutput({"mode": mode}).data)

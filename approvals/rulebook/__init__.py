@@ -22,7 +22,8 @@ from approvals.rulebook.cases import (
 )
 from approvals.rulebook.clients import affordances, dashboard_grants
 from approvals.rulebook.evidence import may_get_evidence
-from approvals.rulebook.policies import may_edit_policy
+from approvals.rulebook.orders import may_agent_read_order, may_read_order
+from approvals.rulebook.policies import may_confirm_publication, may_edit_policy
 from approvals.rulebook.qa import (
     SCORECARD_ROLES,
     AssignmentFacts,
@@ -103,12 +104,14 @@ __all__ = [
     "handles",
     "may_acknowledge_case",
     "may_adopt",
+    "may_agent_read_order",
     "may_approve",
     "may_be_assigned",
     "may_be_plan_reviewer",
     "may_cancel",
     "may_claim",
     "may_claim_held",
+    "may_confirm_publication",
     "may_decide",
     "may_decide_dispute",
     "may_dismiss",
@@ -119,6 +122,7 @@ __all__ = [
     "may_get_evidence",
     "may_lead_qa",
     "may_read_all_qa",
+    "may_read_order",
     "may_reassign_case",
     "may_reconcile",
     "may_reject",

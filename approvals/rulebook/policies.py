@@ -19,3 +19,19 @@ def may_edit_policy(person: Person) -> Answer:
             details={"role": Role.POLICY_ADMIN.value},
         )
     )
+
+
+def may_confirm_publication(person: Person, *, requested_by_id: int) -> Answer:
+    """A request to publish or activate a policy version is confirmed by a second policy admin:
+    never by the one who asked (the service and the database refuse that too)."""
+    allowed = may_edit_policy(person)
+    if not allowed:
+        return allowed
+    if person.user_id == requested_by_id:
+        return Answer(
+            Forbidden(
+                "You asked for this yourself: another policy admin must confirm it.",
+                code=Code.SECOND_ADMIN_REQUIRED,
+            )
+        )
+    return ALLOWED

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from approvals.models import AWAITING_STATUSES, Queue, Status
 from approvals.rulebook.subjects import (
     ALLOWED,
@@ -265,18 +267,8 @@ def may_roll_back(person: Person, facts: Facts) -> Answer:
 
 
 def may_reconcile(person: Person, facts: Facts, *, target: str) -> Answer:
-    """Record what an execution of unknown outcome did: a senior supervisor's call."""
-
-    def senior() -> Answer:
-        if person.holds(Role.SENIOR_SUPERVISOR):
-            return ALLOWED
-        return Answer(
-            Forbidden(
-                "Reconciling an execution needs the 'senior_supervisor' role.",
-                code=Code.MISSING_ROLE,
-                details={"role": Role.SENIOR_SUPERVISOR.value},
-            )
-        )
+    """Record what an execution of unknown outcome did: a senior supervisor's call, never one of
+    the people who operate the agent that asked for it."""
 
     def unknown_outcome() -> Answer:
         # The table lets a worker move `executing` on too; a person only settles what no
@@ -290,19 +282,36 @@ def may_reconcile(person: Person, facts: Facts, *, target: str) -> Answer:
             )
         )
 
-    return _first(unknown_outcome, senior)
-
-
-def may_reset_breaker(person: Person) -> Answer:
-    if person.user_id is not None and (person.is_superuser or person.roles & BREAKER_RESET_ROLES):
-        return ALLOWED
-    return Answer(
-        Forbidden(
-            "Resetting a breaker needs the supervisor or senior_supervisor role.",
-            code=Code.MISSING_ROLE,
-            details={"roles": sorted(BREAKER_RESET_ROLES)},
-        )
+    return _first(
+        unknown_outcome,
+        lambda: _role_and_not_operator(
+            person, facts, role=Role.SENIOR_SUPERVISOR, doing="Reconciling"
+        ),
     )
+
+
+def may_reset_breaker(person: Person, *, agent_ids: Iterable[int] = ()) -> Answer:
+    """Reset a tripped breaker: a supervisor's call, unless they operate an agent it tripped for
+    (a breaker holds an agent back; its operators do not let it loose again)."""
+    may_reset = person.is_superuser or bool(person.roles & BREAKER_RESET_ROLES)
+    if person.user_id is None or not may_reset:
+        return Answer(
+            Forbidden(
+                "Resetting a breaker needs the supervisor or senior_supervisor role.",
+                code=Code.MISSING_ROLE,
+                details={"roles": sorted(BREAKER_RESET_ROLES)},
+            )
+        )
+    operated = sorted(set(agent_ids) & person.operated_agent_ids)
+    if operated:
+        return Answer(
+            Forbidden(
+                "You operate an agent this breaker holds back, so another supervisor resets it.",
+                code=Code.OWN_REQUEST,
+                details={"agent_ids": operated},
+            )
+        )
+    return ALLOWED
 
 
 def may_cancel(agent_id: int, facts: Facts) -> Answer:

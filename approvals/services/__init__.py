@@ -13,7 +13,13 @@ from approvals.services.decisions import action_approve, action_cancel, action_r
 from approvals.services.escalated import action_escalate
 from approvals.services.execution import RECONCILE_OUTCOMES, action_execute, action_reconcile
 from approvals.services.kernel import StaleVersion
-from approvals.services.people import queue_members_add, queues_ensure, supervisor_create
+from approvals.services.people import (
+    queue_members_add,
+    queues_ensure,
+    supervisor_create,
+    user_roles_record,
+)
+from approvals.services.policy_check import policy_check
 from approvals.services.proposals import action_adopt, action_dismiss, action_edit
 from approvals.services.reason_codes import reason_code_save, reason_code_set_active
 from approvals.services.rollback import (
@@ -63,6 +69,7 @@ __all__ = [
     "actions_requeue_stalled",
     "breaker_reset",
     "breaker_save",
+    "policy_check",
     "queue_members_add",
     "queues_ensure",
     "reason_code_save",
@@ -70,4 +77,5 @@ __all__ = [
     "request_fingerprint",
     "subscription_set",
     "supervisor_create",
+    "user_roles_record",
 ]

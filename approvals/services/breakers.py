@@ -38,7 +38,8 @@ def breaker_reset(
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("A reason is required to reset a breaker.", code=Code.REASON_REQUIRED)
-    rulebook.enforce(rulebook.may_reset_breaker(rulebook.person_of(by)))
+    person = rulebook.person_of(by)
+    rulebook.enforce(rulebook.may_reset_breaker(person))
     try:
         breaker_pk = int(breaker_id)
     except (TypeError, ValueError):
@@ -53,6 +54,8 @@ def breaker_reset(
         if agent_name:
             counters = counters.filter(agent__name=agent_name)
         counters = list(counters.select_related("agent").order_by("id"))
+        agent_ids = {counter.agent_id for counter in counters}
+        rulebook.enforce(rulebook.may_reset_breaker(person, agent_ids=agent_ids))
         if not counters:
             raise Conflict(
                 f"Breaker `{breaker.name}` is not tripped"

@@ -1,8 +1,9 @@
-"""The queues and the people who work them: creating queues, adding members, creating people."""
+"""The queues and the people who work them: creating queues, adding members, creating people, and
+recording changes of their roles."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -115,3 +116,22 @@ def supervisor_create(
             verbatim=("username",),
         )
     return user
+
+
+def user_roles_record(*, user, before: Set[str], after: Set[str], actor: Actor) -> None:
+    """Audit how a person's roles changed (groups, and superuser and staff as roles), one event
+    per role gained or lost. It records a change someone else made (the admin's user page), so it
+    joins their transaction: both commit together or neither does."""
+    with transaction.atomic():
+        for verb, roles in (
+            (Verb.USER_ROLE_ADDED, sorted(after - before)),
+            (Verb.USER_ROLE_REMOVED, sorted(before - after)),
+        ):
+            for role in roles:
+                audit_record(
+                    actor=actor,
+                    verb=verb,
+                    object_type="user",
+                    object_id=user.pk,
+                    data={"username": user.get_username(), "role": role},
+                )

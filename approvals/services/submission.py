@@ -144,14 +144,16 @@ def _replay(*, agent: Agent, key: str, request_hash: str) -> SubmitResult | None
     return SubmitResult(action=existing, replayed=True)
 
 
-def _priority(context: dict[str, Any]) -> Priority:
-    """The agent may say how urgent an action is (`context.priority`: low, normal, high or
-    urgent); anything else reads as normal. It only orders the queue: it never changes a decision.
-    """
+def _priority(context: dict[str, Any], *, cap: str) -> Priority:
+    """How urgent an action is: the policy says it (its rule's `priority`, `cap`). The agent may
+    hint one (`context.priority`: low, normal, high or urgent), kept only up to the rule's, so an
+    agent cannot push its own actions ahead of others in the queue; without a hint, the rule's.
+    It only orders the queue: it never changes a decision."""
+    by_label = {p.label.lower(): p for p in Priority}
+    ceiling = by_label.get(cap, Priority.NORMAL)
     stated = context.get("priority")
-    if not isinstance(stated, str):
-        return Priority.NORMAL
-    return {p.label.lower(): p for p in Priority}.get(stated.lower(), Priority.NORMAL)
+    hinted = by_label.get(stated.lower()) if isinstance(stated, str) else None
+    return ceiling if hinted is None else min(hinted, ceiling)
 
 
 def _sla_times(now, decision: PolicyDecision, status: Status):
@@ -192,7 +194,7 @@ def _create_decided_action(
         approvals_required=decision.approvals_required,
         approver_role=decision.approver_role,
         queue=decision.queue,
-        priority=_priority(context),
+        priority=_priority(context, cap=decision.priority),
         sla_due_at=sla_due_at,
         sla_warn_at=sla_warn_at if target == Status.PENDING else None,
         decided_at=now if target != Status.PENDING else None,

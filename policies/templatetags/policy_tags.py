@@ -4,8 +4,15 @@ config.nav)."""
 from django import template
 
 from policies import business_hours
+from policies.engine import reads_agent_assertions
 
 register = template.Library()
+
+
+@register.filter
+def reads_agent_context(condition) -> bool:
+    """Whether a condition reads what the agent asserted (`context.*`): badged in the editor."""
+    return isinstance(condition, str) and reads_agent_assertions(condition)
 
 
 _DASH = "\u2013"  # an en dash, for ranges

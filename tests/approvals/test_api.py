@@ -389,15 +389,18 @@ class TestSubmit:
             "suspected-fraud",
         ]
 
-    def test_a_policy_check_answers_the_mode_and_records_nothing(self, api):
+    def test_a_policy_check_answers_only_the_mode_and_is_audited(self, api):
         actions, events = Action.objects.count(), AuditEvent.objects.count()
 
         response = api.post("/api/v1/policy/check/", refund_body(amount=60000), format="json")
 
         assert response.status_code == 200, response.content
-        assert response.json()["mode"] == "escalate"
-        assert response.json()["rule"] == "refund-over-500-escalates"
-        assert (Action.objects.count(), AuditEvent.objects.count()) == (actions, events)
+        assert response.json() == {"mode": "escalate"}
+        assert Action.objects.count() == actions
+        assert AuditEvent.objects.count() == events + 1
+        event = AuditEvent.objects.order_by("seq").last()
+        assert (event.verb, event.actor_kind) == ("policy.checked", "agent")
+        assert (event.data["mode"], event.data["rule"]) == ("escalate", "refund-over-500-escalates")
 
     def test_a_policy_check_validates_params_like_a_submission(self, api):
         response = api.post("/api/v1/policy/check/", refund_body(amount=1.5), format="json")

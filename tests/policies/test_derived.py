@@ -73,6 +73,7 @@ class TestDerivedValues:
             "order_paid": 25000,  # the failed payment does not count
             "order_refunded": 2100,
             "order_status": "paid",
+            "order_payment_failed": False,
             "customer_tier": "vip",
             "customer_refunds_24h": 3,
         }

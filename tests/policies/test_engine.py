@@ -9,6 +9,7 @@ from config.errors import InvalidInput
 from policies.models import Mode, PolicyVersion
 from policies.selectors import decision_for
 from policies.services import policy_publish
+from sandbox.selectors import derived_values
 
 pytestmark = pytest.mark.django_db
 
@@ -70,22 +71,22 @@ class TestDemoRules:
         )
 
     def test_a_cancellation_after_a_failed_payment_escalates(self, demo):
-        decision = decide(
-            "order.cancel",
-            params={"order_id": "ORD-1003", "reason": "customer asked"},
-            context={"payment_failed": True},
-        )
+        params = {"order_id": "ORD-1016", "reason": "asked"}
+
+        decision = decide("order.cancel", params=params, derived=derived_values(params=params))
 
         assert (decision.mode, decision.escalation_tier) == (Mode.ESCALATE, "finance")
         assert decision.explanation == (
-            "cancelling ORD-1003 after a failed payment: escalated to finance"
+            "cancelling ORD-1016 after a failed payment: escalated to finance"
         )
 
-    @pytest.mark.parametrize("context", [{}, {"payment_failed": False}])
+    @pytest.mark.parametrize("context", [{}, {"payment_failed": False}, {"payment_failed": True}])
     def test_a_cancellation_without_a_failed_payment_gets_the_default(self, demo, context):
-        decision = decide(
-            "order.cancel", params={"order_id": "ORD-1003", "reason": "asked"}, context=context
-        )
+        # What the agent says about the payment does not matter: the system of record decides.
+        params = {"order_id": "ORD-1003", "reason": "asked"}
+        derived = derived_values(params=params)
+
+        decision = decide("order.cancel", params=params, context=context, derived=derived)
 
         assert (decision.mode, decision.rule_name, decision.rule_id) == (
             Mode.EXECUTE_GATED,

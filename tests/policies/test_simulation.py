@@ -53,9 +53,8 @@ def history(submit) -> dict[str, Action]:
         "credentials": submit("credentials.reset", {"customer_id": "CUS-1001"}, hours_ago=120),
         "cancel": submit(
             "order.cancel",
-            {"order_id": "ORD-1002", "reason": "r"},
+            {"order_id": "ORD-1016", "reason": "r"},
             hours_ago=160,
-            context={"payment_failed": True},
         ),
         "too-old": submit("refund.issue", refund(2000), hours_ago=7 * 24 + 1),
     }
@@ -100,7 +99,8 @@ def test_a_stricter_draft_reports_the_actions_and_money_that_would_change(strict
 
     assert report.replayed == 6
     assert (report.changed.actions, dict(report.changed.money)) == (3, {"USD": 3000, "EUR": 4500})
-    assert report.uncertain.actions == 0
+    # The cancellation: the demo's failed-payment rule reads derived.*, which actions do not keep.
+    assert report.uncertain.actions == 1
 
 
 def test_the_figures_per_mode_count_actions_gained_and_lost_with_their_money(stricter_draft):

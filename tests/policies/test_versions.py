@@ -15,6 +15,9 @@ from policies.selectors import policy_compile, policy_diff
 pytestmark = pytest.mark.django_db
 
 ACTOR = Actor.user(42)
+# Publishing and activating at once is the system's (a person asks a second admin: see
+# test_publication.py).
+SYSTEM = Actor.system("test")
 
 
 def rule(name: str, **overrides) -> dict:
@@ -22,7 +25,7 @@ def rule(name: str, **overrides) -> dict:
 
 
 def publish(*rules: dict, note: str = "") -> PolicyVersion:
-    return services.policy_publish(rules=list(rules), note=note, actor=ACTOR)
+    return services.policy_publish(rules=list(rules), note=note, actor=SYSTEM)
 
 
 def names(version: PolicyVersion) -> list[tuple[int, str]]:
@@ -218,7 +221,7 @@ class TestPublishedVersionsAreImmutable:
             lambda v, r: services.policy_rule_move(
                 number=v.number, rule_id=r.pk, to_position=3, actor=ACTOR
             ),
-            lambda v, r: services.policy_version_publish(number=v.number, actor=ACTOR),
+            lambda v, r: services.policy_version_publish(number=v.number, actor=SYSTEM),
             lambda v, r: services.policy_draft_discard(number=v.number, actor=ACTOR),
         ],
         ids=["add", "update", "delete", "move", "publish-again", "discard"],
@@ -274,23 +277,23 @@ class TestPublishingAndRollback:
     def test_publishing_a_draft_freezes_it_and_makes_it_the_only_active_version(
         self, published, draft
     ):
-        services.policy_version_publish(number=draft.number, actor=ACTOR, note="tighter")
+        services.policy_version_publish(number=draft.number, actor=SYSTEM, note="tighter")
 
         draft.refresh_from_db()
         assert (draft.status, draft.is_active, draft.note) == ("published", True, "tighter")
         assert draft.published_at is not None
         assert list(PolicyVersion.objects.filter(is_active=True)) == [draft]
         event = AuditEvent.objects.filter(verb="policy.published").last()
-        assert (event.actor_kind, event.actor_id, event.object_id) == ("user", "42", "2")
+        assert (event.actor_kind, event.actor_id, event.object_id) == ("system", "test", "2")
         assert event.data["previous_active"] == 1
         assert [r["name"] for r in event.data["rules"]] == ["a", "b", "c"]
 
     def test_rolling_back_makes_an_earlier_version_active_again_and_is_audited(
         self, published, draft
     ):
-        services.policy_version_publish(number=draft.number, actor=ACTOR)
+        services.policy_version_publish(number=draft.number, actor=SYSTEM)
 
-        services.policy_version_activate(number=published.number, actor=ACTOR, reason="too strict")
+        services.policy_version_activate(number=published.number, actor=SYSTEM, reason="too strict")
 
         assert selectors.active_version() == published
         assert PolicyVersion.objects.filter(is_active=True).count() == 1
@@ -306,10 +309,10 @@ class TestPublishingAndRollback:
         services.policy_rule_update(
             number=draft.number, rule_id=a.pk, spec=rule("a", mode="forbidden"), actor=ACTOR
         )
-        services.policy_version_publish(number=draft.number, actor=ACTOR)
+        services.policy_version_publish(number=draft.number, actor=SYSTEM)
         assert _decide_active(demo_refund_type).mode == "forbidden"
 
-        services.policy_version_activate(number=published.number, actor=ACTOR)
+        services.policy_version_activate(number=published.number, actor=SYSTEM)
 
         decision = _decide_active(demo_refund_type)
         assert (decision.mode, decision.policy_version) == ("execute_gated", 1)
@@ -317,22 +320,22 @@ class TestPublishingAndRollback:
 
     def test_a_draft_cannot_be_made_active_without_publishing_it(self, draft):
         with pytest.raises(Conflict) as refused:
-            services.policy_version_activate(number=draft.number, actor=ACTOR)
+            services.policy_version_activate(number=draft.number, actor=SYSTEM)
 
         assert refused.value.code == "policy_version_draft"
 
     def test_making_the_active_version_active_again_is_refused(self, published):
         with pytest.raises(Conflict) as refused:
-            services.policy_version_activate(number=published.number, actor=ACTOR)
+            services.policy_version_activate(number=published.number, actor=SYSTEM)
 
         assert refused.value.code == "policy_version_already_active"
 
     def test_an_unknown_version_is_not_found(self, published):
         with pytest.raises(NotFound):
-            services.policy_version_activate(number=99, actor=ACTOR)
+            services.policy_version_activate(number=99, actor=SYSTEM)
 
     def test_the_database_holds_exactly_one_active_version(self, published, draft):
-        services.policy_version_publish(number=draft.number, actor=ACTOR)
+        services.policy_version_publish(number=draft.number, actor=SYSTEM)
 
         with pytest.raises(IntegrityError), transaction.atomic():
             PolicyVersion.objects.filter(pk=published.pk).update(is_active=True)
@@ -351,7 +354,7 @@ class TestPublishingAndRollback:
             number=draft.number, rule_id=added.pk, spec=rule("d", mode="escalate"), actor=ACTOR
         )
         services.policy_rule_delete(number=draft.number, rule_id=added.pk, actor=ACTOR)
-        services.policy_version_publish(number=draft.number, actor=ACTOR)
+        services.policy_version_publish(number=draft.number, actor=SYSTEM)
 
         assert verbs()[start:] == [
             "policy.rule_added",

@@ -15,7 +15,7 @@ from approvals.models import Action
 from approvals.services import action_submit
 from audit.models import AuditEvent
 from audit.services import Actor
-from policies import services
+from policies import publication, services
 from policies.models import PolicyVersion, Rule
 from policies.simulation_runs import simulation_run_execute
 
@@ -54,6 +54,16 @@ def admin(demo, make_supervisor):
 @pytest.fixture
 def browser(admin) -> Client:
     return session(admin)
+
+
+@pytest.fixture
+def second_admin(demo, make_supervisor):
+    return make_supervisor("sam", role="policy_admin")
+
+
+def publish_with_two_admins(draft: PolicyVersion, asker, confirmer) -> None:
+    request = publication.policy_publication_request(number=draft.number, kind="publish", by=asker)
+    publication.policy_publication_confirm(publication_id=request.pk, by=confirmer)
 
 
 @pytest.fixture
@@ -306,14 +316,14 @@ def test_the_diff_compares_with_any_other_version(browser, admin, draft):
 
 
 def test_a_draft_is_compared_with_the_active_version_and_that_with_the_one_before(
-    browser, admin, draft
+    browser, admin, second_admin, draft
 ):
     gate = draft.rules.get(name=GATE)
     services.policy_rule_update(
         number=draft.number, rule_id=gate.pk, actor=Actor.user(admin.pk),
         spec={**gate.spec(), "approvals_required": 2},
     )  # fmt: skip
-    services.policy_version_publish(number=draft.number, actor=Actor.user(admin.pk))
+    publish_with_two_admins(draft, admin, second_admin)
     older = services.policy_draft_create(actor=Actor.user(admin.pk), based_on=1)
 
     draft_page = browser.get(f"/policies/v{older.number}/").content.decode()
@@ -390,7 +400,7 @@ def test_a_simulation_of_another_version_or_one_that_expired_is_not_found(browse
 
 
 def test_a_policy_admin_fixes_a_bad_draft_publishes_it_and_it_decides_new_submissions(
-    browser, admin, agent
+    browser, admin, second_admin, agent
 ):
     # A new draft from the active version.
     created = post(browser, "/policies/drafts/", {"based_on": "1"})
@@ -403,13 +413,18 @@ def test_a_policy_admin_fixes_a_bad_draft_publishes_it_and_it_decides_new_submis
     assert refused.status_code == 422
     assert 'data-position="1:17"' in refused.content.decode()
 
-    # Fixed, it is saved; then the draft is published.
+    # Fixed, it is saved; then publishing it is asked for, and a second admin confirms.
     saved = post(
         browser, update, form_of(small, condition="params.amount <= 5000", mode="escalate")
     )
     assert saved.status_code == 200
-    published = post(browser, "/policies/v2/publish/", {"note": "small refunds escalate"})
-    assert published["HX-Redirect"] == "/policies/v2/"
+    asked = post(browser, "/policies/v2/publish/", {"note": "small refunds escalate"})
+    assert asked["HX-Redirect"] == "/policies/v2/"
+    assert PolicyVersion.objects.get(number=2).is_draft
+    waiting = PolicyVersion.objects.get(number=2).publication_requests.get()
+    second = session(second_admin)
+    confirmed = post(second, f"/policies/v2/publication/{waiting.pk}/confirm/")
+    assert confirmed["HX-Redirect"] == "/policies/v2/"
 
     # An agent's next small refund is decided by the new version and its rule.
     response = agent.client().post(
@@ -436,20 +451,63 @@ def test_a_policy_admin_fixes_a_bad_draft_publishes_it_and_it_decides_new_submis
     ) == [
         ("policy.draft_created", "2"),
         ("policy.rule_changed", "2"),
-        ("policy.published", "2"),
+        ("policy.publication_requested", "2"),
     ]
+    assert list(
+        AuditEvent.objects.filter(actor_id=str(second_admin.pk), object_type="policy_version")
+        .order_by("seq")
+        .values_list("verb", "object_id")
+    ) == [("policy.published", "2"), ("policy.publication_confirmed", "2")]
 
 
-def test_a_policy_admin_rolls_back_to_an_earlier_version_from_its_page(browser, admin, draft):
-    services.policy_version_publish(number=draft.number, actor=Actor.user(admin.pk))
+def test_a_policy_admin_rolls_back_to_an_earlier_version_once_a_second_admin_confirms(
+    browser, admin, second_admin, draft
+):
+    publish_with_two_admins(draft, second_admin, admin)
 
-    response = post(browser, "/policies/v1/activate/", {"reason": "the new gate was too strict"})
+    asked = post(browser, "/policies/v1/activate/", {"reason": "the new gate was too strict"})
+    waiting = PolicyVersion.objects.get(number=1).publication_requests.get()
+    confirmed = post(session(second_admin), f"/policies/v1/publication/{waiting.pk}/confirm/")
 
-    assert response["HX-Redirect"] == "/policies/v1/"
+    assert (asked["HX-Redirect"], confirmed["HX-Redirect"]) == ("/policies/v1/", "/policies/v1/")
     assert PolicyVersion.objects.get(is_active=True).number == 1
-    event = AuditEvent.objects.order_by("seq").last()
-    assert (event.verb, event.actor_id, event.data["reason"]) == (
-        "policy.activated",
-        str(admin.pk),
+    activated = AuditEvent.objects.filter(verb="policy.activated").order_by("seq").last()
+    assert (activated.actor_id, activated.data["reason"], activated.data["requested_by"]) == (
+        str(second_admin.pk),
         "the new gate was too strict",
+        admin.pk,
     )
+
+
+def test_the_asking_admin_sees_the_request_waiting_and_no_confirm_button(browser, draft):
+    post(browser, f"/policies/v{draft.number}/publish/", {"note": "tighter"})
+
+    html = browser.get(f"/policies/v{draft.number}/").content.decode()
+
+    assert "waiting for a second admin" in html
+    assert 'id="confirm-publication"' not in html
+    assert 'id="withdraw-publication"' in html
+    assert 'id="publish"' not in html
+
+
+def test_another_admin_sees_the_confirm_button(browser, second_admin, draft):
+    post(browser, f"/policies/v{draft.number}/publish/", {"note": "tighter"})
+
+    html = session(second_admin).get(f"/policies/v{draft.number}/").content.decode()
+    index = session(second_admin).get("/policies/").content.decode()
+
+    assert "pat asked to publish" in html
+    assert 'id="confirm-publication"' in html
+    assert "waiting for a second admin" in index
+
+
+def test_the_asking_admin_cannot_confirm_their_own_request(browser, draft):
+    post(browser, f"/policies/v{draft.number}/publish/")
+    waiting = draft.publication_requests.get()
+
+    response = post(browser, f"/policies/v{draft.number}/publication/{waiting.pk}/confirm/")
+
+    assert response.status_code == 403
+    assert "another policy admin must confirm" in response.content.decode()
+    draft.refresh_from_db()
+    assert draft.is_draft

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from approvals.services import queues_ensure
 from audit.models import AuditEvent
 from audit.services import Actor
 from config.errors import InvalidInput
@@ -60,6 +61,7 @@ def test_export_import_export_gives_the_same_yaml_for_the_demo_policy(demo):
 
 
 def test_export_import_export_keeps_multiline_conditions_lists_and_unicode(demo):
+    queues_ensure(names=["VIP"], actor=ACTOR)  # a rule names only a queue there is
     source = services.policy_publish(rules=RICH_RULES, note="rich: ü", actor=ACTOR)
     first = policy_to_yaml(source, with_defaults=True)
 
@@ -80,7 +82,8 @@ def test_the_export_has_every_field_of_every_rule_in_order(demo):
     ]
     assert list(document["rules"][1]) == [
         "name", "action_type", "agents", "condition", "mode", "approvals_required",
-        "approver_role", "queue", "sla_seconds", "on_timeout", "escalation_tier", "explanation",
+        "approver_role", "queue", "priority", "sla_seconds", "on_timeout", "escalation_tier",
+        "explanation",
     ]  # fmt: skip
     assert document["rules"][1]["sla_seconds"] == 14400
     assert "action_types" not in document

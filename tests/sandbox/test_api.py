@@ -1,4 +1,5 @@
-"""GET /api/v1/sandbox/orders/{order_id}/: an order with its ledger, for whom may read it."""
+"""GET /api/v1/sandbox/orders/{order_id}/: an order with its ledger, for whom may read it: an agent
+the orders its own actions name, a person the orders of actions in their queues."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from rest_framework.test import APIClient
 
 from agents.services import agent_create
 from approvals.models import Action
+from approvals.services import action_submit
 from sandbox import services as sandbox
 from tests.conftest import AgentWithKey
 
@@ -17,9 +19,17 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/sandbox/orders/{}/"
 
 
+def ask_refund(agent, order_id: str = "ORD-1001") -> Action:
+    """An action naming the order (60.00 needs a supervisor: it lands in the Refunds queue)."""
+    params = {"order_id": order_id, "amount": 6000, "currency": "USD", "reason": "damaged"}
+    return action_submit(agent=agent, action_type="refund.issue", params=params).action
+
+
 @pytest.fixture
 def reader(demo) -> AgentWithKey:
     issued = agent_create(name="ledger-reader", can_read_sandbox=True)
+    for order_id in ("ORD-1001", "ORD-1002"):
+        ask_refund(issued.agent, order_id)
     return AgentWithKey(agent=issued.agent, key=issued.key)
 
 
@@ -73,6 +83,18 @@ def test_an_unknown_order_is_not_found(reader):
     assert response.json()["error"]["code"] == "order_not_found"
 
 
+def test_an_agent_cannot_walk_orders_no_action_of_its_own_names(reader, make_agent):
+    other = make_agent("other-bot")
+    ask_refund(other.agent, "ORD-1003")
+
+    response = reader.client().get(URL.format("ORD-1003"))
+
+    assert response.status_code == 404
+    assert response.json()["error"] == {
+        "code": "order_not_found", "message": "Order ORD-1003 does not exist.", "details": {},
+    }  # fmt: skip
+
+
 def test_an_agent_without_read_access_is_forbidden(demo, agent):
     response = agent.client().get(URL.format("ORD-1001"))
 
@@ -83,14 +105,26 @@ def test_an_agent_without_read_access_is_forbidden(demo, agent):
 
 
 @pytest.mark.parametrize("role", ["supervisor", "senior_supervisor", "auditor"])
-def test_signed_in_people_with_a_role_see_the_order(demo, make_supervisor, role):
+def test_people_see_the_orders_of_actions_in_their_queues(demo, agent, make_supervisor, role):
+    ask_refund(agent.agent)
     client = APIClient()
-    client.force_login(make_supervisor("pat", role=role))
+    client.force_login(make_supervisor("pat", role=role, queues=["Refunds"]))
 
     response = client.get(URL.format("ORD-1001"))
 
     assert response.status_code == 200
     assert response.json()["totals"]["refundable"] == 25000
+
+
+def test_people_do_not_see_orders_no_action_in_their_queues_names(demo, agent, make_supervisor):
+    ask_refund(agent.agent)
+    client = APIClient()
+    client.force_login(make_supervisor("pat", queues=["Account security"]))
+
+    named_elsewhere = client.get(URL.format("ORD-1001"))
+    named_nowhere = client.get(URL.format("ORD-1004"))
+
+    assert (named_elsewhere.status_code, named_nowhere.status_code) == (404, 404)
 
 
 def test_a_signed_in_user_without_a_role_is_forbidden(demo, django_user_model):
