@@ -61,9 +61,8 @@ EXPECTED: dict[str, dict[str, str]] = {
     "actions/<uuid:action_id>/page/claim/": {"GET": "405 405 405 405 405 405 405 405"},
     "actions/<uuid:action_id>/page/release/": {"GET": "405 405 405 405 405 405 405 405"},
     "actions/<uuid:action_id>/page/takeover/": {"GET": "405 405 405 405 405 405 405 405"},
-    # Opening the editor claims the action for the supervisor (asked first): the senior then
-    # finds it claimed (409).
-    "actions/<uuid:action_id>/page/edit/": {"GET": "302 200 409 403 403 403 403 302"},
+    # Opening the editor does not claim the action (a GET changes nothing): both may open it.
+    "actions/<uuid:action_id>/page/edit/": {"GET": "302 200 200 403 403 403 403 302"},
     "actions/<uuid:action_id>/page/decide/<str:kind>/": {"GET": "405 405 405 405 405 405 405 405"},
     "notifications/": {"GET": "302 200 200 200 200 200 200 302"},
     "notifications/save/": {"GET": "405 405 405 405 405 405 405 405"},
@@ -79,7 +78,9 @@ EXPECTED: dict[str, dict[str, str]] = {
     "policies/tiers/<slug:key>/delete/": {"GET": "405 405 405 405 405 405 405 405"},
     "policies/v<int:number>/": {"GET": "302 403 403 403 403 200 403 302"},
     "policies/v<int:number>/diff/": {"GET": "302 403 403 403 403 200 403 302"},
-    "policies/v<int:number>/simulate/": {"GET": "302 403 403 403 403 200 403 302"},
+    # A simulation starts with a POST (it runs as a task); its progress is read by run id.
+    "policies/v<int:number>/simulate/": {"GET": "405 405 405 405 405 405 405 405"},
+    "policies/v<int:number>/simulations/<slug:run_id>/": {"GET": "302 403 403 403 403 404 403 302"},
     "policies/v<int:number>/export/": {"GET": "302 403 403 403 403 200 403 302"},
     # v2 already waits for a second admin: asking again is a conflict.
     "policies/v<int:number>/publish/": {
@@ -134,11 +135,14 @@ EXPECTED: dict[str, dict[str, str]] = {
     "qa/calibration/<str:session_id>/reveal/": {"GET": "405 405 405 405 405 405 405 405"},
     "qa/plans/": {"GET": "302 403 403 403 200 403 200 302"},
     "qa/plans/new/": {
-        "GET": "302 403 403 403 200 403 200 302",
+        "GET": "302 403 403 403 200 403 403 302",
         "POST": "302 403 403 403 400 403 403 302",
     },
     "qa/plans/<slug:slug>/": {"GET": "302 403 403 403 200 403 200 302"},
     "qa/samples/<int:sample_id>/": {"GET": "302 403 403 403 200 403 200 302"},
+    "qa/samples/<int:sample_id>/items/<int:item_id>/assign/": {
+        "GET": "405 405 405 405 405 405 405 405"
+    },
     "qa/samples/<int:sample_id>/assignments/<int:assignment_id>/reassign/": {
         "GET": "405 405 405 405 405 405 405 405",
     },
@@ -157,6 +161,8 @@ EXPECTED: dict[str, dict[str, str]] = {
         "POST": "401 403 403 403 403 403 403 400",
     },
     "api/v1/actions/<str:action_id>/": {"GET": "401 200 200 404 404 200 404 200"},
+    # The evidence pack: people who see the action, and auditors; never an agent.
+    "api/v1/actions/<str:action_id>/evidence/": {"GET": "401 200 200 404 404 200 200 403"},
     # The long-poll reads on its own connection pool, outside this test's transaction, so even
     # the agent's key is unknown here; tests/approvals/test_wait.py asks it on a real server.
     "api/v1/actions/<str:action_id>/wait/": {"GET": "401 401 401 401 401 401 401 401"},
@@ -207,6 +213,10 @@ EXPECTED: dict[str, dict[str, str]] = {
     "api/schema/": {"GET": "200 200 200 200 200 200 200 200"},
     "api/docs/": {"GET": "200 200 200 200 200 200 200 200"},
     "accounts/login/": {"GET": "200 200 200 200 200 200 200 200"},
+    # Two-factor pages send anonymous callers to sign in, and people who need no second factor
+    # (or already proved it, as these test sessions did) on to their pages.
+    "accounts/two-factor/": {"GET": "302 302 302 302 302 302 302 302"},
+    "accounts/two-factor/setup/": {"GET": "302 302 302 302 302 302 302 302"},
     "accounts/logout/": {"GET": "405 405 405 405 405 405 405 405"},
     # Superusers only (config.admin): everyone here is sent to the admin's login.
     "admin/": {"GET": "302 302 302 302 302 302 302 302"},
@@ -303,6 +313,8 @@ def world(demo, agent, make_supervisor, django_user_model):
         "session_id": str(session.pk),
         "slug": plan.slug,
         "sample_id": str(sample.pk),
+        "item_id": str(item.pk),
+        "run_id": "no-such-run",
         "order_id": "ORD-1001",
     }
     return {"people": people, "agent": agent, "ids": ids}
