@@ -80,7 +80,7 @@ class _ParamField(forms.Field):
             return ABSENT
         try:
             return self.parse(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # a deep enough nest overflows the decoder
             raise ValidationError(self.invalid, code="invalid") from None
 
     def parse(self, raw: str) -> Any:

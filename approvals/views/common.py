@@ -73,6 +73,8 @@ def edited_params(raw: str) -> dict:
     """The params a person typed as JSON: an object, or a clear 400."""
     try:
         params = json.loads(raw)
+    except RecursionError as exc:
+        raise InvalidInput("The params are nested too deeply.", code=Code.MALFORMED_JSON) from exc
     except ValueError as exc:
         raise InvalidInput(
             f"The params are not valid JSON ({exc}).", code=Code.MALFORMED_JSON

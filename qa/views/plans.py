@@ -90,6 +90,9 @@ def _json_field(data, name: str, field: str, empty: Any) -> Any:
                            code=Code.INVALID_PLAN, details={"field": field})  # fmt: skip
     try:
         return json.loads(text)
+    except RecursionError:
+        raise InvalidInput(f"{field} is nested too deeply.", code=Code.INVALID_PLAN,
+                           details={"field": field}) from None  # fmt: skip
     except ValueError as exc:
         raise InvalidInput(
             f"{field} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno}).",
@@ -391,6 +394,11 @@ def scorecard_setup(request, base):
             )  # fmt: skip
         try:
             categories = json.loads(text or "null")
+        except RecursionError:
+            raise InvalidInput(
+                "categories is nested too deeply.",
+                code=Code.INVALID_SCORECARD, details={"field": "categories"},
+            ) from None  # fmt: skip
         except ValueError as exc:
             raise InvalidInput(
                 f"categories is not valid JSON: {exc.msg} (line {exc.lineno}).",

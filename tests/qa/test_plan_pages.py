@@ -90,6 +90,15 @@ def test_broken_json_is_named_not_a_server_error(demo, scorecard, lead):
     assert "strata is not valid JSON" in response.content.decode()
 
 
+def test_json_nested_deeper_than_the_decoder_goes_is_named_not_a_server_error(
+    demo, scorecard, lead
+):
+    response = client_for(lead).post(reverse("qa:plan-new"), plan_form(strata="[" * 5000))
+
+    assert response.status_code == 400
+    assert "strata is nested too deeply" in response.content.decode()
+
+
 def test_a_lead_edits_a_plan(demo, scorecard, lead):
     save_plan()
     client = client_for(lead)
