@@ -21,7 +21,13 @@ from config.errors import Code, Conflict, Forbidden, NotFound
 from policies.locks import lock_policies
 from policies.models import PolicyVersion, PublicationRequest
 from policies.rule_checks import _validate_rules, queue_names
-from policies.services import PolicyVersionPublished, _activate, _publish, _version
+from policies.services import (
+    PolicyVersionPublished,
+    _activate,
+    _publish,
+    _version,
+    check_activatable,
+)
 from policies.tiers import tier_keys
 
 Kind = PublicationRequest.Kind
@@ -38,21 +44,6 @@ def _check_may_publish(version: PolicyVersion) -> None:
     # not publish (a rule naming a tier or queue that is gone); checked again on confirmation.
     rules = [rule.spec() for rule in version.rules.order_by("position", "id")]
     _validate_rules(rules, tiers=tier_keys(), queues=queue_names())
-
-
-def _check_may_activate(version: PolicyVersion) -> None:
-    if version.is_draft:
-        raise Conflict(
-            f"Version {version.number} is a draft: publish it to make it active.",
-            code=Code.POLICY_VERSION_DRAFT,
-            details={"version": version.number},
-        )
-    if version.is_active:
-        raise Conflict(
-            f"Version {version.number} is already the active one.",
-            code=Code.POLICY_VERSION_ALREADY_ACTIVE,
-            details={"version": version.number},
-        )
 
 
 def _pending_request(request_id: Any) -> PublicationRequest:
@@ -93,7 +84,7 @@ def policy_publication_request(
         if kind == Kind.PUBLISH:
             _check_may_publish(version)
         else:
-            _check_may_activate(version)
+            check_activatable(version)
         if policy_publication_pending(version):
             raise Conflict(
                 f"A request for version {version.number} is already waiting for a second admin.",
@@ -135,7 +126,7 @@ def policy_publication_confirm(*, publication_id: Any, by, request_id: str = "")
             _check_may_publish(version)
             _publish(version, actor=actor, note=request.note[:200] or None)
         else:
-            _check_may_activate(version)
+            check_activatable(version)
             previous = _activate(version)
             audit_record(
                 actor=actor,

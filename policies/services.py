@@ -19,8 +19,12 @@ from audit.models import ActorKind
 from audit.services import Actor, audit_record
 from config import clock
 from config.errors import Code, Conflict, Forbidden, InvalidInput, NotFound
+from policies.action_types import (  # noqa: F401 (action_type_upsert: re-exported)
+    action_type_upsert,
+    apply_default_modes,
+)
 from policies.locks import lock_policies
-from policies.models import RULE_SPEC_FIELDS, ActionType, PolicyVersion, PublicationRequest, Rule
+from policies.models import RULE_SPEC_FIELDS, PolicyVersion, PublicationRequest, Rule
 from policies.rule_checks import (  # noqa: F401 (re-exported: pages and YAML ask them here)
     RULE_DEFAULTS,
     RULE_FIELDS,
@@ -35,7 +39,6 @@ from policies.rule_checks import (  # noqa: F401 (re-exported: pages and YAML as
     rule_problems,
 )
 from policies.tiers import tier_keys, tiers_import
-from policies.validation import check_schema
 
 # Positions are unique per version, so renumbering moves rules out of the way first.
 _RENUMBER_OFFSET = 1_000_000
@@ -43,35 +46,6 @@ _RENUMBER_OFFSET = 1_000_000
 
 class PolicyVersionPublished(Conflict):
     default_code = Code.POLICY_VERSION_PUBLISHED
-
-
-def action_type_upsert(
-    *,
-    key: str,
-    name: str,
-    params_schema: dict[str, Any],
-    default_mode: str,
-    is_write: bool = True,
-    rollback_window_seconds: int = 24 * 3600,
-) -> ActionType:
-    check_schema(params_schema)
-    if not isinstance(rollback_window_seconds, int) or rollback_window_seconds < 1:
-        raise InvalidInput(
-            "rollback_window_seconds must be a positive whole number of seconds.",
-            code=Code.INVALID_ROLLBACK_WINDOW,
-        )
-    with transaction.atomic():
-        action_type, _ = ActionType.objects.update_or_create(
-            key=key,
-            defaults={
-                "name": name,
-                "params_schema": params_schema,
-                "default_mode": default_mode,
-                "is_write": is_write,
-                "rollback_window_seconds": rollback_window_seconds,
-            },
-        )
-    return action_type
 
 
 # ---------------------------------------------------------------------------------------------
@@ -223,23 +197,6 @@ def _publish(version: PolicyVersion, *, actor: Actor, note: str | None = None) -
     return version
 
 
-def _apply_default_modes(default_modes: dict[str, str], *, actor: Actor) -> None:
-    for key in sorted(default_modes):
-        action_type = ActionType.objects.select_for_update().get(key=key)
-        before, after = action_type.default_mode, str(default_modes[key])
-        if before == after:
-            continue
-        action_type.default_mode = after
-        action_type.save(update_fields=["default_mode"])
-        audit_record(
-            actor=actor,
-            verb=Verb.ACTION_TYPE_DEFAULT_MODE_CHANGED,
-            object_type="action_type",
-            object_id=key,
-            data={"from": before, "to": after},
-        )
-
-
 # ---------------------------------------------------------------------------------------------
 # use cases
 
@@ -312,7 +269,7 @@ def policy_import(
         specs = _validate_rules(rules, tiers=tier_keys(), queues=queue_names())
         version = _create_draft(note=note, specs=specs, based_on=None, actor=actor, source="import")
         if publish:
-            _apply_default_modes(default_modes or {}, actor=actor)
+            apply_default_modes(default_modes or {}, actor=actor)
             _publish(version, actor=actor)
     return version
 
@@ -422,6 +379,22 @@ def policy_version_publish(*, number: int, actor: Actor, note: str | None = None
     return version
 
 
+def check_activatable(version: PolicyVersion) -> None:
+    """A version can be made active when it is published and not active already."""
+    if version.is_draft:
+        raise Conflict(
+            f"Version {version.number} is a draft: publish it to make it active.",
+            code=Code.POLICY_VERSION_DRAFT,
+            details={"version": version.number},
+        )
+    if version.is_active:
+        raise Conflict(
+            f"Version {version.number} is already the active one.",
+            code=Code.POLICY_VERSION_ALREADY_ACTIVE,
+            details={"version": version.number},
+        )
+
+
 def policy_version_activate(*, number: int, actor: Actor, reason: str = "") -> PolicyVersion:
     """Make a published version the active one again (a rollback, or a roll forward). The system
     only: a person asks a second admin (policies.publication)."""
@@ -429,18 +402,7 @@ def policy_version_activate(*, number: int, actor: Actor, reason: str = "") -> P
     with transaction.atomic(durable=True):
         lock_policies()
         version = _version(number)
-        if version.is_draft:
-            raise Conflict(
-                f"Version {version.number} is a draft: publish it to make it active.",
-                code=Code.POLICY_VERSION_DRAFT,
-                details={"version": version.number},
-            )
-        if version.is_active:
-            raise Conflict(
-                f"Version {version.number} is already the active one.",
-                code=Code.POLICY_VERSION_ALREADY_ACTIVE,
-                details={"version": version.number},
-            )
+        check_activatable(version)
         previous = _activate(version)
         audit_record(
             actor=actor,
