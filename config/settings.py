@@ -1,5 +1,6 @@
 """Countersign settings: everything comes from the environment, with safe defaults for local use."""
 
+import ipaddress
 from datetime import timedelta
 from pathlib import Path
 
@@ -60,6 +61,9 @@ INSTALLED_APPS = [
 ADMIN_ENABLED = env.bool("ADMIN_ENABLED", default=True)
 
 MIDDLEWARE = [
+    # First: answers /healthz, /readyz and /metrics before any other middleware, and gives every
+    # other request its id, its log line and its latency histogram entry (config.observability).
+    "config.observability.ObservabilityMiddleware",
     "config.limits.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -299,6 +303,9 @@ CELERY_TASK_ROUTES = {
     "notifications.tasks.send_digests": {"queue": CELERY_OUTBOUND_QUEUE},
 }
 CELERY_BROKER_CONNECTION_RETRY = True
+# Workers log through LOGGING below (JSON in production, redacted), not through a root handler
+# of Celery's own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_MAX_RETRIES = None  # a worker waits for the broker as long as it takes
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
@@ -471,13 +478,51 @@ if PRODUCTION:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Logs (see the README's "Operating"): one JSON object per line (LOG_FORMAT=json, the default in
+# production) or plain text (the default elsewhere, easier to read under `./run`); each record
+# carries the id of the request it belongs to. REQUEST_LOG: one line per answered request.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured("LOG_FORMAT is json or text.")
+REQUEST_LOG = env.bool("REQUEST_LOG", default=True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    # No card number, email address or phone number reaches the logs (see config.redaction).
-    "filters": {"redact": {"()": "config.redaction.RedactingFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
+    "filters": {
+        "request_id": {"()": "config.logs.RequestIdFilter"},
+        # No card number, email address or phone number reaches the logs (see config.redaction).
+        "redact": {"()": "config.redaction.RedactingFilter"},
+    },
+    "formatters": {
+        "json": {"()": "config.logs.JsonFormatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id", "redact"],
+            "formatter": LOG_FORMAT,
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # django-axes tells of every sign-in at INFO; failures past the limit (lockouts) are warnings.
     "loggers": {"axes": {"level": env.str("AXES_LOG_LEVEL", default="WARNING")}},
 }
+
+# /metrics (see the README's "Operating"): readable with `Authorization: Bearer <METRICS_TOKEN>`
+# (compared as hashes, in constant time) or from an address in METRICS_ALLOWED_NETWORKS (the
+# client address as the trusted proxies saw it). Defaults: no token; the loopback addresses
+# locally, no network in production, so a production /metrics without either answers 404.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = [
+    spec
+    for spec in env.list(
+        "METRICS_ALLOWED_NETWORKS", default=[] if PRODUCTION else ["127.0.0.1/32", "::1/128"]
+    )
+    if spec.strip()
+]
+try:
+    for _spec in METRICS_ALLOWED_NETWORKS:
+        ipaddress.ip_network(_spec.strip(), strict=False)
+except ValueError as _exc:
+    raise ImproperlyConfigured(f"METRICS_ALLOWED_NETWORKS: {_exc}") from None

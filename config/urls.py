@@ -1,5 +1,5 @@
 """Top-level URLs: the dashboard, the escalation workspace, the REST API and its schema, login,
-admin."""
+admin, and the operators' health, readiness and metrics."""
 
 from django.conf import settings
 from django.contrib import admin
@@ -8,7 +8,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from approvals.api.slack import slack_interactions
-from config import two_factor
+from config import observability, two_factor
 
 urlpatterns = [
     path("", include("approvals.urls")),
@@ -32,6 +32,8 @@ urlpatterns = [
     path("accounts/two-factor/", two_factor.verify, name="two-factor-verify"),
     path("accounts/two-factor/setup/", two_factor.setup, name="two-factor-setup"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # For operators: /healthz, /readyz and /metrics (config.observability answers them first).
+    *(path(route, view, name=route) for route, view in observability.ROUTES.items()),
 ]
 # Superusers only (config.admin); a deployment that manages people by commands switches it off.
 if settings.ADMIN_ENABLED:

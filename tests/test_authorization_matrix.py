@@ -220,6 +220,11 @@ EXPECTED: dict[str, dict[str, str]] = {
     "accounts/logout/": {"GET": "405 405 405 405 405 405 405 405"},
     # Superusers only (config.admin): everyone here is sent to the admin's login.
     "admin/": {"GET": "302 302 302 302 302 302 302 302"},
+    # For operators and their probes: no sign-in. /metrics answers by token or network, not by
+    # person (tests/test_metrics.py): locally, with neither set, loopback callers like these.
+    "healthz": {"GET": "200 200 200 200 200 200 200 200"},
+    "readyz": {"GET": "200 200 200 200 200 200 200 200"},
+    "metrics": {"GET": "200 200 200 200 200 200 200 200"},
 }
 
 
