@@ -16,6 +16,7 @@ import importlib.util
 import io
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -253,11 +254,20 @@ def process_env(
         COUNTERSIGN_VAR_DIR=str(var_dir),
         DJANGO_SETTINGS_MODULE="config.settings",
         PYTHONUNBUFFERED="1",
+        # Web processes share their request metrics through files here (see the README's
+        # "Operating"); emptied on each start, so processes of an earlier run do not count.
+        PROMETHEUS_MULTIPROC_DIR=str(_emptied(var_dir / "prometheus")),
     )
     # The Procfile names uvicorn and celery; they live next to this interpreter, which may not be
     # on PATH when the launcher is started as `.venv/bin/python -m config.launcher`.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
+
+
+def _emptied(folder: Path) -> Path:
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def _web_answers(url: str) -> bool:

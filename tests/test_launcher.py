@@ -137,6 +137,18 @@ def test_process_env_points_the_procfile_at_the_services(tmp_path):
     assert env["PATH"].split(os.pathsep) == [str(Path(sys.executable).parent), "/usr/bin"]
 
 
+def test_process_env_gives_the_web_processes_an_empty_metrics_directory(tmp_path):
+    services = launcher.Services(database_url="postgres://x/cs", redis_url="redis://r:1/0")
+    leftover = tmp_path / "prometheus" / "histogram_4242.db"
+    leftover.parent.mkdir()
+    leftover.write_bytes(b"an earlier run's figures")
+
+    env = launcher.process_env({}, services, port=8123, var_dir=tmp_path)
+
+    assert env["PROMETHEUS_MULTIPROC_DIR"] == str(tmp_path / "prometheus")
+    assert list((tmp_path / "prometheus").iterdir()) == []
+
+
 def test_demo_logins_keep_the_supervisor_and_issue_a_new_working_key_each_start(demo):
     from django.contrib.auth import get_user_model
 
