@@ -28,6 +28,7 @@ class ObservabilityMiddleware:
     def __init__(self, get_response) -> None:
         self.get_response = get_response
         self.log_requests = settings.REQUEST_LOG
+        self.static_prefix = "/" + settings.STATIC_URL.lstrip("/")
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
             markcoroutinefunction(self)
@@ -66,8 +67,13 @@ class ObservabilityMiddleware:
     def _end(self, request, response, started: float):
         seconds = perf_counter() - started
         match = request.resolver_match
-        # Answered before URL resolution (a redirect to HTTPS, a body too large) or by no route.
-        route = match.route if match is not None else "<unresolved>"
+        if match is not None:
+            route = match.route
+        elif request.path_info.startswith(self.static_prefix):
+            route = "<static>"  # WhiteNoise answers before URL resolution
+        else:
+            # Answered before URL resolution (a redirect to HTTPS, a body too large) or no route.
+            route = "<unresolved>"
         metrics.request_observe(
             route=route, method=request.method, status=response.status_code, seconds=seconds
         )

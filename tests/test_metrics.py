@@ -108,16 +108,20 @@ def test_the_latency_histogram_counts_requests_by_route_method_and_status_class(
            (("method", "GET"), route, ("status", "2xx")))  # fmt: skip
     not_found = ("countersign_http_request_duration_seconds_count",
                  (("method", "GET"), ("route", "<unresolved>"), ("status", "4xx")))  # fmt: skip
+    static = ("countersign_http_request_duration_seconds_count",
+              (("method", "GET"), ("route", "<static>"), ("status", "2xx")))  # fmt: skip
     before = scrape()
     client = Client()
 
     for _ in range(3):
         client.get("/accounts/login/")
     client.get("/no/such/page/")
+    client.get("/static/countersign/app.css")
     after = scrape()
 
     assert after[key] - before.get(key, 0) == 3
     assert after[not_found] - before.get(not_found, 0) == 1
+    assert after[static] - before.get(static, 0) == 1
     # Probes and scrapes are not requests of the product: no entries of their own.
     assert not [k for k in after if ("route", "metrics") in k[1] or ("route", "healthz") in k[1]]
 
