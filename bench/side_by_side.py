@@ -14,10 +14,19 @@ non-2xx answers. Systems, all on 127.0.0.1, each with a fresh database (bench/co
   4 sync workers, access log) and its `ws` uvicorn beside it. nginx only routes by path in that
   shape; the submit goes to gunicorn, so the load is sent to gunicorn directly (no nginx here).
 - run: exactly what `./run`'s Procfile `web` line starts, on one port.
-- peer-single / peer-uvicorn2: awaithumans from `--peer-python` (a Python with it installed,
-  e.g. /tmp/peer-venv/bin/python after `python3 -m venv /tmp/peer-venv &&
-  /tmp/peer-venv/bin/pip install awaithumans`); skipped with a printed line otherwise. See
-  `peer_systems()` for how it is started.
+- peer-single / peer-uvicorn2: awaithumans 0.1.x (PyPI) from `--peer-python`, a Python where its
+  server is installed, never the project's environment:
+
+      python3 -m venv /tmp/peer-venv
+      /tmp/peer-venv/bin/pip install 'awaithumans[server]' 'psycopg[binary]'  # alembic needs psycopg
+      .venv/bin/python bench/side_by_side.py --peer-python /tmp/peer-venv/bin/python
+
+  It runs as `awaithumans serve --host 127.0.0.1 --port P` (its own single process) and as
+  `uvicorn awaithumans.server.app:create_app --factory --workers 2`, on a fresh PostgreSQL
+  database (AWAITHUMANS_DATABASE_URL; its start-up migrates it), with a generated
+  AWAITHUMANS_PAYLOAD_KEY and AWAITHUMANS_ADMIN_API_TOKEN (sent as x-admin-token); the load is
+  POST /api/tasks with the same refund as the task's payload. Without `--peer-python` (or
+  without the package there) it is skipped with a printed line.
 
 The API rate limit is off for every server started here (API_RATE_LIMIT=""). Countersign's
 settings are the local profile (PRODUCTION off: no TLS here), the same for both of its shapes.
@@ -32,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -55,12 +65,25 @@ BENCH = Path(__file__).resolve().parent
 PYTHON = sys.executable
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
 
-BODY = (
-    '{"action_type": "refund.issue", "params": {"order_id": "ORD-1001", "amount": 12000, '
-    '"currency": "USD", "reason": "damaged item"}, "context": {"ticket": "T-48213", '
-    '"customer_tier": "gold", "channel": "chat", "summary": "'
-    + "The customer reports the parcel arrived crushed and the blender inside does not start. " * 8
-    + '"}}'
+PARAMS = {"order_id": "ORD-1001", "amount": 12000, "currency": "USD", "reason": "damaged item"}
+CONTEXT = {
+    "ticket": "T-48213",
+    "customer_tier": "gold",
+    "channel": "chat",
+    "summary": "The customer reports the parcel arrived crushed and the blender inside does not "
+    "start. " * 8,
+}
+BODY = json.dumps({"action_type": "refund.issue", "params": PARAMS, "context": CONTEXT})
+# The same refund as a task of the peer's: its idempotency key goes in the body.
+PEER_BODY = json.dumps(
+    {
+        "task": "Refund 120.00 USD on ORD-1001",
+        "payload": {"action_type": "refund.issue", "params": PARAMS, "context": CONTEXT},
+        "payload_schema": {},
+        "response_schema": {},
+        "timeout_seconds": 3600,
+        "idempotency_key": "__KEY__",
+    }
 )
 
 LUA = r"""
@@ -83,8 +106,10 @@ function request()
   counter = counter + 1
   local headers = {}
   for name, value in pairs(wrk.headers) do headers[name] = value end
-  headers["Idempotency-Key"] = prefix .. "-" .. counter
-  return wrk.format("POST", nil, headers, wrk.body)
+  local key = prefix .. "-" .. counter
+  headers["Idempotency-Key"] = key
+  -- A body that carries its idempotency key (the peer's) names the place with __KEY__.
+  return wrk.format("POST", nil, headers, (string.gsub(wrk.body, "__KEY__", key)))
 end
 
 function response(status, headers, body)
@@ -142,6 +167,8 @@ class System:
     headers: dict[str, str]
     procs: list[subprocess.Popen] = field(default_factory=list)
     rounds: list[Round] = field(default_factory=list)
+    path: str = "/api/v1/actions/"
+    lua: Path | None = None  # the Countersign body's script unless set
 
     def cpu_seconds(self) -> float:
         total = 0.0
@@ -173,7 +200,8 @@ def _ms(text: str) -> float:
 
 
 def wrk_round(system: System, lua: Path, duration: int, connections: int, threads: int) -> Round:
-    url = f"http://127.0.0.1:{system.port}/api/v1/actions/"
+    url = f"http://127.0.0.1:{system.port}{system.path}"
+    lua = system.lua or lua
     command = [WRK, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency",
                "--timeout", "10s", "-s", str(lua), url]  # fmt: skip
     for name, value in system.headers.items():
@@ -198,9 +226,9 @@ def wrk_round(system: System, lua: Path, duration: int, connections: int, thread
     )
 
 
-def lua_script(directory: Path) -> Path:
-    path = directory / "submit.lua"
-    escaped = BODY.replace("\\", "\\\\").replace('"', '\\"')
+def lua_script(directory: Path, body: str = BODY, name: str = "submit.lua") -> Path:
+    path = directory / name
+    escaped = body.replace("\\", "\\\\").replace('"', '\\"')
     path.write_text(f'wrk.method = "POST"\nwrk.body = "{escaped}"\n' + LUA)
     return path
 
@@ -324,17 +352,50 @@ def peer_systems(args, base_env: dict[str, str], logs: Path) -> list[System]:
     if not args.peer_python:
         print("peer: skipped (no --peer-python given)")
         return []
-    check = subprocess.run([args.peer_python, "-c", "import awaithumans"], capture_output=True,
+    check = subprocess.run([args.peer_python, "-c", "import awaithumans.server.app"], capture_output=True,
                            text=True, check=False)  # fmt: skip
     if check.returncode != 0:
-        print(f"peer: skipped (awaithumans not importable by {args.peer_python})")
+        print(f"peer: skipped (awaithumans[server] not importable by {args.peer_python})")
         return []
     return peer_start(args, base_env, logs)
 
 
 def peer_start(args, base_env: dict[str, str], logs: Path) -> list[System]:
-    print("peer: skipped (starting awaithumans is not wired in this script yet)")
-    return []
+    """awaithumans with PostgreSQL: `awaithumans serve` (its own single uvicorn process), then
+    the same app under `uvicorn --workers 2`. Tasks are created by POST /api/tasks with the
+    admin token (x-admin-token), the refund as the task's payload, a fresh idempotency_key in
+    the body. Its schema is made by its own start-up (init_db), by the single process first."""
+    import secrets
+
+    name = f"{args.database}_peer"
+    fresh_database(args.server, name)
+    token = secrets.token_urlsafe(24)
+    env = {
+        **{k: v for k, v in base_env.items() if not k.startswith("DJANGO")},
+        "AWAITHUMANS_DATABASE_URL": f"{args.server}/{name}",
+        "AWAITHUMANS_PAYLOAD_KEY": secrets.token_urlsafe(32),
+        "AWAITHUMANS_ADMIN_API_TOKEN": token,
+        "AWAITHUMANS_PUBLIC_URL": "http://127.0.0.1",
+        "AWAITHUMANS_LOG_LEVEL": "WARNING",
+    }
+    headers = {"x-admin-token": token, **JSON}
+    lua = lua_script(logs, PEER_BODY, "peer.lua")
+    bin_dir = Path(args.peer_python).parent
+    single_port, multi_port = free_port(), free_port()
+    single = start([str(bin_dir / "awaithumans"), "serve", "--host", "127.0.0.1",
+                    "--port", str(single_port), "--log-level", "warning"],
+                   env=env, cwd=logs, log=logs / "peer-single.log")  # fmt: skip
+    systems = [System("peer-single", "peer (awaithumans serve, 1 process)", single_port, headers,
+                      [single], path="/api/tasks", lua=lua)]  # fmt: skip
+    wait_answering(single, single_port, "/api/health")
+    multi = start([args.peer_python, "-m", "uvicorn", "awaithumans.server.app:create_app",
+                   "--factory", "--workers", "2", "--host", "127.0.0.1", "--port", str(multi_port),
+                   "--log-level", "warning"],
+                  env=env, cwd=logs, log=logs / "peer-uvicorn2.log")  # fmt: skip
+    systems.append(System("peer-uvicorn2", "peer (uvicorn --workers 2)", multi_port, headers,
+                          [multi], path="/api/tasks", lua=lua))  # fmt: skip
+    wait_answering(multi, multi_port, "/api/health")
+    return systems
 
 
 # ---------------------------------------------------------------------------------------------
@@ -402,7 +463,7 @@ def main() -> None:
     lua = lua_script(work)
     systems: list[System] = []
     starters: list[tuple[str, Callable[[], list[System]]]] = []
-    databases = [f"{args.database}_bare", f"{args.database}_cs"]
+    databases = [f"{args.database}_{suffix}" for suffix in ("bare", "cs", "peer")]
     try:
         print(f"preparing databases and servers (logs in {work}) ...", flush=True)
         if "bare" in only:
