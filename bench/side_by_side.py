@@ -18,7 +18,7 @@ non-2xx answers. Systems, all on 127.0.0.1, each with a fresh database (bench/co
   server is installed, never the project's environment:
 
       python3 -m venv /tmp/peer-venv
-      /tmp/peer-venv/bin/pip install 'awaithumans[server]' 'psycopg[binary]'  # alembic needs psycopg
+      /tmp/peer-venv/bin/pip install 'awaithumans[server]' 'psycopg[binary]'  # psycopg: alembic
       .venv/bin/python bench/side_by_side.py --peer-python /tmp/peer-venv/bin/python
 
   It runs as `awaithumans serve --host 127.0.0.1 --port P` (its own single process) and as
@@ -352,8 +352,8 @@ def peer_systems(args, base_env: dict[str, str], logs: Path) -> list[System]:
     if not args.peer_python:
         print("peer: skipped (no --peer-python given)")
         return []
-    check = subprocess.run([args.peer_python, "-c", "import awaithumans.server.app"], capture_output=True,
-                           text=True, check=False)  # fmt: skip
+    probe = [args.peer_python, "-c", "import awaithumans.server.app"]
+    check = subprocess.run(probe, capture_output=True, text=True, check=False)
     if check.returncode != 0:
         print(f"peer: skipped (awaithumans[server] not importable by {args.peer_python})")
         return []
