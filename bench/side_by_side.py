@@ -13,7 +13,10 @@ non-2xx answers. Systems, all on 127.0.0.1, each with a fresh database (bench/co
 - prod: Countersign's production shape: docker-compose's `web` command (gunicorn config.wsgi,
   4 sync workers, access log) and its `ws` uvicorn beside it. nginx only routes by path in that
   shape; the submit goes to gunicorn, so the load is sent to gunicorn directly (no nginx here).
-- run: exactly what `./run`'s Procfile `web` line starts, on one port.
+- run: exactly what `./run`'s Procfile `web` line starts, on one port (config/front.py: the
+  front in uvicorn, gunicorn behind it on a unix socket, WEB_WORKERS sync workers).
+- run-asgi (only with `--only ...,run-asgi`): `./run`'s earlier web line, one uvicorn process
+  serving everything through config.asgi, for a ratio of the two shapes in the same run.
 - peer-single / peer-uvicorn2: awaithumans 0.1.x (PyPI) from `--peer-python`, a Python where its
   server is installed, never the project's environment:
 
@@ -30,6 +33,9 @@ non-2xx answers. Systems, all on 127.0.0.1, each with a fresh database (bench/co
 
 The API rate limit is off for every server started here (API_RATE_LIMIT=""). Countersign's
 settings are the local profile (PRODUCTION off: no TLS here), the same for both of its shapes.
+
+After the rounds, when prod and run both ran: one round of GET /accounts/login/ (a light page)
+on each, whose CPU per request differs by what the front's relay costs.
 
 Printed per system: req/s, p50 and p99 (wrk's --latency, median over rounds), non-2xx (should be
 0), and CPU per request: the user+system CPU time of the system's server processes (from psutil,
@@ -109,7 +115,7 @@ function request()
   local key = prefix .. "-" .. counter
   headers["Idempotency-Key"] = key
   -- A body that carries its idempotency key (the peer's) names the place with __KEY__.
-  return wrk.format("POST", nil, headers, (string.gsub(wrk.body, "__KEY__", key)))
+  return wrk.format(wrk.method, nil, headers, (string.gsub(wrk.body, "__KEY__", key)))
 end
 
 function response(status, headers, body)
@@ -226,11 +232,32 @@ def wrk_round(system: System, lua: Path, duration: int, connections: int, thread
     )
 
 
-def lua_script(directory: Path, body: str = BODY, name: str = "submit.lua") -> Path:
+def lua_script(
+    directory: Path, body: str = BODY, name: str = "submit.lua", method: str = "POST"
+) -> Path:
     path = directory / name
     escaped = body.replace("\\", "\\\\").replace('"', '\\"')
-    path.write_text(f'wrk.method = "POST"\nwrk.body = "{escaped}"\n' + LUA)
+    path.write_text(f'wrk.method = "{method}"\nwrk.body = "{escaped}"\n' + LUA)
     return path
+
+
+def relay_cost(systems: list[System], work: Path, args) -> None:
+    """The front's own CPU per request: a light page (the sign-in form) from the production
+    shape's gunicorn directly and from `./run`'s port (front + gunicorn), same workers."""
+    by = {s.key: s for s in systems}
+    if not {"prod", "run"} <= by.keys():
+        return
+    lua = lua_script(work, "", "page.lua", method="GET")
+    print()
+    cpu = {}
+    for key in ("prod", "run"):
+        system = by[key]
+        page = System(key, system.name, system.port, {}, system.procs, path="/accounts/login/")
+        result = wrk_round(page, lua, args.duration, args.connections, args.threads)
+        cpu[key] = 1000 * result.cpu_seconds / result.requests
+        print(f"GET /accounts/login/ {system.name:<38} {result.requests / result.seconds:>7.0f} "
+              f"req/s  CPU {cpu[key]:.2f} ms/req  non-2xx {result.non2xx}")  # fmt: skip
+    print(f"the front's relay costs about {cpu['run'] - cpu['prod']:.2f} ms of CPU per request")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,6 +366,23 @@ def run_system(env: dict[str, str], key: str, logs: Path) -> System:
 JSON = {"Content-Type": "application/json"}
 
 
+# `./run`'s web line before it served the API from gunicorn: one uvicorn process for everything.
+ASGI_ONLY_WEB = (
+    "uvicorn config.asgi:application --host 127.0.0.1 --port {port} --timeout-graceful-shutdown 3 "
+    "--ws-per-message-deflate false --ws-max-size 65536"
+)
+
+
+def asgi_only_system(env: dict[str, str], key: str, logs: Path) -> System:
+    """The earlier `./run` shape, for a ratio in the same run (`--only ...,run-asgi`)."""
+    port = free_port()
+    command = [PYTHON, "-m", *ASGI_ONLY_WEB.format(port=port).split()]
+    proc = start(command, env=env, cwd=ROOT, log=logs / "run-asgi.log")
+    system = System("run-asgi", "run before (one uvicorn, config.asgi)", port, _auth(key), [proc])
+    wait_answering(proc, port, "/accounts/login/")
+    return system
+
+
 def _auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Api-Key {key}", **JSON}
 
@@ -431,6 +475,9 @@ def report(systems: list[System], args) -> None:
         by["peer-best"] = best
     line("prod / peer best", "prod", "peer-best", 1.3)
     line("run / peer single process", "run", "peer-single", 1.5)
+    if "run" in by and "run-asgi" in by:
+        value = by["run"].rps / by["run-asgi"].rps
+        print(f"{'run / run before (one uvicorn)':<44} x{value:.2f}")
     if "prod" in by:
         print(f"{'prod p99':<44} {by['prod'].median('p99_ms'):.1f} ms   (goal < 60 ms)")
     print(f"\nwrk -t{args.threads} -c{args.connections}, {args.rounds} interleaved rounds of "
@@ -445,7 +492,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--only", default="bare,prod,run,peer",
-                        help="comma-separated systems to run")  # fmt: skip
+                        help="comma-separated systems: bare,prod,run,run-asgi,peer")  # fmt: skip
     parser.add_argument("--peer-python", default=None)
     parser.add_argument(
         "--server", default=os.environ.get("BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -468,12 +515,14 @@ def main() -> None:
         print(f"preparing databases and servers (logs in {work}) ...", flush=True)
         if "bare" in only:
             starters.append(("bare", lambda: [baseline_system(args, base_env, work)]))
-        if only & {"prod", "run"}:
+        if only & {"prod", "run", "run-asgi"}:
             env, key = countersign_env(args, base_env)
             if "prod" in only:
                 starters.append(("prod", lambda: [production_system(env, key, work)]))
             if "run" in only:
                 starters.append(("run", lambda: [run_system(env, key, work)]))
+            if "run-asgi" in only:
+                starters.append(("run-asgi", lambda: [asgi_only_system(env, key, work)]))
         if "peer" in only:
             starters.append(("peer", lambda: peer_systems(args, base_env, work)))
         for _, starter in starters:
@@ -489,6 +538,7 @@ def main() -> None:
                 latency = f"p50 {result.p50_ms:.1f} ms p99 {result.p99_ms:.1f} ms"
                 print(f"round {number} {system.name:<38} {rps:>7.0f} req/s {latency}", flush=True)
         report(systems, args)
+        relay_cost(systems, work, args)
     finally:
         for system in systems:
             for proc in system.procs:
