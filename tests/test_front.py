@@ -242,6 +242,18 @@ async def test_a_client_sent_forwarded_for_stays_left_of_the_address_the_front_s
     assert b"x-forwarded-proto: https" not in lines
 
 
+async def test_behind_a_proxy_of_its_own_the_front_keeps_that_proxys_scheme(socket_path):
+    # TLS ends at that proxy: Django must still see https (secure cookies, no redirect loop).
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+    headers = [(b"x-forwarded-for", b"6.6.6.6, 198.51.100.7"), (b"x-forwarded-proto", b"https")]
+    async with Upstream(socket_path, answer) as upstream:
+        await call(Relay(str(socket_path), behind_proxies=1), http_scope("GET", "/", headers))
+
+    lines = upstream.requests[0].split(b"\r\n")
+    assert b"x-forwarded-for: 6.6.6.6, 198.51.100.7, 10.1.2.3" in lines
+    assert b"x-forwarded-proto: https" in lines
+
+
 def test_gunicorn_behind_the_front_reads_the_address_the_front_saw_not_the_claimed_one():
     env = gunicorn_env({"TRUSTED_PROXY_COUNT": "0"})
     request = RequestFactory().get("/", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR="6.6.6.6, 10.1.2.3")
