@@ -35,7 +35,8 @@ The API rate limit is off for every server started here (API_RATE_LIMIT=""). Cou
 settings are the local profile (PRODUCTION off: no TLS here), the same for both of its shapes.
 
 After the rounds, when prod and run both ran: one round of GET /accounts/login/ (a light page)
-on each, whose CPU per request differs by what the front's relay costs.
+on each (and on run-asgi), whose CPU per request differs by what the front's relay costs (and
+what Django under ASGI costs).
 
 Printed per system: req/s, p50 and p99 (wrk's --latency, median over rounds), non-2xx (should be
 0), and CPU per request: the user+system CPU time of the system's server processes (from psutil,
@@ -243,14 +244,15 @@ def lua_script(
 
 def relay_cost(systems: list[System], work: Path, args) -> None:
     """The front's own CPU per request: a light page (the sign-in form) from the production
-    shape's gunicorn directly and from `./run`'s port (front + gunicorn), same workers."""
+    shape's gunicorn directly and from `./run`'s port (front + gunicorn), same workers; and
+    from the earlier one-uvicorn shape when it ran (what Django under ASGI costs per request)."""
     by = {s.key: s for s in systems}
     if not {"prod", "run"} <= by.keys():
         return
     lua = lua_script(work, "", "page.lua", method="GET")
     print()
     cpu = {}
-    for key in ("prod", "run"):
+    for key in [k for k in ("prod", "run", "run-asgi") if k in by]:
         system = by[key]
         page = System(key, system.name, system.port, {}, system.procs, path="/accounts/login/")
         result = wrk_round(page, lua, args.duration, args.connections, args.threads)
@@ -258,6 +260,9 @@ def relay_cost(systems: list[System], work: Path, args) -> None:
         print(f"GET /accounts/login/ {system.name:<38} {result.requests / result.seconds:>7.0f} "
               f"req/s  CPU {cpu[key]:.2f} ms/req  non-2xx {result.non2xx}")  # fmt: skip
     print(f"the front's relay costs about {cpu['run'] - cpu['prod']:.2f} ms of CPU per request")
+    if "run-asgi" in cpu:
+        print(f"one uvicorn for everything costs {cpu['run-asgi'] - cpu['run']:+.2f} ms of CPU per "
+              "request against the front + gunicorn")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
