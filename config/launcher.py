@@ -5,7 +5,8 @@ With DATABASE_URL or REDIS_URL unset it starts an embedded server for each (Post
 migrates, loads the demo catalog, makes the audit signing key (var/audit-signing-key.pem) on the
 first start, makes sure the demo logins exist (`config.demo_logins`: the demo supervisor, the
 handlers of the demo escalation tiers, the demo QA people, the demo agent), and runs the
-Procfile (web, worker, beat) through honcho. Whatever it started, it stops on the way out.
+Procfile (web, worker, beat) through honcho; web is config/front.py (one port: gunicorn for pages
+and the API, Channels for sockets and waits). Whatever it started, it stops on the way out.
 """
 
 from __future__ import annotations
@@ -258,8 +259,9 @@ def process_env(
         # "Operating"); emptied on each start, so processes of an earlier run do not count.
         PROMETHEUS_MULTIPROC_DIR=str(_emptied(var_dir / "prometheus")),
     )
-    # The Procfile names uvicorn and celery; they live next to this interpreter, which may not be
-    # on PATH when the launcher is started as `.venv/bin/python -m config.launcher`.
+    # The Procfile names python (the web front, which starts gunicorn) and celery; they live next
+    # to this interpreter, which may not be on PATH when the launcher is started as
+    # `.venv/bin/python -m config.launcher`.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
 

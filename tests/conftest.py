@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import socket
 import subprocess
 import sys
@@ -193,29 +192,44 @@ def test_database_name(django_db_setup, django_db_blocker) -> str:
         return connection.settings_dict["NAME"]
 
 
-def procfile_web_options() -> list[str]:
-    """The uvicorn options of the Procfile's `web` line (what `./run` starts), but its address."""
+def procfile_web_command() -> str:
+    """The Procfile's `web` line (what `./run` starts), for a shell with PORT and WEB_HOST set."""
     line = next(
         line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:")
     )
-    words = shlex.split(line.split(":", 1)[1])
-    options = words[words.index("config.asgi:application") + 1 :]
-    for name in ("--host", "--port"):
-        at = options.index(name)
-        del options[at : at + 2]
-    return options
+    return line.split(":", 1)[1].strip()
 
 
 @contextlib.contextmanager
 def asgi_server(app: str, db_name: str, log: Path) -> Iterator[str]:
-    """`app` ("module:attribute") under uvicorn with the Procfile's options; yields its URL."""
+    """`app` ("module:attribute") under uvicorn with the front's options; yields its URL."""
+    from config.front import UVICORN_CLI
+
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", app,
-             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-             *procfile_web_options()],
+             "--host", "127.0.0.1", "--port", str(port), "--no-access-log", *UVICORN_CLI],
             cwd=ROOT, env=_process_env(db_name), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        _stop(proc)
+
+
+@contextlib.contextmanager
+def web_server(db_name: str, log: Path) -> Iterator[str]:
+    """The Procfile's web line (the front, gunicorn behind it) on a free port; yields its URL."""
+    port = free_port()
+    env = _process_env(db_name)
+    env.update(PORT=str(port), WEB_HOST="127.0.0.1", WEB_WORKERS=env.get("WEB_WORKERS", "2"))
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", f"exec {procfile_web_command()}"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     try:
         _wait_for_port(port, proc)
@@ -226,9 +240,10 @@ def asgi_server(app: str, db_name: str, log: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def live_server_url(test_database_name, tmp_path_factory) -> Iterator[str]:
-    """The whole web app (HTTP + websockets) under uvicorn, as the run command serves it."""
-    log = tmp_path_factory.mktemp("uvicorn") / "uvicorn.log"
-    with asgi_server("config.asgi:application", test_database_name, log) as url:
+    """The whole web app (HTTP + websockets) as the run command serves it: the front on one port,
+    gunicorn behind it."""
+    log = tmp_path_factory.mktemp("web") / "web.log"
+    with web_server(test_database_name, log) as url:
         yield url
 
 

@@ -312,6 +312,9 @@ def test_run_command_serves_the_product_and_ctrl_c_stops_every_process(data_root
         assert status == 201
         detail = f"{base}/api/v1/actions/{action['id']}/"
         wait_until(lambda: _http("GET", detail, key=key)[1]["status"] == "succeeded", timeout=30)
+        # The long-poll is served on the same base URL (by the front's ASGI side).
+        status, waited = _http("GET", f"{detail}wait/?timeout=1", key=key)
+        assert (status, waited["status"]) == (200, "succeeded")
         assert {p.name() for p in started} >= {"redis-server"}
         assert len(started) >= 4  # honcho, its processes, redis
     finally:
