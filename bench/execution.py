@@ -17,6 +17,10 @@ broker, not inside one process):
    (`approvals.services.action_approve` in this process). Approve-to-executed is
    `finished_at - decided_at` of each action (both written by processes on this host).
 
+3. The reference, in the same run: `--n` bare Celery tasks (`bench/bare_worker.py`: one row read
+   and one Redis write each) queued, then two workers start as in the second setup. What one
+   execution costs beyond any task shows as the ratio of executions to bare tasks per second.
+
 Workers consume a queue named for this run on the local Redis; their database pool is kept small.
 Figures only. The database is dropped at the end unless `--keep-db`.
 """
@@ -124,13 +128,15 @@ def approve(ids, supervisor, rate: float | None) -> None:
         action_approve(action_id=action_id, by=supervisor, reason_code="verified-eligible")
 
 
-def start_workers(count: int, queue: str, logs: Path) -> list[subprocess.Popen]:
+def start_workers(
+    count: int, queue: str, logs: Path, app: str = "config"
+) -> list[subprocess.Popen]:
     env = dict(os.environ) | bench_env(queue)
     procs = []
     for n in range(count):
         log = logs / f"worker-{n}.log"
         command = [
-            sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency=1",
+            sys.executable, "-m", "celery", "-A", app, "worker", "--concurrency=1",
             "--loglevel=INFO", "-Q", queue, "-n", f"bench{n}@%h",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
@@ -219,6 +225,36 @@ def measure(label: str, workers: int, agent, supervisor, args, logs: Path) -> di
     }
 
 
+def measure_bare(workers: int, agent, args, logs: Path) -> dict:
+    """Bare tasks per second on `workers` worker processes: n queued, then the workers start."""
+    import redis
+    from celery import current_app
+    from django.conf import settings
+
+    queue = f"bench-bare-{os.getpid()}"
+    key = f"{queue}:ran"
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(key)
+    action_id = str(submit_pending(agent, 1)[0])
+    for _ in range(args.n):
+        current_app.send_task(
+            "bench.bare_task", kwargs={"action_id": action_id, "key": key}, queue=queue
+        )
+    procs = start_workers(workers, queue, logs, app="bench.bare_worker")
+    try:
+        deadline = time.monotonic() + 120
+        while client.llen(key) < args.n:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{client.llen(key)} of {args.n} bare tasks ran within 120s")
+            time.sleep(0.1)
+        ran = [float(t) for t in client.lrange(key, 0, -1)]
+    finally:
+        stop_workers(procs)
+        client.delete(key, queue)
+    return {"label": f"bare task, {workers} workers x concurrency 1",
+            "throughput": (args.n - 1) / (max(ran) - min(ran))}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500)
@@ -237,6 +273,7 @@ def main() -> None:
             measure("1 worker x concurrency 1 (baseline)", 1, agent, supervisor, args, logs),
             measure("2 workers x concurrency 1", 2, agent, supervisor, args, logs),
         ]
+        bare = measure_bare(2, agent, args, logs)
     finally:
         from django.db import connections
 
@@ -252,8 +289,10 @@ def main() -> None:
         print(f"{r['label']:38} {r['throughput']:10.1f} {r['attempts_per_action']:9.2f} "
               f"{r['p50']:8.1f} {r['p99']:8.1f} {r['max']:8.1f}")  # fmt: skip
     base, two = results
+    print(f"{bare['label']:38} {bare['throughput']:10.1f}")
     print(f"two workers vs one: throughput x{two['throughput'] / base['throughput']:.2f}, "
           f"p50 x{two['p50'] / base['p50']:.2f}, p99 x{two['p99'] / base['p99']:.2f}")  # fmt: skip
+    print(f"executions vs bare tasks, two workers: x{two['throughput'] / bare['throughput']:.2f}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ import uuid
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from config import clock
 from config.errors import ApplicationError, Code, NotFound
@@ -29,10 +30,24 @@ class RefundResult:
     replayed: bool
 
 
+def _total(rows) -> Coalesce:
+    """The sum of `amount` over `rows` (0 when none), as a subquery of the order's row."""
+    summed = rows.filter(order=OuterRef("pk")).order_by().values("order").annotate(s=Sum("amount"))
+    return Coalesce(Subquery(summed.values("s")), 0)
+
+
 def refundable_amount(order: Order) -> int:
-    paid = order.payments.filter(status=Payment.Status.PAID).aggregate(s=Sum("amount"))["s"] or 0
-    refunded = order.refunds.filter(reversed_at__isnull=True).aggregate(s=Sum("amount"))["s"] or 0
-    return paid - refunded
+    """Paid and not refunded (reversed refunds are refundable again): one query, as every refund
+    asks it under the order's lock."""
+    return (
+        Order.objects.filter(pk=order.pk)
+        .values_list(
+            _total(Payment.objects.filter(status=Payment.Status.PAID))
+            - _total(Refund.objects.filter(reversed_at__isnull=True)),
+            flat=True,
+        )
+        .get()
+    )
 
 
 def refund_issue(

@@ -263,11 +263,18 @@ def approval_count(action: Action) -> tuple[int, bool]:
     the latest edit, from someone who edited none of it: nobody gets an action approved on edits
     of their own alone. Without edits the second condition holds.
     """
-    decisions = list(
+    return _approval_count(action, _approvals_and_edits(action))
+
+
+def _approvals_and_edits(action: Action) -> list[Decision]:
+    return list(
         action.decisions.filter(kind__in=[*rulebook.APPROVAL_KINDS, DecisionKind.EDIT]).order_by(
             "created_at", "id"
         )
     )
+
+
+def _approval_count(action: Action, decisions: list[Decision]) -> tuple[int, bool]:
     current = action.effective_params_hash
     edits = [d for d in decisions if d.kind == DecisionKind.EDIT]
     approvals = [d for d in decisions if d.kind in rulebook.APPROVAL_KINDS]
@@ -292,14 +299,13 @@ def unapproved_params_reason(action: Action) -> str:
     (at least one): params changed after the approvals (by a write that bypassed the services)
     hold none of them.
     """
-    approved_by_people = action.decisions.filter(
-        kind__in=[*rulebook.APPROVAL_KINDS, DecisionKind.EDIT]
-    ).exists()
-    if action.approvals_required == 0 and not approved_by_people:
+    # One read of the decisions answers both questions: it runs before every execution.
+    decisions = _approvals_and_edits(action)
+    if action.approvals_required == 0 and not decisions:
         if action.final_params is None:
             return ""
         return "its params were changed, and nobody approved the change"
-    approvals, _ = approval_count(action)
+    approvals, _ = _approval_count(action, decisions)
     needed = max(action.approvals_required, 1)
     if approvals < needed:
         return (
