@@ -136,8 +136,8 @@ def seal_batch(cursor, batch_size: int) -> int:
 @dataclass(frozen=True)
 class Unsealed:
     count: int
-    oldest_id: int
-    oldest_at: str
+    first_id: int
+    earliest_at: str
 
 
 def audit_unsealed_past_grace(*, grace_seconds: float | None = None) -> Unsealed | None:

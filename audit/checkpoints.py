@@ -193,8 +193,8 @@ def audit_verify(*, trusted: Ed25519PublicKey | None = None) -> ChainReport:
     if report.ok and lost is not None:
         problem = (
             f"lost seal: {lost.count} event(s) left unsealed past the "
-            f"{settings.AUDIT_SEAL_GRACE_SECONDS:g} s grace, the oldest id {lost.oldest_id} "
-            f"of {lost.oldest_at} (is beat's `audit-seal` running?)"
+            f"{settings.AUDIT_SEAL_GRACE_SECONDS:g} s grace, from id {lost.first_id}, the "
+            f"earliest written at {lost.earliest_at} (is beat's `audit-seal` running?)"
         )
         report = replace(report, ok=False, problem=problem)
     return replace(report, checkpoints=len(checkpoints.valid))

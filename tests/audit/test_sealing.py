@@ -188,7 +188,7 @@ class TestLostSeals:
         # Assert: the chain itself holds (verify sealed the event) but the lost seal fails it
         assert (report.ok, report.checked) == (False, 2)
         assert report.problem.startswith("lost seal: 1 event(s) left unsealed past the 60 s grace")
-        assert f"the oldest id {lost.pk}" in report.problem
+        assert f"from id {lost.pk}, the earliest written at" in report.problem
         assert AuditEvent.objects.get(pk=lost.pk).seq == 2
 
     def test_an_event_within_the_grace_is_not_a_lost_seal(self, settings):
