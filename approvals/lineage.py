@@ -54,7 +54,7 @@ _OWN_LINES = frozenset({"reason_code", "note", "before", "after", "reason", "par
 
 @dataclass(frozen=True)
 class LineageEntry:
-    seq: int
+    id: int  # the audit event's: its insertion order (its chain `seq` comes after commit)
     at: datetime
     actor: str
     actor_kind: str
@@ -122,13 +122,14 @@ def _details(data: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def lineage(action: Action) -> list[LineageEntry]:
-    """Every audit event of the action in log order (three queries: events, users, agents)."""
+    """Every audit event of the action in the order written (three queries: events, users,
+    agents)."""
     return lineage_of(objects=[("action", str(action.pk))])
 
 
 def lineage_of(*, objects: Iterable[tuple[str, str]]) -> list[LineageEntry]:
     """Every audit event of `objects` (`(object_type, object_id)` pairs: an action and its case)
-    interleaved in log order, in three queries."""
+    interleaved in the order written, in three queries."""
     events = list(audit_events_for_objects(objects=objects))
     users = selectors.usernames_by_id(
         user_ids=[e.actor_id for e in events if e.actor_kind == "user"]
@@ -148,7 +149,7 @@ def lineage_of(*, objects: Iterable[tuple[str, str]]) -> list[LineageEntry]:
         note = data.get("note") or data.get("reason") or ""
         entries.append(
             LineageEntry(
-                seq=event.seq,
+                id=event.id,
                 at=event.occurred_at,
                 actor=_actor(event, users, agents),
                 actor_kind=event.actor_kind,

@@ -22,8 +22,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.conf import settings
 
+from audit.chain import ChainReport, audit_seal, audit_unsealed_past_grace, audit_verify_chain
 from audit.models import AuditEvent
-from audit.services import ChainReport, audit_verify_chain
 from audit.signing import BadSeal, seal, trusted_public_key, unseal
 from config import clock
 from config.errors import Code, Conflict
@@ -126,8 +126,10 @@ def _write_once(directory: Path, name: str, content: bytes) -> None:
 
 def audit_checkpoint_write() -> Checkpoint | None:
     """Seal the chain's head into a new checkpoint, once the events since the latest checkpoint
-    verify against it; None while the log is empty. A chain that does not verify gets no
+    verify against it; None while the log is empty. Events committed but not chained yet are
+    chained first: the checkpoint covers only sealed events. A chain that does not verify gets no
     checkpoint (a rewrite must never be sealed): AuditChainBroken."""
+    audit_seal()
     existing = checkpoints_read()
     latest = existing.latest
     report = audit_verify_chain(
@@ -176,11 +178,23 @@ def _with_tail_checked(report: ChainReport, latest: Checkpoint | None) -> ChainR
 def audit_verify(*, trusted: Ed25519PublicKey | None = None) -> ChainReport:
     """The whole chain, checked link by link and against every signed checkpoint: a rewrite
     (a hash at a checkpointed seq differs), a truncated tail (the chain is shorter than a
-    checkpoint) or a gap fails it, and so does a checkpoint file whose seal does not verify."""
+    checkpoint) or a gap fails it, and so does a checkpoint file whose seal does not verify, and
+    an event that was left unsealed past `AUDIT_SEAL_GRACE_SECONDS` (a lost seal: nothing chained
+    it, so nothing vouched for it all that time). Pending events are sealed first, so the chain
+    checked holds every event committed before the call."""
+    lost = audit_unsealed_past_grace()
+    audit_seal()
     checkpoints = checkpoints_read(trusted=trusted)
     if checkpoints.bad:
         problem = f"checkpoint files with a seal that does not verify: {', '.join(checkpoints.bad)}"
         return ChainReport(False, 0, None, problem, checkpoints=len(checkpoints.valid))
     report = audit_verify_chain(checkpoints={c.seq: c.hash for c in checkpoints.valid})
     report = _with_tail_checked(report, checkpoints.latest)
+    if report.ok and lost is not None:
+        problem = (
+            f"lost seal: {lost.count} event(s) left unsealed past the "
+            f"{settings.AUDIT_SEAL_GRACE_SECONDS:g} s grace, from id {lost.first_id}, the "
+            f"earliest written at {lost.earliest_at} (is beat's `audit-seal` running?)"
+        )
+        report = replace(report, ok=False, problem=problem)
     return replace(report, checkpoints=len(checkpoints.valid))

@@ -16,6 +16,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from django.core.serializers.json import DjangoJSONEncoder
 
+from audit.chain import (
+    HASHED_FIELDS,
+    audit_hashed_texts,
+    audit_seal,
+    audit_verify_chain,
+    hash_of,
+)
 from audit.checkpoints import (
     AuditChainBroken,
     audit_checkpoint_write,
@@ -23,34 +30,44 @@ from audit.checkpoints import (
     checkpoints_read,
 )
 from audit.models import AuditEvent
-from audit.services import HASHED_FIELDS, audit_verify_chain, hash_of
 from audit.signing import BadSeal, canonical, seal, unseal
 from config import clock
 
 FORMAT = "countersign.evidence/1"
 
 
-def _event_document(event: AuditEvent) -> dict[str, Any]:
-    document = {name: getattr(event, name) for name in HASHED_FIELDS}
-    document["occurred_at"] = event.occurred_at.isoformat()
-    document["hash"] = event.hash
-    return document
+def _event_document(event: AuditEvent, texts: Sequence[str]) -> dict[str, Any]:
+    """An event as its hash covers it: the texts of `HASHED_FIELDS` the hash was computed over
+    (the time as the database wrote it, `data_text` the JSON as stored), `data` parsed for the
+    reader (checked against `data_text` offline), its id and hash."""
+    document: dict[str, Any] = dict(zip(HASHED_FIELDS, texts, strict=True))
+    document["seq"] = int(document["seq"])
+    return {"id": event.pk, **document, "data": event.data, "hash": event.hash}
+
+
+def _sealed(events: Sequence[AuditEvent]) -> list[tuple[AuditEvent, Sequence[str]]]:
+    """The events, sealed first if they were not yet, in chain order, with their hashed texts."""
+    audit_seal()
+    sealed = AuditEvent.objects.filter(pk__in=[e.pk for e in events]).order_by("seq")
+    texts = audit_hashed_texts(ids=[e.pk for e in events])
+    return [(event, texts[event.pk]) for event in sealed]
 
 
 def evidence_seal(*, subject: dict[str, Any], events: Sequence[AuditEvent]) -> bytes:
     """The sealed pack, as the bytes to serve: `subject`, `events` and the earliest checkpoint at
     or after the last of them (written now if none covers it yet). The chain from the first event
-    to that checkpoint is verified first: a broken chain gets no pack (AuditChainBroken)."""
-    events = sorted(events, key=lambda e: e.seq)
+    to that checkpoint is verified first: a broken chain gets no pack (AuditChainBroken). Events
+    not sealed yet are sealed first."""
+    events = _sealed(events) if events else []
     checkpoint = None
     if events:
-        last = events[-1].seq
+        last = events[-1][0].seq
         checkpoint = checkpoints_read().covering(last)
         if checkpoint is None:
             audit_checkpoint_write()
             checkpoint = checkpoints_read().covering(last)
         report = audit_verify_chain(
-            since_seq=events[0].seq,
+            since_seq=events[0][0].seq,
             until_seq=checkpoint.seq,
             checkpoints={checkpoint.seq: checkpoint.hash},
         )
@@ -64,7 +81,7 @@ def evidence_seal(*, subject: dict[str, Any], events: Sequence[AuditEvent]) -> b
         "format": FORMAT,
         "generated_at": clock.now().isoformat(),
         "subject": json.loads(json.dumps(subject, cls=DjangoJSONEncoder)),
-        "events": [_event_document(e) for e in events],
+        "events": [_event_document(event, texts) for event, texts in events],
         "checkpoint": checkpoint.sealed if checkpoint else None,
     }
     return canonical(seal(document))
@@ -91,12 +108,16 @@ def evidence_verify(content: bytes, *, trusted: Ed25519PublicKey) -> tuple[dict,
     previous = None
     for event in events:
         try:
-            recomputed = hash_of(*(event[name] for name in HASHED_FIELDS))
-        except (KeyError, TypeError):
+            recomputed = hash_of(str(event["seq"]), *(event[name] for name in HASHED_FIELDS[1:]))
+            content = json.loads(event["data_text"])
+            shown = event["data"]
+        except (KeyError, TypeError, ValueError):
             problems.append(f"event {event.get('seq')}: fields missing")
             continue
         if recomputed != event.get("hash"):
             problems.append(f"event {event['seq']}: content does not match its hash")
+        if content != shown:
+            problems.append(f"event {event['seq']}: its data differs from the data hashed")
         if previous and event["seq"] == previous["seq"] + 1:
             if event["prev_hash"] != previous["hash"]:
                 problems.append(f"event {event['seq']}: does not link to event {previous['seq']}")

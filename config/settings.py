@@ -349,6 +349,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "qa.tasks.draw_samples",
         "schedule": env.float("QA_DRAW_INTERVAL_SECONDS", default=300.0),
     },
+    # Audit events committed since the last run get their place in the hash chain. A run is one
+    # short transaction; one that waited in the queue longer than the interval is dropped.
+    "audit-seal": {
+        "task": "audit.tasks.audit_seal",
+        "schedule": env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=1.0),
+        "options": {"expires": env.float("AUDIT_SEAL_INTERVAL_SECONDS", default=1.0) * 5},
+    },
     # A signed checkpoint of the audit chain's head, written outside the database.
     "audit-checkpoint": {
         "task": "audit.tasks.audit_checkpoint",
@@ -365,6 +372,9 @@ AUDIT_SIGNING_KEY_FILE = env.str(
     "AUDIT_SIGNING_KEY_FILE", default=str(_VAR_DIR / "audit-signing-key.pem")
 )
 AUDIT_CHECKPOINT_DIR = env.str("AUDIT_CHECKPOINT_DIR", default=str(_VAR_DIR / "audit-checkpoints"))
+# `verify_audit` fails when an event was left unsealed longer than this (a lost seal: beat's
+# `audit-seal` chains events within about AUDIT_SEAL_INTERVAL_SECONDS of their commit).
+AUDIT_SEAL_GRACE_SECONDS = env.float("AUDIT_SEAL_GRACE_SECONDS", default=60.0)
 
 COUNTERSIGN = {
     # The sweeper enqueues again an action nothing happened to for this many seconds: approved and

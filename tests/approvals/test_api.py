@@ -398,7 +398,7 @@ class TestSubmit:
         assert response.json() == {"mode": "escalate"}
         assert Action.objects.count() == actions
         assert AuditEvent.objects.count() == events + 1
-        event = AuditEvent.objects.order_by("seq").last()
+        event = AuditEvent.objects.order_by("id").last()
         assert (event.verb, event.actor_kind) == ("policy.checked", "agent")
         assert (event.data["mode"], event.data["rule"]) == ("escalate", "refund-over-500-escalates")
 

@@ -23,7 +23,7 @@ def events(action: Action, verb: str) -> list[AuditEvent]:
     return list(
         AuditEvent.objects.filter(
             object_type="action", object_id=str(action.pk), verb=verb
-        ).order_by("seq")
+        ).order_by("id")
     )
 
 

@@ -98,7 +98,7 @@ def edited_events(action: Action) -> list[AuditEvent]:
     return list(
         AuditEvent.objects.filter(
             object_type="action", object_id=str(action.pk), verb="action.edited"
-        ).order_by("seq")
+        ).order_by("id")
     )
 
 

@@ -97,7 +97,7 @@ def person(make_supervisor, username: str) -> APIClient:
 
 def submitted_events(action_id) -> list[AuditEvent]:
     return list(
-        AuditEvent.objects.filter(object_type="action", object_id=str(action_id)).order_by("seq")
+        AuditEvent.objects.filter(object_type="action", object_id=str(action_id)).order_by("id")
     )
 
 

@@ -17,7 +17,7 @@ CLI = Actor.system("cli")
 
 def saved_events():
     return list(
-        AuditEvent.objects.filter(verb=Verb.REASON_CODE_SAVED).order_by("seq").values("data")
+        AuditEvent.objects.filter(verb=Verb.REASON_CODE_SAVED).order_by("id").values("data")
     )
 
 

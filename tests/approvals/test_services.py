@@ -546,7 +546,7 @@ class TestAuditInTheSameTransaction:
         call(action, supervisor, agent)
 
         assert AuditEvent.objects.count() == before + 1
-        event = AuditEvent.objects.order_by("-seq").first()
+        event = AuditEvent.objects.order_by("-id").first()
         assert (event.verb, event.object_id) == (verb, str(action.pk))
         assert (event.data["from"], event.data["to"]) == ("pending", verb.split(".")[1])
 

@@ -1,4 +1,4 @@
-"""The audit log: hash-chained, redacted, append-only in the database itself."""
+"""The audit log: hash-chained after commit, redacted, append-only in the database itself."""
 
 from __future__ import annotations
 
@@ -14,12 +14,20 @@ from audit.services import (
     REDACTED,
     Actor,
     audit_record,
+    audit_seal,
     audit_verify_chain,
     compute_hash,
 )
 
 
 def record(n: int = 1, **data) -> list[AuditEvent]:
+    """`n` events written in one transaction, then sealed: as read back, seal and all."""
+    events = write(n, **data)
+    audit_seal()
+    return list(AuditEvent.objects.filter(pk__in=[e.pk for e in events]).order_by("id"))
+
+
+def write(n: int = 1, **data) -> list[AuditEvent]:
     with transaction.atomic():
         return [
             audit_record(
@@ -49,6 +57,20 @@ class TestChain:
         for event in AuditEvent.objects.order_by("seq"):
             assert compute_hash(event) == event.hash
 
+    def test_an_event_is_written_unsealed_in_one_query_and_sealed_after(
+        self, django_assert_num_queries
+    ):
+        with transaction.atomic(), django_assert_num_queries(1):
+            event = audit_record(
+                actor=Actor.system("test"), verb=Verb.USER_CREATED, object_type="user", object_id=1
+            )
+
+        assert (event.seq, event.prev_hash, event.hash) == (None, None, None)
+        assert audit_seal() == 1
+        event.refresh_from_db()
+        assert (event.seq, event.prev_hash) == (1, GENESIS_HASH)
+        assert compute_hash(event) == event.hash
+
     def test_changing_any_field_changes_the_hash(self):
         event = AuditEvent.objects.get(pk=record(1)[0].pk)
         original = compute_hash(event)
@@ -60,9 +82,28 @@ class TestChain:
     def test_an_intact_chain_verifies(self):
         record(5)
 
-        report = audit_verify_chain(batch_size=2)
+        report = audit_verify_chain()
 
         assert (report.ok, report.checked, report.first_bad_seq) == (True, 5, None)
+        assert report.last_hash == AuditEvent.objects.get(seq=5).hash
+
+    def test_text_that_copy_escapes_hashes_the_same_sealed_and_verified(self):
+        awkward = "tab\there, line\nbreak\r, back\\slash, \b\f\v\x01 and é"
+        with transaction.atomic():
+            audit_record(
+                actor=Actor.system(awkward),
+                verb=Verb.REASON_CODE_SAVED,
+                object_type="thing",
+                object_id=awkward,
+                data={awkward: awkward},
+                request_id=awkward,
+            )
+        audit_seal()
+
+        event = AuditEvent.objects.get()
+        assert (event.actor_id, event.data) == (awkward, {awkward: awkward})
+        assert compute_hash(event) == event.hash
+        assert audit_verify_chain().ok
 
     def test_an_empty_log_verifies(self):
         assert audit_verify_chain().ok
@@ -117,7 +158,9 @@ class TestAppendOnly:
         "sql",
         [
             "UPDATE audit_auditevent SET verb = 'action.approved'",
-            "UPDATE audit_auditevent SET data = '{}'::jsonb WHERE seq = 1",
+            "UPDATE audit_auditevent SET hash = repeat('0', 64) WHERE seq = 2",
+            "UPDATE audit_auditevent SET seq = NULL, prev_hash = NULL, hash = NULL WHERE seq = 2",
+            "UPDATE audit_auditevent SET data = '{}'::json WHERE seq = 1",
             "DELETE FROM audit_auditevent WHERE seq = 1",
             "DELETE FROM audit_auditevent",
             "TRUNCATE audit_auditevent",
@@ -136,6 +179,18 @@ class TestAppendOnly:
 
         assert AuditEvent.objects.count() == 2
         assert audit_verify_chain().ok
+
+    def test_the_content_of_an_event_not_sealed_yet_cannot_change_either(self):
+        write(1)
+
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute("UPDATE audit_auditevent SET verb = 'action.approved'")
+
+        assert AuditEvent.objects.get().verb == Verb.REASON_CODE_SAVED
 
     def test_the_orm_cannot_update_or_delete_either(self):
         record(1)

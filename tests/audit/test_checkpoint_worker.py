@@ -1,5 +1,5 @@
-"""Beat's checkpoint task, run by a real Celery worker process, seals the head outside the
-database where `verify_audit` finds it."""
+"""Beat's audit tasks, run by a real Celery worker process: the seal task chains committed events,
+and the checkpoint task seals the head outside the database where `verify_audit` finds it."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from audit.checkpoints import audit_verify, checkpoints_read
 from audit.events import Verb
 from audit.models import AuditEvent
 from audit.services import Actor, audit_record
-from audit.tasks import audit_checkpoint
+from audit.tasks import audit_checkpoint, audit_seal
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.slow
@@ -40,12 +40,28 @@ def test_a_worker_runs_the_checkpoint_task_and_seals_the_head(
             audit_record(
                 actor=Actor.system("test"), verb=Verb.USER_CREATED, object_type="user", object_id=i
             )
-    head = AuditEvent.objects.order_by("-seq").first()
 
     audit_checkpoint.delay()
 
-    wait_until(lambda: (worker_checkpoint_dir / f"{head.seq:012d}.json").exists())
+    # The task chains the three events first: the checkpoint covers them.
+    wait_until(lambda: (worker_checkpoint_dir / f"{3:012d}.json").exists())
+    head = AuditEvent.objects.get(seq=3)
     (checkpoint,) = checkpoints_read().valid
     assert (checkpoint.seq, checkpoint.hash) == (head.seq, head.hash)
     report = audit_verify()
     assert (report.ok, report.checked, report.checkpoints) == (True, 3, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_runs_the_seal_task_and_chains_what_committed(celery_worker_process):
+    with transaction.atomic():
+        for i in range(3):
+            audit_record(
+                actor=Actor.system("test"), verb=Verb.USER_CREATED, object_type="user", object_id=i
+            )
+    assert AuditEvent.objects.filter(seq__isnull=True).count() == 3
+
+    audit_seal.delay()
+
+    wait_until(lambda: not AuditEvent.objects.filter(seq__isnull=True).exists())
+    assert list(AuditEvent.objects.order_by("id").values_list("seq", flat=True)) == [1, 2, 3]

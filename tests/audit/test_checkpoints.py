@@ -17,13 +17,14 @@ from django.db import connection, transaction
 from audit.checkpoints import AuditChainBroken, audit_checkpoint_write, checkpoints_read
 from audit.events import Verb
 from audit.models import AuditEvent
-from audit.services import Actor, audit_record, audit_verify_chain, compute_hash
+from audit.services import Actor, audit_record, audit_seal, audit_verify_chain, compute_hash
 from audit.signing import seal, trusted_public_key, unseal
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def record(n: int) -> None:
+    """`n` events, committed (as far as the test's transaction goes) and sealed."""
     with transaction.atomic():
         for i in range(n):
             audit_record(
@@ -33,6 +34,7 @@ def record(n: int) -> None:
                 object_id=f"code-{i}",
                 data={"label": f"Label {i}"},
             )
+    audit_seal()
 
 
 def behind_the_apps_back(sql: str, params=()) -> None:
@@ -57,7 +59,7 @@ def rewrite_and_rehash(seq: int, **changes) -> None:
             event.prev_hash = prev
         event.hash = prev = compute_hash(event)
         behind_the_apps_back(
-            "UPDATE audit_auditevent SET actor_id = %s, data = %s::jsonb, prev_hash = %s, "
+            "UPDATE audit_auditevent SET actor_id = %s, data = %s::json, prev_hash = %s, "
             "hash = %s WHERE seq = %s",
             [event.actor_id, json.dumps(event.data), event.prev_hash, event.hash, event.seq],
         )

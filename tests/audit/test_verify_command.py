@@ -12,6 +12,7 @@ from django.db import connection
 
 from approvals import services
 from approvals.models import Status
+from audit.chain import audit_seal
 from audit.models import AuditEvent
 from tests.conftest import ROOT, _process_env
 
@@ -26,11 +27,12 @@ def refund(agent, amount: int) -> dict:
 
 @pytest.fixture
 def scenario(demo, agent, supervisor):
-    """Submit, approve and execute one refund, all through services."""
+    """Submit, approve and execute one refund, all through services, its events sealed."""
     action = services.action_submit(**refund(agent, 12000)).action
     services.action_approve(action_id=action.pk, by=supervisor, reason_code="goodwill")
     done = services.action_execute(action_id=action.pk)
     assert done.status == Status.SUCCEEDED
+    audit_seal()
     return action
 
 
@@ -64,7 +66,8 @@ class TestVerifyAudit:
     def test_altered_data_is_reported_at_its_seq_with_a_non_zero_exit(self, scenario):
         target = AuditEvent.objects.get(verb="action.approved")
         behind_the_apps_back(
-            "UPDATE audit_auditevent SET data = jsonb_set(data, '{note}', '\"edited\"') "
+            "UPDATE audit_auditevent "
+            "SET data = jsonb_set(data::jsonb, '{note}', '\"edited\"')::json "
             "WHERE seq = %s",
             [target.seq],
         )

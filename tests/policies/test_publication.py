@@ -34,13 +34,13 @@ def draft(pat) -> PolicyVersion:
     return services.policy_draft_create(actor=Actor.user(pat.pk), based_on=1)
 
 
-def verbs_since(seq: int) -> list[tuple[str, str]]:
-    events = AuditEvent.objects.filter(seq__gt=seq).order_by("seq")
+def verbs_since(event_id: int) -> list[tuple[str, str]]:
+    events = AuditEvent.objects.filter(id__gt=event_id).order_by("id")
     return list(events.values_list("verb", "actor_id"))
 
 
-def last_seq() -> int:
-    return AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+def last_event_id() -> int:
+    return AuditEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
 
 # ------------------------------------------------------------------------- publishing, 2 admins
@@ -50,7 +50,7 @@ class TestTwoAdminsPublish:
     def test_a_request_leaves_the_draft_unpublished_until_a_second_admin_confirms(
         self, pat, sam, draft
     ):
-        start = last_seq()
+        start = last_event_id()
 
         asked = publication.policy_publication_request(
             number=draft.number, kind="publish", by=pat, note="tighter"

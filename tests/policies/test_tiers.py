@@ -28,7 +28,7 @@ def save(key: str = "l9-test", **overrides):
 
 
 def tier_events(key: str) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(object_type="tier", object_id=key).order_by("seq"))
+    return list(AuditEvent.objects.filter(object_type="tier", object_id=key).order_by("id"))
 
 
 def escalating_rule(name: str = "big-refunds-escalate", tier: str = "") -> dict:

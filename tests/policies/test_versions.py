@@ -33,7 +33,7 @@ def names(version: PolicyVersion) -> list[tuple[int, str]]:
 
 
 def verbs() -> list[str]:
-    return list(AuditEvent.objects.order_by("seq").values_list("verb", flat=True))
+    return list(AuditEvent.objects.order_by("id").values_list("verb", flat=True))
 
 
 @pytest.fixture
@@ -297,7 +297,7 @@ class TestPublishingAndRollback:
 
         assert selectors.active_version() == published
         assert PolicyVersion.objects.filter(is_active=True).count() == 1
-        event = AuditEvent.objects.order_by("seq").last()
+        event = AuditEvent.objects.order_by("id").last()
         assert event.verb == "policy.activated"
         assert event.object_id == "1"
         assert event.data == {"previous_active": 2, "reason": "too strict"}

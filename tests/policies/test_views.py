@@ -446,7 +446,7 @@ def test_a_policy_admin_fixes_a_bad_draft_publishes_it_and_it_decides_new_submis
     assert action.rule.policy_version.number == 2
     assert list(
         AuditEvent.objects.filter(actor_id=str(admin.pk), object_type="policy_version")
-        .order_by("seq")
+        .order_by("id")
         .values_list("verb", "object_id")
     ) == [
         ("policy.draft_created", "2"),
@@ -455,7 +455,7 @@ def test_a_policy_admin_fixes_a_bad_draft_publishes_it_and_it_decides_new_submis
     ]
     assert list(
         AuditEvent.objects.filter(actor_id=str(second_admin.pk), object_type="policy_version")
-        .order_by("seq")
+        .order_by("id")
         .values_list("verb", "object_id")
     ) == [("policy.published", "2"), ("policy.publication_confirmed", "2")]
 
@@ -471,7 +471,7 @@ def test_a_policy_admin_rolls_back_to_an_earlier_version_once_a_second_admin_con
 
     assert (asked["HX-Redirect"], confirmed["HX-Redirect"]) == ("/policies/v1/", "/policies/v1/")
     assert PolicyVersion.objects.get(is_active=True).number == 1
-    activated = AuditEvent.objects.filter(verb="policy.activated").order_by("seq").last()
+    activated = AuditEvent.objects.filter(verb="policy.activated").order_by("id").last()
     assert (activated.actor_id, activated.data["reason"], activated.data["requested_by"]) == (
         str(second_admin.pk),
         "the new gate was too strict",

@@ -1,5 +1,6 @@
 """verify_audit: the audit chain, link by link and against its signed checkpoints; exit 0 if it
-holds, else 1 and the first bad seq (a rewrite, a truncated tail, a gap)."""
+holds, else 1 and the first bad seq (a rewrite, a truncated tail, a gap) or a lost seal. Events
+committed but not chained yet are chained first."""
 
 import sys
 from pathlib import Path
@@ -42,9 +43,9 @@ class Command(BaseCommand):
                     "(run `manage.py audit_checkpoint`, and beat, to write them)"
                 )
             return
-        where = f"at seq {report.first_bad_seq}" if report.first_bad_seq else "in its checkpoints"
+        where = f" at seq {report.first_bad_seq}" if report.first_bad_seq else ""
         self.stderr.write(
-            f"audit chain BROKEN {where}: {report.problem} "
+            f"audit chain BROKEN{where}: {report.problem} "
             f"({report.checked} events verified before it)"
         )
         sys.exit(1)
