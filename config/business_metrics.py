@@ -177,9 +177,16 @@ def _deliveries() -> Iterator:
 
 
 def _audit_counters() -> Iterator:
-    head = AuditEvent.objects.order_by("-seq").values_list("seq", "hash").first()
+    # The sealed chain's head: events are numbered after commit, within about a second
+    # (`audit.chain`), so the counters trail the log by at most that; unsealed rows have no seq.
+    head = (
+        AuditEvent.objects.filter(seq__isnull=False)
+        .order_by("-seq")
+        .values_list("seq", "hash")
+        .first()
+    )
     appends = CounterMetricFamily(
-        "countersign_audit_appends", "Events appended to the audit log (its head's number)."
+        "countersign_audit_appends", "Events sealed into the audit chain (its head's number)."
     )
     appends.add_metric([], head[0] if head else 0)
     yield appends
@@ -238,7 +245,7 @@ def audit_verb_counts(head: tuple[int, str] | None) -> dict[str, int]:
 
 
 def _count_between(after: int, upto: int) -> list[tuple[str, int]]:
-    # A range of the primary key; the verb and actor come from the rows themselves.
+    # A range of the chain's unique seq; the verb and actor come from the rows themselves.
     sql = f"""
         SELECT verb || '|' || CASE WHEN actor_kind = %s AND actor_id = %s THEN 'sla' ELSE '' END,
                count(*)

@@ -131,6 +131,7 @@ def test_the_business_figures_count_the_world_as_it_is(open_locally, demo, agent
     from approvals.services import action_submit
     from approvals.services.execution import action_execute
     from approvals.services.sweeps import actions_enforce_sla
+    from audit.chain import audit_seal
     from audit.models import AuditEvent
     from escalations.models import Escalation
     from escalations.services.sweeps import cases_enforce_sla
@@ -150,6 +151,7 @@ def test_the_business_figures_count_the_world_as_it_is(open_locally, demo, agent
         small = submit(2000)  # within the limit: executes without a person
         action_execute(action_id=small.pk)
         clock.shift(timedelta(seconds=30))
+        audit_seal()  # the counters read the sealed chain (beat seals every second)
 
         now = scrape()
 
@@ -171,6 +173,7 @@ def test_the_business_figures_count_the_world_as_it_is(open_locally, demo, agent
         overdue = scrape()
         moved = actions_enforce_sla()
         case_moves = cases_enforce_sla()
+        audit_seal()
         swept = scrape()
 
     assert figure(overdue, "countersign_actions_sla_overdue", queue="Refunds") == 2
