@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import connection
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, Q, QuerySet, Subquery
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 
 from agents.models import Agent
@@ -27,10 +27,13 @@ from approvals.models import (
     Status,
 )
 from config.errors import Code, InvalidInput, NotFound
+from notifications.events import Event
+from notifications.selectors import anyone_listens_to
 from policies.engine import Decision as PolicyDecision
-from policies.models import ActionType, Tier
-from policies.selectors import decision_for
+from policies.engine import compiled_policy_of, decide
+from policies.models import ActionType, PolicyVersion, Tier
 from policies.simulation import PastAction
+from policies.validation import validate_params
 from sandbox.selectors import derived_values, order_ids_of_customers_matching
 
 RELATIONS = ("agent", "action_type", "policy_version", "claimed_by")
@@ -317,18 +320,48 @@ def escalation_tiers() -> list[Tier]:
 
 
 def policy_decision(
-    *, agent_name: str, action_type: str, params: dict, context: dict, intent: str = "execute"
+    *,
+    agent_name: str,
+    action_type: str,
+    params: dict,
+    context: dict,
+    intent: str = "execute",
+    listeners_of: Event | None = None,
 ) -> tuple[ActionType, PolicyDecision]:
     """The active policy's decision on an action, with `derived.*` read from the sandbox backend
-    only if a condition that applies reads it."""
-    return decision_for(
+    only if a condition that applies reads it.
+
+    One query reads the action type and which version is active (never cached: a version activated
+    by any process decides the very next action); the compiled version comes from this process's
+    cache of immutable published versions. With `listeners_of`, the same query says whether any
+    active subscription chose that event (`action_type.listened`), so a caller can skip telling
+    nobody.
+    """
+    active = PolicyVersion.objects.filter(is_active=True).order_by("-number").values("pk")[:1]
+    found = ActionType.objects.filter(key=action_type).annotate(active_policy_id=Subquery(active))
+    if listeners_of is not None:
+        found = found.annotate(listened=anyone_listens_to(listeners_of))
+    action_type_obj = next(iter(found.order_by("pk")[:1]), None)
+    if action_type_obj is None:
+        raise InvalidInput(
+            f"Unknown action type {action_type!r}.",
+            code=Code.UNKNOWN_ACTION_TYPE,
+            details={"action_type": action_type},
+        )
+    validate_params(
+        action_type_key=action_type, schema=action_type_obj.params_schema, params=params
+    )
+    version_id = action_type_obj.active_policy_id
+    decision = decide(
+        policy=compiled_policy_of(version_id) if version_id is not None else None,
+        action_type=action_type_obj,
         agent_name=agent_name,
-        action_type=action_type,
         params=params,
         context=context,
         intent=intent,
         derived=lambda: derived_values(params=params),
     )
+    return action_type_obj, decision
 
 
 def reason_codes(*, kind: str | None = None) -> list[ReasonCode]:
