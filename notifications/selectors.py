@@ -6,17 +6,10 @@ from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db.models import Exists, Q
+from django.db.models import Q
 
 from notifications.events import Event
 from notifications.models import Channel, Delivery, DeliveryStatus, Scope, SlackLink, Subscription
-
-
-def anyone_listens_to(event: Event) -> Exists:
-    """Whether any active subscription chose `event`, whatever its scope: an expression for a
-    query the caller makes anyway, so that telling nobody costs no query of its own (when it is
-    true, `subscriptions_matching` finds who exactly)."""
-    return Exists(Subscription.objects.filter(is_active=True, events__contains=[str(event)]))
 
 
 def subscriptions_matching(
