@@ -100,14 +100,24 @@ def action_submit(
     # fails the insert on the unique constraint, whose rolled-back transaction took the breaker
     # counts and the audit event with it; then the stored action answers, as for a concurrent
     # request with the same key.
-    action_type_obj, decision = policy_decision(
-        agent_name=agent.name,
-        action_type=action_type,
-        params=params,
-        context=context,
-        intent=intent,
-        listeners_of=Event.ACTION_PENDING,
-    )
+    try:
+        action_type_obj, decision = policy_decision(
+            agent_name=agent.name,
+            action_type=action_type,
+            params=params,
+            context=context,
+            intent=intent,
+            listeners_of=Event.ACTION_PENDING,
+        )
+    except ApplicationError:
+        # Refused before anything was written (an unknown type, params against its schema): a
+        # retry is still answered by its first result, and a reused key with another body 409.
+        replay = idempotency_key and _replay(
+            agent=agent, key=idempotency_key, request_hash=request_hash
+        )
+        if not replay:
+            raise
+        return replay
     try:
         with transaction.atomic(durable=True):
             action = _create_decided_action(

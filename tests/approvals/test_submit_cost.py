@@ -63,12 +63,16 @@ def test_a_submission_costs_at_most_its_query_budget_with_its_on_commit_work(
     )
 
     # Act: authentication, throttling, the view, the commit and its push, all in the request
-    with django_assert_max_num_queries(SUBMIT_QUERY_BUDGET + AUDIT_EXTRA_QUERIES_UNTIL_SEALING):
+    budget = SUBMIT_QUERY_BUDGET + AUDIT_EXTRA_QUERIES_UNTIL_SEALING
+    with django_assert_max_num_queries(budget) as queries:
         response = api.post(SUBMIT, refund_body(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
 
-    # Assert
+    # Assert: and none of them for people (sessions, sign-in lockouts, second factors)
     assert response.status_code == 201, response.content
     assert response.json()["status"] == "pending"
+    sql = " ".join(q["sql"] for q in queries.captured_queries)
+    for table in ("django_session", "axes_", "otp_", "auth_user"):
+        assert table not in sql
 
 
 @pytest.mark.django_db(transaction=True)
@@ -167,3 +171,68 @@ def test_nobody_subscribed_to_pending_actions_means_no_subscription_lookup(demo,
 
     assert response.json()["status"] == "pending"
     assert lookup.call_count == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# idempotency without a lookup of the key first
+
+
+@pytest.mark.django_db
+def test_retries_of_one_key_count_once_in_a_breaker(demo, agent):
+    # Arrange: 19 small refunds of the demo's breaker (it trips on the 21st), and a 20th by key
+    from agents.models import BreakerTrip
+    from approvals import breakers, services
+
+    breakers.breaker_definitions_clear()
+
+    def small(key=None):
+        return services.action_submit(
+            agent=agent.agent, action_type="refund.issue", params=refund_params(1000),
+            idempotency_key=key,
+        )  # fmt: skip
+
+    for _ in range(19):
+        small()
+    first = small("k-20")
+
+    # Act: the 20th retried five times, each failing its insert after the breaker counted it
+    retries = [small("k-20") for _ in range(5)]
+    twenty_first = small()
+
+    # Assert: the retries were rolled back with their counts; the 21st trips the breaker
+    assert first.action.status == "approved"
+    assert all(r.replayed and r.action.pk == first.action.pk for r in retries)
+    assert twenty_first.action.status == "pending"
+    assert BreakerTrip.objects.get().action_count == 21
+    breakers.breaker_definitions_clear()
+
+
+@pytest.mark.django_db
+def test_a_reused_key_with_a_body_its_type_refuses_is_still_a_reused_key(demo, agent):
+    api = agent.client()
+    api.post(SUBMIT, refund_body(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    refused_params = {"amount": 12000, "currency": "USD"}  # no order_id: the schema refuses it
+
+    response = api.post(
+        SUBMIT,
+        {"action_type": "refund.issue", "params": refused_params},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
+
+    assert response.status_code == 422, response.content
+    assert response.json()["error"]["code"] == "idempotency_key_reused"
+    assert Action.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_body_its_type_refuses_without_a_stored_key_is_refused_as_invalid(demo, agent):
+    response = agent.client().post(
+        SUBMIT,
+        {"action_type": "refund.issue", "params": {"amount": 12000, "currency": "USD"}},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-new",
+    )
+
+    assert response.status_code == 400, response.content
+    assert Action.objects.count() == 0
