@@ -335,6 +335,12 @@ def _action_type_deciding_sql() -> str:
 
 
 _ACTION_TYPE_DECIDING_SQL = _action_type_deciding_sql()
+_ACTION_TYPE_FIELDS = ActionType._meta.concrete_fields
+_ACTION_TYPE_ATTNAMES = [f.attname for f in _ACTION_TYPE_FIELDS]
+# What the ORM would convert as it reads (the JSON of `params_schema`).
+_ACTION_TYPE_CONVERTERS = [
+    (i, f.from_db_value) for i, f in enumerate(_ACTION_TYPE_FIELDS) if hasattr(f, "from_db_value")
+]
 
 
 def _action_type_deciding(*, key: str, listeners_of: Event | None) -> ActionType | None:
@@ -343,8 +349,17 @@ def _action_type_deciding(*, key: str, listeners_of: Event | None) -> ActionType
     SQL: the submit path pays it on every action, where the ORM's building of the same query
     cost several times the query itself (bench/submit_inprocess.py)."""
     event = str(listeners_of) if listeners_of is not None else None
-    found = ActionType.objects.raw(_ACTION_TYPE_DECIDING_SQL, [event, event, key])
-    return next(iter(found), None)
+    with connection.cursor() as cursor:
+        cursor.execute(_ACTION_TYPE_DECIDING_SQL, [event, event, key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row[: len(_ACTION_TYPE_FIELDS)])
+    for i, convert in _ACTION_TYPE_CONVERTERS:
+        values[i] = convert(values[i], None, connection)
+    action_type = ActionType.from_db(connection.alias, _ACTION_TYPE_ATTNAMES, values)
+    action_type.active_policy_id, action_type.listened = row[len(_ACTION_TYPE_FIELDS) :]
+    return action_type
 
 
 def policy_decision(
