@@ -17,6 +17,9 @@ from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 
 from agents.models import Agent
 from approvals import handoff
+
+# Deciding an action by the active policy has a module of its own; its callers read it here.
+from approvals.deciding import policy_decision  # noqa: F401
 from approvals.models import (
     AWAITING_STATUSES,
     Action,
@@ -27,11 +30,9 @@ from approvals.models import (
     Status,
 )
 from config.errors import Code, InvalidInput, NotFound
-from policies.engine import Decision as PolicyDecision
 from policies.models import ActionType, Tier
-from policies.selectors import decision_for
 from policies.simulation import PastAction
-from sandbox.selectors import derived_values, order_ids_of_customers_matching
+from sandbox.selectors import order_ids_of_customers_matching
 
 RELATIONS = ("agent", "action_type", "policy_version", "claimed_by")
 # What a queue row shows of an action's relations (no policy version: one join less per push).
@@ -314,21 +315,6 @@ def escalation_tiers() -> list[Tier]:
     """Every escalation tier, by key: where a reviewer may send an action, and what the rulebook
     reads to say whether someone handles cases at all (one query)."""
     return list(Tier.objects.order_by("key"))
-
-
-def policy_decision(
-    *, agent_name: str, action_type: str, params: dict, context: dict, intent: str = "execute"
-) -> tuple[ActionType, PolicyDecision]:
-    """The active policy's decision on an action, with `derived.*` read from the sandbox backend
-    only if a condition that applies reads it."""
-    return decision_for(
-        agent_name=agent_name,
-        action_type=action_type,
-        params=params,
-        context=context,
-        intent=intent,
-        derived=lambda: derived_values(params=params),
-    )
 
 
 def reason_codes(*, kind: str | None = None) -> list[ReasonCode]:

@@ -185,6 +185,16 @@ def compiled_policy(version: PolicyVersion) -> CompiledPolicy:
     return compiled
 
 
+def compiled_policy_of(version_id: int) -> CompiledPolicy:
+    """The compiled published version `version_id`, without a query once this process compiled
+    it. Callers read which version is active in a query they make anyway (the submit path reads
+    it with the action type), so a version activated by any process decides the next action."""
+    compiled = _cache.get(version_id)
+    if compiled is None:
+        compiled = compiled_policy(PolicyVersion.objects.get(pk=version_id))
+    return compiled
+
+
 def render_explanation(template: str, values: dict[str, Any]) -> str:
     def replace(match: re.Match[str]) -> str:
         name = match[1]

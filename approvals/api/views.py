@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -46,23 +46,70 @@ class IsHuman(BasePermission):
         return bool(user and user.is_authenticated and not getattr(user, "is_agent", False))
 
 
-def action_data(action, *, fresh: bool = False) -> dict:
+def action_data(action) -> dict:
     data = ActionOutput(action).data
-    # A fresh submission has no decisions yet: skip the query on the hottest path.
-    data["approvals"] = [] if fresh else selectors.action_approvals(action=action)
+    data["approvals"] = selectors.action_approvals(action=action)
     # An escalated action tells the agent to stop, and which case a person now holds.
     data["escalation"] = selectors.action_escalation(action=action)
     return data
 
 
+_datetime = serializers.DateTimeField()
+
+
+def submitted_action_data(action) -> dict:
+    """`action_data` of an action this request just submitted, built as a plain dict from the
+    objects the service holds: the same body (tests compare it with ActionOutput's), without a
+    serializer pass or a query. A new action has no approvals and no claim yet, and a case only
+    if the policy escalated it (a breaker's case links actions; it is not theirs)."""
+    when = _datetime.to_representation
+    version = action.policy_version
+    return {
+        "id": str(action.pk),
+        "status": str(action.status),
+        "version": action.version,
+        "action_type": action.action_type.key,
+        "agent": action.agent.name,
+        "params": action.params,
+        "final_params": action.final_params,
+        "effective_params": action.effective_params,
+        "context": action.context,
+        "intent": str(action.intent),
+        "callback_url": action.callback_url,
+        "decision": {
+            "mode": action.mode,
+            "rule": action.rule_name,
+            "explanation": action.explanation,
+            "policy_version": version.number if version else None,
+            "approvals_required": action.approvals_required,
+            "approver_role": action.approver_role,
+            "queue": action.queue,
+        },
+        "claim": {"claimed_by": None, "claim_expires_at": None},
+        "result": action.result,
+        "error": action.error,
+        "attempts": action.attempts,
+        "created_at": when(action.created_at),
+        "updated_at": when(action.updated_at),
+        "decided_at": when(action.decided_at),
+        "execution_started_at": when(action.execution_started_at),
+        "finished_at": when(action.finished_at),
+        "approvals": [],
+        "escalation": selectors.action_escalation(action=action)
+        if action.status == Status.ESCALATED
+        else None,
+    }
+
+
 def action_response(action, *, status_code: int = status.HTTP_200_OK, fresh: bool = False):
-    return Response(action_data(action, fresh=fresh), status=status_code)
+    data = submitted_action_data(action) if fresh else action_data(action)
+    return Response(data, status=status_code)
 
 
-def blocked_response(action) -> Response:
+def blocked_response(action, *, fresh: bool = False) -> Response:
     """A refused submission is an error for the agent, though it is recorded: 403 with the
     recorded action's id and the policy's explanation, the same on an idempotent replay."""
-    data = ActionOutput(action).data
+    data = submitted_action_data(action) if fresh else ActionOutput(action).data
     details = {"action_id": data["id"], "status": data["status"], "decision": data["decision"]}
     body = error_body(Code.ACTION_BLOCKED, f"Refused by policy: {action.explanation}", details)
     return Response(body, status=Code.ACTION_BLOCKED.status)
@@ -93,7 +140,7 @@ class ActionSubmitView(APIView):
         )
         code = status.HTTP_200_OK if result.replayed else status.HTTP_201_CREATED
         if result.action.status == Status.BLOCKED:
-            response = blocked_response(result.action)
+            response = blocked_response(result.action, fresh=not result.replayed)
         else:
             response = action_response(result.action, status_code=code, fresh=not result.replayed)
         if result.replayed:

@@ -21,6 +21,7 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.utils.text import slugify
+from redis.commands.core import Script
 
 from approvals.models import Queue
 
@@ -121,15 +122,63 @@ def _next_seqs(groups: list[str]) -> dict[str, int]:
     return dict(zip(groups, pipe.execute(), strict=True))
 
 
-def publish_numbered(groups: list[str], event: dict[str, Any]) -> None:
-    """Publish `event` to each of `groups` carrying that group's next sequence number (one Redis
-    round trip numbers them all): a page that sees a number jump knows it missed an event and
-    resyncs. Best effort: unnumbered if numbering fails, and a group Redis refuses is skipped."""
+# Numbers and publishes in one round trip, so also in one order: the event of each group
+# (KEYS[i], channel ARGV[2i-1], the event's JSON up to its sequence number ARGV[2i]) gets the
+# group's next number; then the rest of ARGV is (channel, message) pairs published as they are.
+_NUMBER_AND_PUBLISH = """
+for i, key in ipairs(KEYS) do
+  local seq = redis.call('INCR', key)
+  redis.call('PUBLISH', ARGV[2 * i - 1], ARGV[2 * i] .. seq .. '}')
+end
+for i = 2 * #KEYS + 1, #ARGV, 2 do
+  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+end
+"""
+_script: Script | None = None
+
+
+def _number_and_publish(
+    groups: list[str], event: dict[str, Any], plain: list[tuple[str, str]]
+) -> None:
+    global _script
+    client = _redis_client()
+    if _script is None:
+        _script = client.register_script(_NUMBER_AND_PUBLISH)
+    args: list[str] = []
+    for group in groups:
+        text = json.dumps({**event, "group": group, "seq": 0})
+        # `seq` is the last key, so the JSON ends with `0}`: the script puts the number there.
+        args += [feed_channel(group), text[: -len("0}")]]
+    for channel, message in plain:
+        args += [channel, message]
+    # Run on this process's client (the script only keeps its hash), loaded again if Redis lost it.
+    _script(keys=[_seq_key(g) for g in groups], args=args, client=client)
+
+
+def publish_numbered(
+    groups: list[str], event: dict[str, Any], *, plain: list[tuple[str, str]] = ()
+) -> None:
+    """Publish `event` to each of `groups` carrying that group's next sequence number, and the
+    `plain` (channel, message) pairs as they are, all in one Redis round trip (a script): a page
+    that sees a number jump knows it missed an event and resyncs. Best effort: if that fails,
+    the events go one by one, unnumbered if numbering fails, and a group Redis refuses is
+    skipped."""
+    if "seq" not in event and "group" not in event:
+        try:
+            _number_and_publish(groups, event, list(plain))
+            return
+        except redis.RedisError:
+            logger.exception("could not number and publish a push at once; trying one by one")
     try:
         seqs = _next_seqs(groups)
     except redis.RedisError:
         logger.exception("could not number a push; dashboards will see it unnumbered")
         seqs = {}
+    for channel, message in plain:
+        try:
+            _redis_client().publish(channel, message)
+        except redis.RedisError:
+            logger.exception("could not publish to %s", channel)
     for group in groups:
         numbered = {**event, "seq": seqs[group]} if group in seqs else event
         try:
@@ -161,8 +210,5 @@ def publish_action_changed(
             pushed["html"] = pushed_row_html(action=action, created=created)
         except Exception:
             logger.exception("could not render a pushed row; server processes will render it")
-    publish_numbered(groups, pushed)
-    try:
-        _redis_client().publish(action_channel(payload["action_id"]), json.dumps(payload))
-    except redis.RedisError:
-        logger.exception("could not publish an action change to waiters")
+    waiters = (action_channel(payload["action_id"]), json.dumps(payload))
+    publish_numbered(groups, pushed, plain=[waiters])

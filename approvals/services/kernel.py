@@ -67,6 +67,12 @@ def push_on_commit(
         # An edit can route an action to another queue: that queue's dashboards must drop it.
         "previous_queue": action.queue if previous_queue is None else previous_queue,
     }
+    if created:
+        # A new action's row is rendered by each server process's feed, once per process
+        # (`consumers._fill_in_row`), not in the request that submitted it: submitting is the
+        # API's hottest path, and the row needs reads (its order, its policy version) it has not.
+        transaction.on_commit(lambda: publish.publish_action_changed(payload))
+        return
     transaction.on_commit(
         lambda: publish.publish_action_changed(payload, action=action, created=created)
     )

@@ -30,6 +30,7 @@ from config.errors import ApplicationError, Code
 from notifications.events import Event
 from notifications.services import notify
 from policies.engine import Decision as PolicyDecision
+from policies.engine import compiled_policy_of
 from policies.models import Mode
 from policies.money import format_money
 
@@ -95,18 +96,28 @@ def action_submit(
         action_type=action_type, params=params, context=context, intent=intent,
         callback_url=callback_url,
     )  # fmt: skip
-    if idempotency_key:
-        replay = _replay(agent=agent, key=idempotency_key, request_hash=request_hash)
-        if replay is not None:
-            return replay
-
-    action_type_obj, decision = policy_decision(
-        agent_name=agent.name,
-        action_type=action_type,
-        params=params,
-        context=context,
-        intent=intent,
-    )
+    # No lookup of the key first: a new key (the usual case) costs nothing more, and a reused one
+    # fails the insert on the unique constraint, whose rolled-back transaction took the breaker
+    # counts and the audit event with it; then the stored action answers, as for a concurrent
+    # request with the same key.
+    try:
+        action_type_obj, decision = policy_decision(
+            agent_name=agent.name,
+            action_type=action_type,
+            params=params,
+            context=context,
+            intent=intent,
+            listeners_of=Event.ACTION_PENDING,
+        )
+    except ApplicationError:
+        # Refused before anything was written (an unknown type, params against its schema): a
+        # retry is still answered by its first result, and a reused key with another body 409.
+        replay = idempotency_key and _replay(
+            agent=agent, key=idempotency_key, request_hash=request_hash
+        )
+        if not replay:
+            raise
+        return replay
     try:
         with transaction.atomic(durable=True):
             action = _create_decided_action(
@@ -122,7 +133,8 @@ def action_submit(
                 request_id=request_id,
             )
     except IntegrityError:
-        # A concurrent request with the same key won the insert: answer as its replay.
+        # The key was used before, or a concurrent request with it won the insert: answer as its
+        # replay (or refuse a different body).
         replay = idempotency_key and _replay(
             agent=agent, key=idempotency_key, request_hash=request_hash
         )
@@ -200,6 +212,9 @@ def _create_decided_action(
         decided_at=now if target != Status.PENDING else None,
     )
     set_listing_fields(action, params)
+    if policy.policy_version_id is not None:
+        # The version that decided, as compiled in this process: the response reads its number.
+        action.policy_version = compiled_policy_of(policy.policy_version_id).version
     action.save(force_insert=True)
     audit_record(
         actor=Actor.agent(agent.pk),
@@ -227,7 +242,8 @@ def _create_decided_action(
         )
     if decision is not policy:
         _link_to_trip_cases(action, agent=agent, request_id=request_id)
-    if target == Status.PENDING:
+    # `listened`: whether anyone subscribed to pending actions, read with the action type.
+    if target == Status.PENDING and getattr(action_type, "listened", True):
         _tell_pending(action)
     push_on_commit(action, previous_status=Status.SUBMITTED, created=True)
     if target == Status.APPROVED:

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from approvals import services
 from approvals.realtime import publish
 from config.asgi import application
 
@@ -278,22 +279,51 @@ async def test_an_event_the_viewer_may_not_see_still_arrives_as_a_skip(
 
 
 async def test_a_change_is_rendered_once_by_the_process_that_made_it(demo, agent, make_supervisor):
+    # A change a person makes (here a claim) carries its row, rendered by the request's process
     from approvals import presenters
     from approvals.consumers import rows
 
     alice = await database_sync_to_async(make_supervisor)("alice2")
     bob = await database_sync_to_async(make_supervisor)("bob2")
+    action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
     sockets = [await connected_as(alice), await connected_as(bob), await connected_as(alice)]
     server_renders = rows.renders
 
     with mock.patch.object(presenters, "_render_row", side_effect=presenters._render_row) as render:
-        action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
+        await database_sync_to_async(services.action_claim)(action_id=action_id, by=alice)
         messages = [await next_push_for(ws, action_id) for ws in sockets]
 
     assert len({m["html"] for m in messages}) == 1
     assert f'id="action-{action_id}"' in messages[0]["html"]
     assert render.call_count == 1
     assert rows.renders == server_renders  # the server process rendered nothing
+    for ws in sockets:
+        await ws.disconnect()
+
+
+async def test_a_new_action_is_rendered_once_by_the_server_process_not_by_the_submission(
+    demo, agent, make_supervisor
+):
+    # Submitting is the API's hottest path: its request publishes the event, the feed renders it
+    from approvals.consumers import rows
+
+    alice = await database_sync_to_async(make_supervisor)("alice4")
+    bob = await database_sync_to_async(make_supervisor)("bob4")
+    sockets = [await connected_as(alice), await connected_as(bob), await connected_as(alice)]
+    server_renders = rows.renders
+
+    with mock.patch.object(
+        publish, "publish_action_changed", side_effect=publish.publish_action_changed
+    ) as published:
+        action_id = await database_sync_to_async(submit_refund)(agent, "damaged")
+        messages = [await next_push_for(ws, action_id) for ws in sockets]
+
+    ((_, row),) = [(c.args, c.kwargs) for c in published.call_args_list]
+    assert row == {}  # no instance handed over: nothing rendered in the request
+    assert len({m["html"] for m in messages}) == 1
+    assert f'id="action-{action_id}"' in messages[0]["html"]
+    assert "120.00 USD" in messages[0]["html"]
+    assert rows.renders == server_renders + 1
     for ws in sockets:
         await ws.disconnect()
 
@@ -321,38 +351,6 @@ async def test_an_event_without_its_row_is_rendered_once_per_server_process(
     assert rows.renders == renders + 1
     for ws in sockets:
         await ws.disconnect()
-
-
-def test_a_new_actions_pushed_row_is_the_row_read_back_from_the_database(demo, agent):
-    # The submit path renders from the objects the service holds, without asking for decisions
-    # or the action again: it must show exactly what a reader of the database would.
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    from approvals import presenters
-    from approvals.models import Action
-    from approvals.services import action_submit
-
-    published = []
-    with mock.patch.object(
-        publish, "publish_action_changed",
-        side_effect=lambda payload, action, created: published.append((action, created)),
-    ):  # fmt: skip
-        action_submit(
-            agent=agent.agent, action_type="refund.issue",
-            params={"order_id": "ORD-1001", "amount": 12000, "currency": "USD", "reason": "x"},
-        )  # fmt: skip
-    ((action, created),) = published
-    assert created
-
-    with CaptureQueriesContext(connection) as queries:
-        pushed = presenters.pushed_row_html(action=action, created=True)
-    read_back, _ = presenters.action_row_render(action_id=action.pk)
-
-    assert pushed == read_back
-    assert Action.objects.get(pk=action.pk).status == "pending"
-    # The order; the reason-code catalog and the escalation tiers when their copy is old.
-    assert len(queries) <= 3
 
 
 async def test_the_row_cache_renders_a_key_once_while_concurrent_callers_wait():
