@@ -291,6 +291,8 @@ def test_select_all_eligible_then_approve_shows_a_summary_and_moves_the_rows(
     Action.objects.filter(pk=large).update(amount=50001)
     sign_in(page, live_server_url)
     expect(row(page, large).locator(".batch-pick")).to_have_count(0)
+    # The socket is live (and any resync it asked for is done) before boxes are ticked by hand.
+    expect(page.locator("#live-status")).to_have_attribute("data-state", "live")
 
     # Act: select all eligible, tick bob's too by hand, approve with one reason code
     page.check("#batch-all")

@@ -165,7 +165,7 @@ class TestLaziness:
     def test_submitting_reads_the_sandbox_only_for_policies_that_use_derived_values(
         self, demo, agent
     ):
-        with mock.patch("approvals.selectors.derived_values", return_value={}) as provider:
+        with mock.patch("approvals.deciding.derived_values", return_value={}) as provider:
             services.action_submit(
                 agent=agent.agent, action_type="refund.issue", params=refund_params(3000)
             )
