@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import subprocess
@@ -57,3 +58,28 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=5)
+
+
+def django_demo_setup(server: str, database: str, name: str) -> None:
+    """Django on `database` (migrated, demo loaded) for an in-process bench called `name`: its
+    own Celery queue and channel prefix, so it never feeds a worker or a dashboard of another run,
+    and a rate limit counted as in production (one Redis round trip a request) but never reached.
+    """
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DATABASE_URL=f"{server.replace('postgresql://', 'postgres://')}/{database}",
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
+        CELERY_QUEUE=f"countersign-{name}-bench",
+        CHANNEL_PREFIX=f"countersign-{name}-bench",
+        API_RATE_LIMIT="100000000/min",
+    )
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    from approvals.demo import demo_load
+
+    demo_load()

@@ -29,7 +29,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import drop_database, fresh_database, pct
+from common import django_demo_setup, drop_database, fresh_database, pct
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -116,28 +116,6 @@ def realistic_rules(n: int, *, match_first: bool, seed: int = 7) -> list[dict]:
 
 # ---------------------------------------------------------------------------------------------
 # setup
-
-
-def django_setup(server: str, database: str) -> None:
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=f"{server.replace('postgresql://', 'postgres://')}/{database}",
-        DEBUG="0",
-        LOG_LEVEL="WARNING",
-        CELERY_QUEUE="countersign-policy-bench",  # never feed a worker of another run
-        CHANNEL_PREFIX="countersign-policy-bench",  # nor push into its dashboards
-        # Counted as in production (one Redis round trip a request), but never reached.
-        API_RATE_LIMIT="100000000/min",
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    from approvals.demo import demo_load
-
-    demo_load()
 
 
 def publish(rules: list[dict], note: str):
@@ -296,7 +274,7 @@ def main() -> None:
     print(f"preparing database {args.database} ...", flush=True)
     fresh_database(args.server, args.database)
     try:
-        django_setup(args.server, args.database)
+        django_demo_setup(args.server, args.database, "policy")
         print(f"python {sys.version.split()[0]}, cpus={os.cpu_count()}")
         bench_engine(args.rules, args.decisions)
         if not args.skip_submit:

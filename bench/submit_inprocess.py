@@ -31,7 +31,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import drop_database, fresh_database
+from common import django_demo_setup, drop_database, fresh_database
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -67,28 +67,6 @@ urlpatterns: list = []  # filled by `mount_baseline`: this module is the bench's
 def body(i: int) -> dict:
     params = {"order_id": "ORD-1001", "amount": 12000, "currency": "USD", "reason": REASON}
     return {"action_type": "refund.issue", "params": params, "context": {**CONTEXT, "turn": i}}
-
-
-def django_setup(server: str, database: str) -> None:
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        DATABASE_URL=f"{server.replace('postgresql://', 'postgres://')}/{database}",
-        DEBUG="0",
-        LOG_LEVEL="WARNING",
-        CELERY_QUEUE="countersign-submit-bench",  # never feed a worker of another run
-        CHANNEL_PREFIX="countersign-submit-bench",  # nor push into its dashboards
-        # Counted as in production (one Redis round trip a request), but never reached.
-        API_RATE_LIMIT="100000000/min",
-    )
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    from approvals.demo import demo_load
-
-    demo_load()
 
 
 def mount_baseline() -> None:
@@ -204,7 +182,7 @@ def main() -> None:
     print(f"preparing database {args.database} ...", flush=True)
     fresh_database(args.server, args.database)
     try:
-        django_setup(args.server, args.database)
+        django_demo_setup(args.server, args.database, "submit")
         mount_baseline()
         baseline, submit = make_calls(*clients())
         for _ in range(50):  # warm-up: compile the policy, fill caches, open connections
