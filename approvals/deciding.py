@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from django.db import connection
 
-from config.errors import Code, InvalidInput
 from notifications.events import Event
 from notifications.models import Subscription
 from policies.engine import Decision as PolicyDecision
 from policies.engine import compiled_policy_of, decide
 from policies.models import ActionType, PolicyVersion
-from policies.validation import validate_params
+from policies.validation import action_type_checked
 from sandbox.selectors import derived_values
 
 
@@ -75,15 +74,10 @@ def policy_decision(
     active subscription chose that event (`action_type.listened`), so a caller can skip telling
     nobody.
     """
-    action_type_obj = _action_type_deciding(key=action_type, listeners_of=listeners_of)
-    if action_type_obj is None:
-        raise InvalidInput(
-            f"Unknown action type {action_type!r}.",
-            code=Code.UNKNOWN_ACTION_TYPE,
-            details={"action_type": action_type},
-        )
-    validate_params(
-        action_type_key=action_type, schema=action_type_obj.params_schema, params=params
+    action_type_obj = action_type_checked(
+        _action_type_deciding(key=action_type, listeners_of=listeners_of),
+        key=action_type,
+        params=params,
     )
     version_id = action_type_obj.active_policy_id
     decision = decide(

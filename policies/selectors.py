@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Group
 from django.db.models import Count, Exists, OuterRef
 
-from config.errors import Code, InvalidInput, NotFound
+from config.errors import Code, NotFound
 from policies import rule_checks
 from policies.diff import RulesDiff, diff_rules
 from policies.engine import CompiledPolicy, Decision, DerivedValues, compiled_policy, decide
 from policies.models import ActionType, PolicyVersion, PublicationRequest, Rule, Tier
-from policies.validation import validate_params
+from policies.validation import action_type_checked
 
 
 def action_type_get(*, key: str) -> ActionType | None:
@@ -37,15 +37,8 @@ def decision_for(
 
     `derived` (values or a function returning them) is what conditions read as `derived.*`.
     """
-    action_type_obj = action_type_get(key=action_type)
-    if action_type_obj is None:
-        raise InvalidInput(
-            f"Unknown action type {action_type!r}.",
-            code=Code.UNKNOWN_ACTION_TYPE,
-            details={"action_type": action_type},
-        )
-    validate_params(
-        action_type_key=action_type, schema=action_type_obj.params_schema, params=params
+    action_type_obj = action_type_checked(
+        action_type_get(key=action_type), key=action_type, params=params
     )
     decision = decide(
         policy=active_policy(),

@@ -44,3 +44,16 @@ def validate_params(*, action_type_key: str, schema: dict[str, Any], params: Any
 
 def check_schema(schema: dict[str, Any]) -> None:
     Draft202012Validator.check_schema(schema)
+
+
+def action_type_checked(action_type: Any, *, key: str, params: Any) -> Any:
+    """The action type found for `key` (None: unknown, refused), with `params` valid by its
+    schema: what every decision checks before the policy is asked."""
+    if action_type is None:
+        raise InvalidInput(
+            f"Unknown action type {key!r}.",
+            code=Code.UNKNOWN_ACTION_TYPE,
+            details={"action_type": key},
+        )
+    validate_params(action_type_key=key, schema=action_type.params_schema, params=params)
+    return action_type
