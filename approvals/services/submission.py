@@ -112,12 +112,9 @@ def action_submit(
     except ApplicationError:
         # Refused before anything was written (an unknown type, params against its schema): a
         # retry is still answered by its first result, and a reused key with another body 409.
-        replay = idempotency_key and _replay(
-            agent=agent, key=idempotency_key, request_hash=request_hash
-        )
-        if not replay:
-            raise
-        return replay
+        if replay := _replay(agent=agent, key=idempotency_key, request_hash=request_hash):
+            return replay
+        raise
     try:
         with transaction.atomic(durable=True):
             action = _create_decided_action(
@@ -135,16 +132,17 @@ def action_submit(
     except IntegrityError:
         # The key was used before, or a concurrent request with it won the insert: answer as its
         # replay (or refuse a different body).
-        replay = idempotency_key and _replay(
-            agent=agent, key=idempotency_key, request_hash=request_hash
-        )
-        if not replay:
-            raise
-        return replay
+        if replay := _replay(agent=agent, key=idempotency_key, request_hash=request_hash):
+            return replay
+        raise
     return SubmitResult(action=action, replayed=False)
 
 
-def _replay(*, agent: Agent, key: str, request_hash: str) -> SubmitResult | None:
+def _replay(*, agent: Agent, key: str | None, request_hash: str) -> SubmitResult | None:
+    """The first result of a retry with this key (None without a key, or if it was never used);
+    refuses a key reused with another body."""
+    if not key:
+        return None
     existing = Action.objects.filter(agent=agent, idempotency_key=key).first()
     if existing is None:
         return None
